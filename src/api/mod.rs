@@ -1,0 +1,96 @@
+//! Thin HTTP handlers, one module per resource: extract, call one function, map to a view.
+
+mod auth;
+mod health;
+mod scan;
+mod scripts;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use crate::catalog::Catalog;
+use crate::config::ApiKey;
+use crate::error::{ApiError, ErrorCode};
+use crate::scanner::Scanner;
+
+pub use auth::require_api_key;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub catalog: Catalog,
+    pub scanner: Arc<Scanner>,
+    pub api_key: Option<ApiKey>,
+    pub started: Instant,
+}
+
+/// Mounts every route and makes extractor failures answer with the JSON error shape.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(query_config())
+        .app_data(path_config())
+        .app_data(json_config())
+        .configure(health::configure)
+        .service(
+            web::scope("/api")
+                .configure(scripts::configure)
+                .configure(scan::configure)
+                .default_service(web::to(unknown_route)),
+        )
+        .default_service(web::to(unknown_route));
+}
+
+/// A route with a fixed set of methods; any other method answers 405 in the JSON shape.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+async fn unknown_route(request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found(format!(
+        "no route for {} {}",
+        request.method(),
+        request.path()
+    )))
+}
+
+async fn method_not_allowed(request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("{} is not allowed on {}", request.method(), request.path()),
+    ))
+}
+
+fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|error, _| {
+        ApiError::new(
+            ErrorCode::InvalidQuery,
+            format!("invalid query string: {error}"),
+        )
+        .into()
+    })
+}
+
+fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|error, request| {
+        ApiError::new(
+            ErrorCode::InvalidPath,
+            format!("invalid path {}: {error}", request.path()),
+        )
+        .into()
+    })
+}
+
+fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(1024 * 1024)
+        .error_handler(|error, _| {
+            use actix_web::error::JsonPayloadError;
+            let code = match &error {
+                JsonPayloadError::OverflowKnownLength { .. }
+                | JsonPayloadError::Overflow { .. } => ErrorCode::PayloadTooLarge,
+                JsonPayloadError::ContentType => ErrorCode::InvalidRequest,
+                _ => ErrorCode::InvalidJson,
+            };
+            ApiError::new(code, error.to_string()).into()
+        })
+}

@@ -1,0 +1,186 @@
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::catalog::{LoadStatus, Script, ScriptFilter};
+use crate::domain::Runtime;
+use crate::error::{ApiError, ErrorCode};
+
+use super::{resource, AppState};
+
+pub const MAX_PAGE_SIZE: u32 = 500;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/scripts").route(web::get().to(list_scripts)))
+        .service(resource("/scripts/{id}").route(web::get().to(get_script)))
+        .service(resource("/scripts/{id}/schema").route(web::get().to(get_script_schema)));
+}
+
+#[derive(Deserialize)]
+struct ListScriptsQuery {
+    #[serde(rename = "type")]
+    runtime: Option<String>,
+    search: Option<String>,
+    status: Option<String>,
+    page: Option<u32>,
+    page_size: Option<u32>,
+}
+
+impl ListScriptsQuery {
+    fn into_filter(self) -> Result<ScriptFilter, ApiError> {
+        let invalid = |message: String| ApiError::new(ErrorCode::InvalidQuery, message);
+        let runtime = match self.runtime.as_deref().filter(|t| !t.is_empty()) {
+            None => None,
+            Some(text) => Some(Runtime::parse(text).ok_or_else(|| {
+                invalid(format!("type must be \"python\" or \"js\", not {text:?}"))
+            })?),
+        };
+        let status = match self.status.as_deref().filter(|s| !s.is_empty()) {
+            None => None,
+            Some("ok") => Some(LoadStatus::Ok),
+            Some("error") => Some(LoadStatus::Error),
+            Some(text) => {
+                return Err(invalid(format!(
+                    "status must be \"ok\" or \"error\", not {text:?}"
+                )))
+            }
+        };
+        let page = self.page.unwrap_or(1);
+        if page == 0 {
+            return Err(invalid("page starts at 1".into()));
+        }
+        let page_size = self.page_size.unwrap_or(20);
+        if page_size == 0 || page_size > MAX_PAGE_SIZE {
+            return Err(invalid(format!(
+                "page_size must be between 1 and {MAX_PAGE_SIZE}"
+            )));
+        }
+        let search = self
+            .search
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty());
+        Ok(ScriptFilter {
+            runtime,
+            status,
+            search,
+            page,
+            page_size,
+        })
+    }
+}
+
+/// A script as clients see it.
+#[derive(Serialize)]
+pub struct ScriptView {
+    id: i64,
+    path: String,
+    name: String,
+    runtime: Runtime,
+    group: Option<String>,
+    alias: Option<String>,
+    description: Option<String>,
+    enabled: bool,
+    notify_enabled: bool,
+    load_status: &'static str,
+    load_error: Option<String>,
+    args_schema: Option<Value>,
+    run_url: String,
+    file_hash: String,
+    file_size: i64,
+    deps_hash: Option<String>,
+    deps_status: Option<String>,
+    created_at: String,
+    updated_at: String,
+    loaded_at: Option<String>,
+    last_run_at: Option<String>,
+    last_run_status: Option<String>,
+    run_count: i64,
+}
+
+impl From<Script> for ScriptView {
+    fn from(s: Script) -> ScriptView {
+        ScriptView {
+            run_url: format!("/api/scripts/{}/run", s.id),
+            id: s.id,
+            path: s.path,
+            name: s.name,
+            runtime: s.runtime,
+            group: s.group_path,
+            alias: s.alias,
+            description: s.description,
+            enabled: s.enabled,
+            notify_enabled: s.notify_enabled,
+            load_status: s.load_status.as_str(),
+            load_error: s.load_error,
+            args_schema: s.args_schema,
+            file_hash: s.file_hash,
+            file_size: s.file_size,
+            deps_hash: s.deps_hash,
+            deps_status: s.deps_status,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+            loaded_at: s.loaded_at,
+            last_run_at: s.last_run_at,
+            last_run_status: s.last_run_status,
+            run_count: s.run_count,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ScriptPageView {
+    items: Vec<ScriptView>,
+    total: i64,
+    page: u32,
+    page_size: u32,
+}
+
+async fn list_scripts(
+    state: web::Data<AppState>,
+    query: web::Query<ListScriptsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let filter = query.into_inner().into_filter()?;
+    let (page, page_size) = (filter.page, filter.page_size);
+    let found = state.catalog.list_scripts(filter).await?;
+    let items = found.items.into_iter().map(ScriptView::from).collect();
+    Ok(HttpResponse::Ok().json(ScriptPageView {
+        items,
+        total: found.total,
+        page,
+        page_size,
+    }))
+}
+
+async fn find_script(state: &AppState, id: i64) -> Result<Script, ApiError> {
+    state
+        .catalog
+        .script(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no script with id {id}")))
+}
+
+async fn get_script(
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let script = find_script(&state, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(ScriptView::from(script)))
+}
+
+async fn get_script_schema(
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let script = find_script(&state, id.into_inner()).await?;
+    match (script.load_status, script.args_schema) {
+        (LoadStatus::Ok, Some(schema)) => Ok(HttpResponse::Ok().json(schema)),
+        _ => Err(ApiError::new(
+            ErrorCode::SchemaNotLoadable,
+            format!(
+                "the schema of {} could not be loaded: {}",
+                script.path,
+                script.load_error.unwrap_or_default()
+            ),
+        )),
+    }
+}

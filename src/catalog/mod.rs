@@ -1,0 +1,109 @@
+//! The SQLite catalog. All SQL lives in this module: sync query functions over a
+//! `&Connection`, behind an async facade that runs them on the blocking pool.
+
+mod scripts;
+
+use std::path::Path;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use include_dir::{include_dir, Dir};
+use r2d2::Pool;
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::Connection;
+use rusqlite_migration::Migrations;
+
+pub use scripts::{LoadStatus, Page, Script, ScriptFilter, ScriptIndexEntry, ScriptUpsert};
+
+static MIGRATIONS_DIR: Dir = include_dir!("$CARGO_MANIFEST_DIR/migrations");
+static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
+    Migrations::from_directory(&MIGRATIONS_DIR).expect("migrations/ is well-formed")
+});
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("catalog database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("catalog connection pool error: {0}")]
+    Pool(#[from] r2d2::Error),
+    #[error("catalog migration failed: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    #[error("catalog task failed: {0}")]
+    Task(String),
+    #[error("stored JSON is unreadable: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// A handle to the catalog; cheap to clone.
+#[derive(Clone)]
+pub struct Catalog {
+    pool: Pool<SqliteConnectionManager>,
+}
+
+impl Catalog {
+    /// Opens (creating if needed) the database file and applies pending migrations.
+    pub fn open(path: &Path) -> Result<Catalog, CatalogError> {
+        let mut first = Connection::open(path)?;
+        first.pragma_update(None, "journal_mode", "WAL")?;
+        MIGRATIONS.to_latest(&mut first)?;
+        drop(first);
+        let manager = SqliteConnectionManager::file(path).with_init(|conn| {
+            conn.busy_timeout(Duration::from_secs(5))?;
+            conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+        });
+        let pool = Pool::builder().max_size(8).build(manager)?;
+        Ok(Catalog { pool })
+    }
+
+    /// Runs `query` on a pooled connection in the blocking pool.
+    async fn call<T, F>(&self, query: F) -> Result<T, CatalogError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, CatalogError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get()?;
+            query(&mut conn)
+        })
+        .await
+        .map_err(|e| CatalogError::Task(e.to_string()))?
+    }
+
+    pub async fn list_scripts(&self, filter: ScriptFilter) -> Result<Page<Script>, CatalogError> {
+        self.call(move |conn| scripts::list(conn, &filter)).await
+    }
+
+    pub async fn script(&self, id: i64) -> Result<Option<Script>, CatalogError> {
+        self.call(move |conn| scripts::by_id(conn, id)).await
+    }
+
+    pub async fn script_count(&self) -> Result<i64, CatalogError> {
+        self.call(|conn| scripts::live_count(conn)).await
+    }
+
+    /// Every script row ever seen, deleted ones included, keyed by path.
+    pub async fn script_index(&self) -> Result<Vec<ScriptIndexEntry>, CatalogError> {
+        self.call(|conn| scripts::index(conn)).await
+    }
+
+    /// Applies one scan's changes in a single transaction.
+    pub async fn apply_scan(
+        &self,
+        upserts: Vec<ScriptUpsert>,
+        deleted_ids: Vec<i64>,
+    ) -> Result<(), CatalogError> {
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            for upsert in &upserts {
+                scripts::upsert(&tx, upsert)?;
+            }
+            for id in &deleted_ids {
+                scripts::mark_deleted(&tx, *id)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+}

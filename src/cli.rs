@@ -1,0 +1,139 @@
+//! The command line: `serve` (the default) and `scan`.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::catalog::ScriptFilter;
+use crate::config::{Config, RepoArgs, ServeArgs};
+use crate::startup::{Application, Core};
+use crate::telemetry;
+
+#[derive(Parser)]
+#[command(
+    name = "script-gateway",
+    version,
+    about = "Python and JavaScript scripts as typed HTTP endpoints"
+)]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API (the default).
+    Serve(ServeArgs),
+    /// Scan the scripts repository once, print every script's status, and exit
+    /// (non-zero when a script failed to load).
+    Scan(RepoArgs),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime can be created");
+    match cli.command {
+        Some(Command::Serve(args)) => runtime.block_on(serve(args)),
+        None => runtime.block_on(serve(cli.serve)),
+        Some(Command::Scan(args)) => runtime.block_on(scan(args)),
+    }
+}
+
+async fn serve(args: ServeArgs) -> ExitCode {
+    telemetry::init(&args.repo.log, args.repo.log_format);
+    let config = match Config::for_serve(&args) {
+        Ok(config) => config,
+        Err(error) => return fail(&error),
+    };
+    let app = match Application::build(config).await {
+        Ok(app) => app,
+        Err(error) => return fail(&error),
+    };
+    let report = app.first_scan();
+    tracing::info!(
+        scripts = report.added + report.updated + report.unchanged,
+        errors = report.errors.len(),
+        "scripts loaded"
+    );
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(stdout, "listening on http://{}", app.address());
+    let _ = stdout.flush();
+    match app.run_until_stopped().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => fail(&error),
+    }
+}
+
+async fn scan(args: RepoArgs) -> ExitCode {
+    telemetry::init(&args.log, args.log_format);
+    let config = match Config::for_repo(&args) {
+        Ok(config) => config,
+        Err(error) => return fail(&error),
+    };
+    let core = match Core::open(&config).await {
+        Ok(core) => core,
+        Err(error) => return fail(&error),
+    };
+    let report = match core.scanner.scan(false).await {
+        Ok(report) => report,
+        Err(error) => return fail(&error),
+    };
+    let filter = ScriptFilter {
+        page: 1,
+        page_size: u32::MAX,
+        ..Default::default()
+    };
+    let scripts = match core.catalog.list_scripts(filter).await {
+        Ok(page) => page.items,
+        Err(error) => return fail(&error),
+    };
+    println!(
+        "{:>4}  {:<6}  {:<6}  {:<40}  ERROR",
+        "ID", "STATUS", "TYPE", "PATH"
+    );
+    for s in &scripts {
+        let error = s
+            .load_error
+            .as_deref()
+            .unwrap_or("")
+            .lines()
+            .next()
+            .unwrap_or("");
+        println!(
+            "{:>4}  {:<6}  {:<6}  {:<40}  {}",
+            s.id,
+            s.load_status.as_str(),
+            s.runtime.as_str(),
+            s.path,
+            error
+        );
+    }
+    println!(
+        "{} scripts, {} with errors ({} added, {} updated, {} removed, {} schema runs, {} ms)",
+        scripts.len(),
+        report.errors.len(),
+        report.added,
+        report.updated,
+        report.removed,
+        report.extracted,
+        report.duration_ms
+    );
+    if report.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn fail(error: &dyn std::fmt::Display) -> ExitCode {
+    tracing::error!(%error, "script-gateway stopped");
+    eprintln!("error: {error}");
+    ExitCode::FAILURE
+}

@@ -1,0 +1,267 @@
+//! Typed configuration. Command-line flags beat environment variables, which beat
+//! defaults; this is the only module that reads the process environment.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+/// Where scripts and state live, and how scripts are loaded. Shared by every command.
+#[derive(Debug, Clone, Args)]
+pub struct RepoArgs {
+    /// Folder holding `python/` and `js/` scripts.
+    #[arg(long, env = "SG_SCRIPTS_REPO", default_value = "./scripts_repo")]
+    pub scripts_repo: PathBuf,
+    /// Folder for the catalog database, dependency caches, run outputs and logs.
+    #[arg(long, env = "SG_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Python interpreter (a name looked up on PATH, or a path).
+    #[arg(long, env = "SG_PYTHON", default_value = "python3")]
+    pub python: String,
+    /// Node.js interpreter (a name looked up on PATH, or a path).
+    #[arg(long, env = "SG_NODE", default_value = "node")]
+    pub node: String,
+    /// Seconds a script may take to print its ARGS_MAP before it is killed.
+    #[arg(long, env = "SG_SCHEMA_TIMEOUT_SEC", default_value_t = 10.0, value_parser = positive_seconds)]
+    pub schema_timeout_sec: f64,
+    /// Schema extractions run at once (default: the number of cores).
+    #[arg(long, env = "SG_SCAN_CONCURRENCY")]
+    pub scan_concurrency: Option<usize>,
+    /// Log filter, e.g. `info` or `script_gateway=debug`.
+    #[arg(long, env = "SG_LOG", default_value = "info")]
+    pub log: String,
+    /// Log line format.
+    #[arg(long, env = "SG_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// Flags of `serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SG_HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// Port to listen on; 0 picks a free one (the chosen address is printed).
+    #[arg(long, env = "SG_PORT", default_value_t = 8001)]
+    pub port: u16,
+    /// Key every /api/* request must present (Authorization: Bearer KEY or X-API-Key: KEY).
+    #[arg(long, env = "SG_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Serve a non-loopback address without an API key.
+    #[arg(long, env = "SG_ALLOW_UNAUTHENTICATED")]
+    pub allow_unauthenticated: bool,
+    /// Seconds between safety-net rescans besides the file watcher (0 = only the watcher).
+    #[arg(long, env = "SCAN_INTERVAL_SEC", default_value_t = 60)]
+    pub scan_interval_sec: u64,
+    /// Quiet time after a file change before it is picked up, in milliseconds.
+    #[arg(long, env = "SG_WATCH_DEBOUNCE_MS", default_value_t = 100)]
+    pub watch_debounce_ms: u64,
+    #[command(flatten)]
+    pub repo: RepoArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+fn positive_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() && v <= 86_400.0 => Ok(v),
+        _ => Err(format!(
+            "{text:?} is not a number of seconds between 0 and 86400"
+        )),
+    }
+}
+
+/// A secret that never shows up in logs or `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(***)")
+    }
+}
+
+/// How scripts are found and loaded.
+#[derive(Debug, Clone)]
+pub struct ScanConfig {
+    pub scripts_repo: PathBuf,
+    pub schema_timeout: Duration,
+    pub concurrency: usize,
+    pub interval: Option<Duration>,
+    pub debounce: Duration,
+}
+
+/// Everything the gateway needs, resolved once at start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub host: IpAddr,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    pub api_key: Option<ApiKey>,
+    pub allow_unauthenticated: bool,
+    pub scan: ScanConfig,
+    pub python: String,
+    pub node: String,
+    /// The PATH children get (the rest of their environment is built from scratch).
+    pub child_path: OsString,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("refusing to serve {0} without an API key: set --api-key / SG_API_KEY, or pass --allow-unauthenticated")]
+    UnauthenticatedPublicAddress(IpAddr),
+    #[error("the API key must not be empty")]
+    EmptyApiKey,
+    #[error("cannot use {path}: {source}")]
+    Folder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl Config {
+    pub fn for_serve(args: &ServeArgs) -> Result<Config, ConfigError> {
+        let api_key = match args.api_key.as_deref().map(str::trim) {
+            Some("") => return Err(ConfigError::EmptyApiKey),
+            Some(key) => Some(ApiKey(key.to_string())),
+            None => None,
+        };
+        if api_key.is_none() && !args.host.is_loopback() && !args.allow_unauthenticated {
+            return Err(ConfigError::UnauthenticatedPublicAddress(args.host));
+        }
+        let mut config = Config::for_repo(&args.repo)?;
+        config.host = args.host;
+        config.port = args.port;
+        config.api_key = api_key;
+        config.allow_unauthenticated = args.allow_unauthenticated;
+        config.scan.interval =
+            (args.scan_interval_sec > 0).then(|| Duration::from_secs(args.scan_interval_sec));
+        config.scan.debounce = Duration::from_millis(args.watch_debounce_ms.clamp(10, 10_000));
+        Ok(config)
+    }
+
+    pub fn for_repo(args: &RepoArgs) -> Result<Config, ConfigError> {
+        let scripts_repo = absolute_folder(&args.scripts_repo)?;
+        let data_dir = absolute_folder(&args.data_dir)?;
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(Config {
+            host: IpAddr::from([127, 0, 0, 1]),
+            port: 8001,
+            data_dir,
+            api_key: None,
+            allow_unauthenticated: false,
+            scan: ScanConfig {
+                scripts_repo,
+                schema_timeout: Duration::from_secs_f64(args.schema_timeout_sec),
+                concurrency: args.scan_concurrency.unwrap_or(cores).clamp(1, 64),
+                interval: None,
+                debounce: Duration::from_millis(100),
+            },
+            python: args.python.clone(),
+            node: args.node.clone(),
+            child_path: std::env::var_os("PATH")
+                .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into()),
+        })
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("gateway.db")
+    }
+
+    /// Scratch space for schema extractions.
+    pub fn scratch_dir(&self) -> PathBuf {
+        self.data_dir.join("tmp")
+    }
+}
+
+/// Creates the folder if needed and returns its absolute, canonical path.
+fn absolute_folder(path: &Path) -> Result<PathBuf, ConfigError> {
+    let folder_error = |source| ConfigError::Folder {
+        path: path.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(path).map_err(folder_error)?;
+    path.canonicalize().map_err(folder_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct TestCli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn serve_args(args: &[&str]) -> ServeArgs {
+        let dir = std::env::temp_dir().join("sg-config-test");
+        let repo = dir.join("repo");
+        let data = dir.join("data");
+        let mut argv = vec![
+            "sg",
+            "--scripts-repo",
+            repo.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+        ];
+        argv.extend_from_slice(args);
+        TestCli::try_parse_from(argv).expect("valid flags").serve
+    }
+
+    #[test]
+    fn a_public_address_needs_a_key_or_an_explicit_opt_out() {
+        let err = Config::for_serve(&serve_args(&["--host", "0.0.0.0"])).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::UnauthenticatedPublicAddress(_)),
+            "{err}"
+        );
+        assert!(Config::for_serve(&serve_args(&["--host", "0.0.0.0", "--api-key", "k"])).is_ok());
+        assert!(Config::for_serve(&serve_args(&[
+            "--host",
+            "0.0.0.0",
+            "--allow-unauthenticated"
+        ]))
+        .is_ok());
+        assert!(
+            Config::for_serve(&serve_args(&["--host", "::1"])).is_ok(),
+            "loopback needs no key"
+        );
+    }
+
+    #[test]
+    fn an_empty_key_is_refused() {
+        assert!(matches!(
+            Config::for_serve(&serve_args(&["--api-key", " "])),
+            Err(ConfigError::EmptyApiKey)
+        ));
+    }
+
+    #[test]
+    fn the_key_is_redacted_in_debug_output() {
+        let config = Config::for_serve(&serve_args(&["--api-key", "s3cret-value"])).unwrap();
+        assert!(!format!("{config:?}").contains("s3cret-value"));
+    }
+
+    #[test]
+    fn bad_schema_timeouts_are_refused() {
+        for bad in ["0", "-1", "abc", "inf", "100000"] {
+            let parsed = TestCli::try_parse_from(["sg", "--schema-timeout-sec", bad]);
+            assert!(parsed.is_err(), "{bad} accepted");
+        }
+    }
+}

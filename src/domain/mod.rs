@@ -1,0 +1,7 @@
+//! Pure types of the script convention: runtimes and ARGS_MAP schemas.
+
+mod args_map;
+mod runtime;
+
+pub use args_map::{ArgSpec, ArgsMap, ParamType, SchemaError};
+pub use runtime::Runtime;

@@ -1,0 +1,160 @@
+//! The HTTP error boundary: every failure becomes one JSON shape with a stable code,
+//! `{"status": "error", "error": {"code": "...", "message": "...", "details"?: ...}}`.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::{json, Value};
+
+use crate::catalog::CatalogError;
+use crate::scanner::ScanError;
+
+/// Every error code a client can see, with its HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidQuery,
+    InvalidPath,
+    InvalidJson,
+    InvalidRequest,
+    Unauthorized,
+    NotFound,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    SchemaNotLoadable,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::InvalidQuery
+            | ErrorCode::InvalidPath
+            | ErrorCode::InvalidJson
+            | ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::SchemaNotLoadable => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidQuery => "invalid_query",
+            ErrorCode::InvalidPath => "invalid_path",
+            ErrorCode::InvalidJson => "invalid_json",
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::SchemaNotLoadable => "schema_not_loadable",
+            ErrorCode::Internal => "internal_error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub details: Option<Value>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    pub fn with_details(mut self, details: Value) -> ApiError {
+        self.details = Some(details);
+        self
+    }
+
+    pub fn not_found(what: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorCode::NotFound, what)
+    }
+
+    /// A 500 whose cause is logged but never shown to the client.
+    pub fn internal(cause: &dyn std::fmt::Display) -> ApiError {
+        tracing::error!(%cause, "internal error");
+        ApiError::new(
+            ErrorCode::Internal,
+            "internal error; the cause is in the gateway's log",
+        )
+    }
+
+    pub fn body(&self) -> Value {
+        let mut error = json!({"code": self.code.as_str(), "message": self.message});
+        if let Some(details) = &self.details {
+            error["details"] = details.clone();
+        }
+        json!({"status": "error", "error": error})
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.code.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        if self.code == ErrorCode::Unauthorized {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        response.json(self.body())
+    }
+}
+
+impl From<CatalogError> for ApiError {
+    fn from(error: CatalogError) -> ApiError {
+        ApiError::internal(&error)
+    }
+}
+
+impl From<ScanError> for ApiError {
+    fn from(error: ScanError) -> ApiError {
+        ApiError::internal(&error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_maps_to_a_fitting_status() {
+        let cases = [
+            (ErrorCode::InvalidQuery, 400, "invalid_query"),
+            (ErrorCode::InvalidPath, 400, "invalid_path"),
+            (ErrorCode::Unauthorized, 401, "unauthorized"),
+            (ErrorCode::NotFound, 404, "not_found"),
+            (ErrorCode::MethodNotAllowed, 405, "method_not_allowed"),
+            (ErrorCode::PayloadTooLarge, 413, "payload_too_large"),
+            (ErrorCode::SchemaNotLoadable, 422, "schema_not_loadable"),
+            (ErrorCode::Internal, 500, "internal_error"),
+        ];
+        for (code, status, wire) in cases {
+            assert_eq!(code.status().as_u16(), status, "{code:?}");
+            assert_eq!(code.as_str(), wire);
+        }
+    }
+
+    #[test]
+    fn the_body_has_the_contract_shape() {
+        let body = ApiError::new(ErrorCode::NotFound, "no script 7")
+            .with_details(json!([1]))
+            .body();
+        assert_eq!(
+            body,
+            json!({"status": "error", "error": {"code": "not_found", "message": "no script 7", "details": [1]}})
+        );
+    }
+}

@@ -1,0 +1,101 @@
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::domain::Runtime;
+
+use super::{run, ProcessSpec};
+
+/// An interpreter resolved once at start: the real executable, not a shell shim in
+/// front of it (a pyenv shim costs ~50 ms per spawn).
+#[derive(Debug, Clone)]
+pub enum Interpreter {
+    Ready(PathBuf),
+    Missing(String),
+}
+
+/// The interpreter of each runtime.
+#[derive(Debug, Clone)]
+pub struct Interpreters {
+    python: Interpreter,
+    node: Interpreter,
+}
+
+impl Interpreters {
+    /// Finds `python` and `node` (names looked up on `path_env`, or absolute paths) and
+    /// asks each for its real executable.
+    pub async fn resolve(python: &str, node: &str, path_env: &OsStr) -> Interpreters {
+        Interpreters {
+            python: resolve_one(
+                python,
+                &["-c", "import sys; print(sys.executable)"],
+                path_env,
+            )
+            .await,
+            node: resolve_one(node, &["-p", "process.execPath"], path_env).await,
+        }
+    }
+
+    pub fn get(&self, runtime: Runtime) -> &Interpreter {
+        match runtime {
+            Runtime::Python => &self.python,
+            Runtime::Js => &self.node,
+        }
+    }
+
+    pub fn executable(&self, runtime: Runtime) -> Result<&Path, String> {
+        match self.get(runtime) {
+            Interpreter::Ready(path) => Ok(path),
+            Interpreter::Missing(reason) => Err(reason.clone()),
+        }
+    }
+}
+
+async fn resolve_one(program: &str, probe: &[&str], path_env: &OsStr) -> Interpreter {
+    let Some(found) = find_program(program, path_env) else {
+        return Interpreter::Missing(format!("interpreter \"{program}\" was not found on PATH"));
+    };
+    let spec = ProcessSpec {
+        program: found.clone(),
+        args: probe.iter().map(OsString::from).collect(),
+        cwd: std::env::temp_dir(),
+        env: vec![("PATH".into(), path_env.to_os_string())],
+        timeout: Duration::from_secs(20),
+        output_limit: 64 * 1024,
+        kill_grace: Duration::from_millis(200),
+    };
+    match run(&spec, None).await {
+        Ok(output) if output.success() => {
+            let reported = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+            if reported.is_absolute() && reported.is_file() {
+                Interpreter::Ready(reported)
+            } else {
+                Interpreter::Ready(found)
+            }
+        }
+        Ok(output) => Interpreter::Missing(format!(
+            "interpreter {} does not work: {:?} {}",
+            found.display(),
+            output.termination,
+            output.stderr_tail(300)
+        )),
+        Err(error) => Interpreter::Missing(error.to_string()),
+    }
+}
+
+fn find_program(program: &str, path_env: &OsStr) -> Option<PathBuf> {
+    let candidate = Path::new(program);
+    if candidate.components().count() > 1 {
+        return candidate.is_file().then(|| candidate.to_path_buf());
+    }
+    std::env::split_paths(path_env)
+        .map(|dir| dir.join(program))
+        .find(|path| is_executable(path))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata()
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}

@@ -1,0 +1,109 @@
+use super::*;
+
+fn sh(script: &str, timeout: Duration, output_limit: usize) -> ProcessSpec {
+    ProcessSpec {
+        program: "/bin/sh".into(),
+        args: vec!["-c".into(), script.into()],
+        cwd: std::env::temp_dir(),
+        env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+        timeout,
+        output_limit,
+        kill_grace: Duration::from_millis(300),
+    }
+}
+
+#[tokio::test]
+async fn captures_both_streams_and_the_exit_code() {
+    let out = run(
+        &sh(
+            "echo out; echo err >&2; exit 3",
+            Duration::from_secs(5),
+            1024,
+        ),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.termination, Termination::Exited(3));
+    assert_eq!(out.stdout, b"out\n");
+    assert_eq!(out.stderr, b"err\n");
+}
+
+#[tokio::test]
+async fn the_environment_is_only_what_was_given() {
+    std::env::set_var("SG_TEST_SECRET_FOR_PROCESS", "hunter2");
+    let out = run(&sh("env", Duration::from_secs(5), 64 * 1024), None)
+        .await
+        .unwrap();
+    let env = String::from_utf8(out.stdout).unwrap();
+    assert!(!env.contains("hunter2"), "{env}");
+    assert!(env.contains("PATH=/usr/bin:/bin"), "{env}");
+}
+
+#[tokio::test]
+async fn a_timeout_kills_the_whole_group() {
+    let marker = tempfile::tempdir().unwrap();
+    let file = marker.path().join("late");
+    let script = format!("(sleep 1; touch {}) & sleep 30", file.display());
+    let out = run(&sh(&script, Duration::from_millis(300), 1024), None)
+        .await
+        .unwrap();
+    assert_eq!(out.termination, Termination::TimedOut);
+    assert!(out.duration < Duration::from_secs(3), "{:?}", out.duration);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(!file.exists(), "the grandchild survived the timeout");
+}
+
+#[tokio::test]
+async fn a_background_grandchild_does_not_outlive_a_normal_exit() {
+    let marker = tempfile::tempdir().unwrap();
+    let file = marker.path().join("late");
+    let script = format!("(sleep 1; touch {}) & echo done", file.display());
+    let out = run(&sh(&script, Duration::from_secs(5), 1024), None)
+        .await
+        .unwrap();
+    assert_eq!(out.termination, Termination::Exited(0));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(!file.exists(), "the grandchild survived its parent");
+}
+
+#[tokio::test]
+async fn flooding_past_the_cap_stops_the_child() {
+    let out = run(&sh("yes flood", Duration::from_secs(10), 100_000), None)
+        .await
+        .unwrap();
+    assert_eq!(out.termination, Termination::OutputLimit(Stream::Stdout));
+    assert_eq!(out.stdout.len(), 100_000);
+}
+
+#[tokio::test]
+async fn cancellation_stops_the_child() {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        cancel.cancel();
+    });
+    let out = run(&sh("sleep 30", Duration::from_secs(30), 1024), Some(&token))
+        .await
+        .unwrap();
+    assert_eq!(out.termination, Termination::Cancelled);
+    assert!(out.duration < Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn a_missing_program_is_a_spawn_error() {
+    let mut spec = sh("", Duration::from_secs(1), 10);
+    spec.program = "/nonexistent/interpreter".into();
+    let err = run(&spec, None).await.unwrap_err();
+    assert!(
+        err.to_string().contains("/nonexistent/interpreter"),
+        "{err}"
+    );
+}
+
+#[test]
+fn tail_text_keeps_the_end() {
+    assert_eq!(tail_text(b"short\n", 10), "short");
+    assert_eq!(tail_text(b"0123456789abc", 3), "…abc");
+}

@@ -1,0 +1,122 @@
+//! A script's one-line description, taken from its leading docstring or comment.
+
+use crate::domain::Runtime;
+
+const MAX_CHARS: usize = 300;
+
+pub fn describe(runtime: Runtime, source: &str) -> Option<String> {
+    let text = match runtime {
+        Runtime::Python => python_docstring(source),
+        Runtime::Js => js_leading_comment(source),
+    }?;
+    let line = text.trim();
+    (!line.is_empty()).then(|| line.chars().take(MAX_CHARS).collect())
+}
+
+/// The first line of the module docstring.
+fn python_docstring(source: &str) -> Option<String> {
+    let body = source
+        .lines()
+        .skip_while(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let body = body.trim_start();
+    let body = body.strip_prefix(['r', 'R', 'u', 'U']).unwrap_or(body);
+    let quote = ["\"\"\"", "'''", "\"", "'"]
+        .into_iter()
+        .find(|q| body.starts_with(q))?;
+    let inner = &body[quote.len()..];
+    let end = inner.find(quote).unwrap_or(inner.len());
+    inner[..end]
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(str::to_string)
+}
+
+/// The first line of the leading `//` or `/* */` comment, after a shebang and directives.
+fn js_leading_comment(source: &str) -> Option<String> {
+    let mut lines = source.lines().map(str::trim).filter(|l| {
+        !l.is_empty()
+            && !l.starts_with("#!")
+            && !matches!(
+                *l,
+                "'use strict';" | "\"use strict\";" | "'use strict'" | "\"use strict\""
+            )
+    });
+    let first = lines.next()?;
+    if let Some(comment) = first.strip_prefix("//") {
+        return Some(comment.trim_start_matches('/').trim().to_string());
+    }
+    let block = first.strip_prefix("/*")?;
+    let block = block.trim_start_matches('*').trim();
+    let candidates = std::iter::once(block).chain(lines);
+    candidates
+        .map(|l| l.trim_end_matches("*/").trim_start_matches('*').trim())
+        .find(|l| !l.is_empty() && !l.starts_with('@'))
+        .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_descriptions() {
+        let cases = [
+            (
+                "\"\"\"Greets people.\n\nMore.\n\"\"\"\nimport sys",
+                Some("Greets people."),
+            ),
+            (
+                "#!/usr/bin/env python3\n# coding: utf-8\n'''\n  Counts words.\n'''",
+                Some("Counts words."),
+            ),
+            ("r\"\"\"Raw doc.\"\"\"", Some("Raw doc.")),
+            ("\"One line\"\n", Some("One line")),
+            ("import sys\n\"\"\"Not a docstring\"\"\"", None),
+            ("", None),
+            ("\"\"\"   \"\"\"", None),
+        ];
+        for (source, expected) in cases {
+            assert_eq!(
+                describe(Runtime::Python, source).as_deref(),
+                expected,
+                "{source:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn js_descriptions() {
+        let cases = [
+            ("// Makes UUIDs.\nconst x = 1;", Some("Makes UUIDs.")),
+            (
+                "#!/usr/bin/env node\n'use strict';\n/// Triple.\n",
+                Some("Triple."),
+            ),
+            (
+                "/**\n * Fetches a title.\n * @param x\n */",
+                Some("Fetches a title."),
+            ),
+            ("/* Inline block. */\n", Some("Inline block.")),
+            ("const x = 1; // late comment", None),
+        ];
+        for (source, expected) in cases {
+            assert_eq!(
+                describe(Runtime::Js, source).as_deref(),
+                expected,
+                "{source:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn long_descriptions_are_cut() {
+        let source = format!("// {}", "x".repeat(1000));
+        assert_eq!(
+            describe(Runtime::Js, &source).unwrap().chars().count(),
+            MAX_CHARS
+        );
+    }
+}

@@ -1,0 +1,186 @@
+//! Runs a script with `--_sys_get_schema` and turns what it printed into an ARGS_MAP.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::domain::ArgsMap;
+use crate::process::{self, Interpreters, Output, ProcessSpec, Stream, Termination};
+
+use super::discover::FoundScript;
+
+pub const SCHEMA_FLAG: &str = "--_sys_get_schema";
+const OUTPUT_LIMIT: usize = 1024 * 1024;
+
+/// Everything needed to extract schemas; cheap to clone.
+#[derive(Clone)]
+pub struct Extractor {
+    pub interpreters: Arc<Interpreters>,
+    pub timeout: Duration,
+    pub scratch_dir: PathBuf,
+    pub child_path: OsString,
+}
+
+impl Extractor {
+    /// The script's validated ARGS_MAP, or the reason it has none.
+    pub async fn extract(&self, script: &FoundScript) -> Result<ArgsMap, String> {
+        let interpreter = self.interpreters.executable(script.runtime)?;
+        let cwd = script
+            .absolute
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| self.scratch_dir.clone());
+        let spec = ProcessSpec {
+            program: interpreter.to_path_buf(),
+            args: vec![script.absolute.clone().into(), SCHEMA_FLAG.into()],
+            cwd,
+            env: process::clean_env(&self.child_path, &self.scratch_dir),
+            timeout: self.timeout,
+            output_limit: OUTPUT_LIMIT,
+            kill_grace: Duration::from_millis(500),
+        };
+        let output = process::run(&spec, None).await.map_err(|e| e.to_string())?;
+        interpret(&output, self.timeout)
+    }
+}
+
+/// Turns an extraction's output into an ARGS_MAP or a reason a person can act on.
+pub fn interpret(output: &Output, timeout: Duration) -> Result<ArgsMap, String> {
+    match output.termination {
+        Termination::Exited(0) => {}
+        Termination::Exited(code) => {
+            let detail = match output.stderr_tail(500) {
+                tail if tail.is_empty() => process::tail_text(&output.stdout, 500),
+                tail => tail,
+            };
+            return Err(
+                format!("schema extraction exited with code {code}: {detail}")
+                    .trim_end_matches(": ")
+                    .to_string(),
+            );
+        }
+        Termination::Signaled(signal) => {
+            return Err(format!("schema extraction was killed by signal {signal}"))
+        }
+        Termination::TimedOut => {
+            return Err(format!(
+                "schema extraction timed out after {}s; the process was killed",
+                timeout.as_secs_f64()
+            ))
+        }
+        Termination::OutputLimit(stream) => {
+            let name = if stream == Stream::Stdout {
+                "stdout"
+            } else {
+                "stderr"
+            };
+            return Err(format!(
+                "schema extraction printed more than 1 MiB on {name}; the process was killed"
+            ));
+        }
+        Termination::Cancelled => return Err("schema extraction was cancelled".into()),
+    }
+    let value = parse_printed_json(&output.stdout)?;
+    ArgsMap::parse(value).map_err(|e| e.to_string())
+}
+
+/// The whole of stdout as JSON, or else its last non-empty line (scripts that print a banner first).
+fn parse_printed_json(stdout: &[u8]) -> Result<Value, String> {
+    let text = String::from_utf8_lossy(stdout);
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(format!("schema extraction printed nothing on stdout (expected a JSON object after {SCHEMA_FLAG})"));
+    }
+    let whole_error = match serde_json::from_str::<Value>(text) {
+        Ok(value) => return Ok(value),
+        Err(e) => e,
+    };
+    if let Some(last) = text.lines().map(str::trim).rfind(|l| !l.is_empty()) {
+        if let Ok(value @ Value::Object(_)) = serde_json::from_str::<Value>(last) {
+            return Ok(value);
+        }
+    }
+    let start: String = text.chars().take(120).collect();
+    Err(format!(
+        "schema output is not valid JSON ({whole_error}); it began with: {start}"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn output(termination: Termination, stdout: &str, stderr: &str) -> Output {
+        Output {
+            termination,
+            stdout: stdout.as_bytes().to_vec(),
+            stderr: stderr.as_bytes().to_vec(),
+            duration: Duration::from_millis(5),
+        }
+    }
+
+    #[test]
+    fn reasons_say_what_went_wrong() {
+        let t = Duration::from_secs(2);
+        let cases = [
+            (
+                output(Termination::Exited(1), "", "Traceback...\nNameError: x"),
+                "exited with code 1: Traceback...\nNameError: x",
+            ),
+            (
+                output(Termination::Exited(3), "partial", ""),
+                "exited with code 3: partial",
+            ),
+            (output(Termination::Exited(2), "", ""), "exited with code 2"),
+            (
+                output(Termination::TimedOut, "", ""),
+                "timed out after 2s; the process was killed",
+            ),
+            (
+                output(Termination::Signaled(9), "", ""),
+                "killed by signal 9",
+            ),
+            (
+                output(Termination::OutputLimit(Stream::Stdout), "", ""),
+                "more than 1 MiB on stdout",
+            ),
+            (
+                output(Termination::Exited(0), "  \n", ""),
+                "printed nothing on stdout",
+            ),
+            (
+                output(Termination::Exited(0), "hello world", ""),
+                "not valid JSON (expected value at line 1 column 1); it began with: hello world",
+            ),
+            (
+                output(Termination::Exited(0), "[1,2]", ""),
+                "schema is an array",
+            ),
+            (
+                output(Termination::Exited(0), "{\"a\": {\"type\": \"int\"}}", ""),
+                "entry \"a\": has no \"flag\"",
+            ),
+        ];
+        for (out, expected) in cases {
+            let err = interpret(&out, t).expect_err(expected);
+            assert!(
+                err.ends_with(expected) || err.contains(expected),
+                "got {err:?}, want {expected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn accepts_a_banner_before_the_schema() {
+        let out = output(
+            Termination::Exited(0),
+            "loading model...\n{\"n\": {\"flag\": \"--n\", \"type\": \"int\"}}\n",
+            "",
+        );
+        let map = interpret(&out, Duration::from_secs(1)).unwrap();
+        assert_eq!(map.specs()[0].name, "n");
+    }
+}

@@ -1,0 +1,250 @@
+//! Keeps the catalog in step with `scripts_repo`: finds scripts, extracts the schema of
+//! each new or changed one (never an unchanged one), writes sidecars, records removals.
+
+mod describe;
+mod discover;
+mod extract;
+mod plan;
+mod sidecar;
+mod watch;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::{mpsc, watch as signal, Mutex, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::catalog::{Catalog, CatalogError, ScriptUpsert};
+use crate::config::ScanConfig;
+
+pub use discover::{md5_hex, FoundScript};
+pub use extract::{Extractor, SCHEMA_FLAG};
+pub use watch::RepoWatcher;
+
+use plan::{Action, Plan};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("cannot read the scripts repository: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error("scan task failed: {0}")]
+    Task(String),
+}
+
+/// A script whose schema could not be loaded.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanProblem {
+    pub path: String,
+    pub error: String,
+}
+
+/// What one scan changed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ScanReport {
+    pub added: usize,
+    pub updated: usize,
+    pub removed: usize,
+    pub unchanged: usize,
+    /// Schema extractions this scan ran.
+    pub extracted: usize,
+    /// Every script currently listed with a load error.
+    pub errors: Vec<ScanProblem>,
+    pub duration_ms: u64,
+}
+
+/// Owns scanning; one scan runs at a time.
+pub struct Scanner {
+    catalog: Catalog,
+    config: ScanConfig,
+    extractor: Extractor,
+    running: Mutex<()>,
+    generation: signal::Sender<u64>,
+}
+
+impl Scanner {
+    pub fn new(catalog: Catalog, config: ScanConfig, extractor: Extractor) -> Scanner {
+        Scanner {
+            catalog,
+            config,
+            extractor,
+            running: Mutex::new(()),
+            generation: signal::channel(0).0,
+        }
+    }
+
+    /// Ticks whenever a scan changed the catalog (new, changed or removed scripts).
+    pub fn changes(&self) -> signal::Receiver<u64> {
+        self.generation.subscribe()
+    }
+
+    /// Scans now; `force` re-extracts every schema, changed or not.
+    pub async fn scan(&self, force: bool) -> Result<ScanReport, ScanError> {
+        let _one_at_a_time = self.running.lock().await;
+        let started = Instant::now();
+        let repo = self.config.scripts_repo.clone();
+        let found = tokio::task::spawn_blocking(move || discover::discover(&repo))
+            .await
+            .map_err(|e| ScanError::Task(e.to_string()))??;
+        let index = self.catalog.script_index().await?;
+        let plan = Plan::new(found, index, force);
+        let loads = self.extract_all(plan.to_extract()).await?;
+        let report = self.apply(plan, loads).await?;
+        let report = ScanReport {
+            duration_ms: started.elapsed().as_millis() as u64,
+            ..report
+        };
+        if report.added + report.updated + report.removed > 0 {
+            self.generation.send_modify(|g| *g += 1);
+            tracing::info!(
+                added = report.added,
+                updated = report.updated,
+                removed = report.removed,
+                extracted = report.extracted,
+                duration_ms = report.duration_ms,
+                "scan changed the catalog"
+            );
+        }
+        Ok(report)
+    }
+
+    /// Extracts schemas in parallel, at most `concurrency` interpreters at once.
+    async fn extract_all(
+        &self,
+        scripts: Vec<FoundScript>,
+    ) -> Result<HashMap<String, Result<serde_json::Value, String>>, ScanError> {
+        let permits = Arc::new(Semaphore::new(self.config.concurrency));
+        let mut tasks = JoinSet::new();
+        for script in scripts {
+            let extractor = self.extractor.clone();
+            let permits = permits.clone();
+            tasks.spawn(async move {
+                let _permit = permits
+                    .acquire_owned()
+                    .await
+                    .expect("the semaphore is never closed");
+                let loaded = extractor.extract(&script).await.map(|map| map.to_value());
+                write_sidecar(&script, &loaded);
+                (script.path, loaded)
+            });
+        }
+        let mut loads = HashMap::new();
+        while let Some(done) = tasks.join_next().await {
+            let (path, loaded) = done.map_err(|e| ScanError::Task(e.to_string()))?;
+            loads.insert(path, loaded);
+        }
+        Ok(loads)
+    }
+
+    async fn apply(
+        &self,
+        plan: Plan,
+        mut loads: HashMap<String, Result<serde_json::Value, String>>,
+    ) -> Result<ScanReport, ScanError> {
+        let mut report = ScanReport {
+            extracted: loads.len(),
+            ..ScanReport::default()
+        };
+        let mut upserts = Vec::new();
+        for (script, action) in plan.actions {
+            match action {
+                Action::Unchanged { stored_schema } => {
+                    report.unchanged += 1;
+                    restore_missing_sidecar(&script, stored_schema.as_ref());
+                    continue;
+                }
+                Action::Add | Action::Revive => report.added += 1,
+                Action::Update | Action::Regroup => report.updated += 1,
+            }
+            let load = loads.remove(&script.path);
+            upserts.push(upsert_for(script, load));
+        }
+        report.removed = plan.removed.len();
+        for removed in &plan.removed {
+            let _ = sidecar::remove(&self.config.scripts_repo.join(&removed.path));
+        }
+        let removed_ids = plan.removed.iter().map(|r| r.id).collect();
+        self.catalog.apply_scan(upserts, removed_ids).await?;
+        report.errors = self.current_problems().await?;
+        Ok(report)
+    }
+
+    async fn current_problems(&self) -> Result<Vec<ScanProblem>, ScanError> {
+        let filter = crate::catalog::ScriptFilter {
+            status: Some(crate::catalog::LoadStatus::Error),
+            page: 1,
+            page_size: 10_000,
+            ..Default::default()
+        };
+        let page = self.catalog.list_scripts(filter).await?;
+        Ok(page
+            .items
+            .into_iter()
+            .map(|s| ScanProblem {
+                path: s.path,
+                error: s.load_error.unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// Rescans when the watcher reports a change, and every `interval` as a safety net.
+    pub async fn run_forever(
+        self: Arc<Self>,
+        mut changed: mpsc::Receiver<()>,
+        interval: Option<Duration>,
+    ) {
+        let period = interval.unwrap_or(Duration::from_secs(365 * 24 * 3600));
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        loop {
+            tokio::select! {
+                message = changed.recv() => if message.is_none() { return },
+                _ = ticker.tick() => {},
+            }
+            if let Err(error) = self.scan(false).await {
+                tracing::error!(%error, "scan failed");
+            }
+        }
+    }
+
+    /// Starts watching the repository; keep the returned handle alive.
+    pub fn watch(&self, changed: mpsc::Sender<()>) -> notify::Result<RepoWatcher> {
+        watch::watch(&self.config.scripts_repo, self.config.debounce, changed)
+    }
+}
+
+fn upsert_for(
+    script: FoundScript,
+    load: Option<Result<serde_json::Value, String>>,
+) -> ScriptUpsert {
+    ScriptUpsert {
+        path: script.path,
+        runtime: script.runtime,
+        name: script.name,
+        group_path: script.group_path,
+        description: script.description,
+        file_hash: script.file_hash,
+        file_size: script.file_size,
+        load,
+    }
+}
+
+fn write_sidecar(script: &FoundScript, loaded: &Result<serde_json::Value, String>) {
+    let result = match loaded {
+        Ok(schema) => sidecar::write(&script.absolute, schema),
+        Err(_) => sidecar::remove(&script.absolute),
+    };
+    if let Err(error) = result {
+        tracing::warn!(path = %script.path, %error, "cannot update the schema sidecar");
+    }
+}
+
+fn restore_missing_sidecar(script: &FoundScript, schema: Option<&serde_json::Value>) {
+    if let Some(schema) = schema {
+        if !sidecar::path_for(&script.absolute).exists() {
+            write_sidecar(script, &Ok(schema.clone()));
+        }
+    }
+}
