@@ -60,7 +60,78 @@ pub struct ServeArgs {
     #[arg(long, env = "SG_WATCH_DEBOUNCE_MS", default_value_t = 100)]
     pub watch_debounce_ms: u64,
     #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
     pub repo: RepoArgs,
+}
+
+/// How scripts run: time, output and resource limits.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Seconds a run may take before its process tree is stopped (default 300).
+    #[arg(long, env = "SG_TIMEOUT_SEC", value_parser = positive_seconds)]
+    pub timeout_sec: Option<f64>,
+    /// The same limit in minutes, as the original gateway's TIMEOUT_MIN (used when --timeout-sec is not given).
+    #[arg(long, env = "TIMEOUT_MIN", value_parser = positive_seconds)]
+    pub timeout_min: Option<f64>,
+    /// Bytes of stdout and of stderr kept per run, in MiB; a run that prints more is stopped.
+    #[arg(long, env = "SG_MAX_OUTPUT_MB", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub max_output_mb: u64,
+    /// Largest accepted request body (JSON or uploads), in MiB.
+    #[arg(long, env = "SG_MAX_BODY_MB", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub max_body_mb: u64,
+    /// CPU seconds a run may use (0 = no limit).
+    #[arg(long, env = "SG_CPU_LIMIT_SEC", default_value_t = 600)]
+    pub cpu_limit_sec: u64,
+    /// Address space a run may map, in MiB (0 = no limit).
+    #[arg(long, env = "SG_MEMORY_LIMIT_MB", default_value_t = 2048)]
+    pub memory_limit_mb: u64,
+    /// Files a run may hold open at once (0 = no limit).
+    #[arg(long, env = "SG_MAX_OPEN_FILES", default_value_t = 1024)]
+    pub max_open_files: u64,
+    /// Processes and threads the gateway's user may have while a run is alive (0 = no limit).
+    #[arg(long, env = "SG_MAX_PROCESSES", default_value_t = 512)]
+    pub max_processes: u64,
+    /// Largest file a run may write, in MiB (0 = no limit).
+    #[arg(long, env = "SG_MAX_FILE_SIZE_MB", default_value_t = 1024)]
+    pub max_file_size_mb: u64,
+}
+
+/// Limits every run gets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSettings {
+    pub timeout: Duration,
+    pub max_output_bytes: usize,
+    pub max_body_bytes: usize,
+    pub cpu_seconds: Option<u64>,
+    pub address_space_bytes: Option<u64>,
+    pub open_files: Option<u64>,
+    pub processes: Option<u64>,
+    pub file_size_bytes: Option<u64>,
+}
+
+impl RunSettings {
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+    pub fn from_args(args: &RunArgs) -> RunSettings {
+        const MIB: u64 = 1024 * 1024;
+        let nonzero = |v: u64| (v > 0).then_some(v);
+        let timeout = match (args.timeout_sec, args.timeout_min) {
+            (Some(seconds), _) => Duration::from_secs_f64(seconds),
+            (None, Some(minutes)) => Duration::from_secs_f64((minutes * 60.0).min(86_400.0)),
+            (None, None) => RunSettings::DEFAULT_TIMEOUT,
+        };
+        RunSettings {
+            timeout,
+            max_output_bytes: usize::try_from(args.max_output_mb * MIB).unwrap_or(usize::MAX),
+            max_body_bytes: usize::try_from(args.max_body_mb * MIB).unwrap_or(usize::MAX),
+            cpu_seconds: nonzero(args.cpu_limit_sec),
+            address_space_bytes: nonzero(args.memory_limit_mb).map(|mb| mb * MIB),
+            open_files: nonzero(args.max_open_files),
+            processes: nonzero(args.max_processes),
+            file_size_bytes: nonzero(args.max_file_size_mb).map(|mb| mb * MIB),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -113,6 +184,7 @@ pub struct Config {
     pub api_key: Option<ApiKey>,
     pub allow_unauthenticated: bool,
     pub scan: ScanConfig,
+    pub run: RunSettings,
     pub python: String,
     pub node: String,
     /// The PATH children get (the rest of their environment is built from scratch).
@@ -147,6 +219,7 @@ impl Config {
         config.port = args.port;
         config.api_key = api_key;
         config.allow_unauthenticated = args.allow_unauthenticated;
+        config.run = RunSettings::from_args(&args.run);
         config.scan.interval =
             (args.scan_interval_sec > 0).then(|| Duration::from_secs(args.scan_interval_sec));
         config.scan.debounce = Duration::from_millis(args.watch_debounce_ms.clamp(10, 10_000));
@@ -170,6 +243,17 @@ impl Config {
                 interval: None,
                 debounce: Duration::from_millis(100),
             },
+            run: RunSettings::from_args(&RunArgs {
+                timeout_sec: None,
+                timeout_min: None,
+                max_output_mb: 10,
+                max_body_mb: 100,
+                cpu_limit_sec: 600,
+                memory_limit_mb: 2048,
+                max_open_files: 1024,
+                max_processes: 512,
+                max_file_size_mb: 1024,
+            }),
             python: args.python.clone(),
             node: args.node.clone(),
             child_path: std::env::var_os("PATH")
@@ -179,6 +263,11 @@ impl Config {
 
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("gateway.db")
+    }
+
+    /// One folder per run: uploads, working directory, outputs.
+    pub fn runs_dir(&self) -> PathBuf {
+        self.data_dir.join("runs")
     }
 
     /// Scratch space for schema extractions.
@@ -255,6 +344,36 @@ mod tests {
     fn the_key_is_redacted_in_debug_output() {
         let config = Config::for_serve(&serve_args(&["--api-key", "s3cret-value"])).unwrap();
         assert!(!format!("{config:?}").contains("s3cret-value"));
+    }
+
+    #[test]
+    fn run_timeout_comes_from_seconds_then_minutes_then_the_default() {
+        let timeout = |args: &[&str]| Config::for_serve(&serve_args(args)).unwrap().run.timeout;
+        assert_eq!(timeout(&["--timeout-sec", "7"]), Duration::from_secs(7));
+        assert_eq!(timeout(&["--timeout-min", "2"]), Duration::from_secs(120));
+        assert_eq!(
+            timeout(&["--timeout-min", "2", "--timeout-sec", "5"]),
+            Duration::from_secs(5)
+        );
+        if std::env::var_os("TIMEOUT_MIN").is_none() && std::env::var_os("SG_TIMEOUT_SEC").is_none()
+        {
+            assert_eq!(timeout(&[]), RunSettings::DEFAULT_TIMEOUT);
+        }
+    }
+
+    #[test]
+    fn zero_turns_a_resource_limit_off() {
+        let run = Config::for_serve(&serve_args(&[
+            "--memory-limit-mb",
+            "0",
+            "--cpu-limit-sec",
+            "5",
+        ]))
+        .unwrap()
+        .run;
+        assert_eq!(run.address_space_bytes, None);
+        assert_eq!(run.cpu_seconds, Some(5));
+        assert_eq!(run.max_output_bytes, 10 * 1024 * 1024);
     }
 
     #[test]

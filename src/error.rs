@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde_json::{json, Value};
 
 use crate::catalog::CatalogError;
+use crate::runner::RunError;
 use crate::scanner::ScanError;
 
 /// Every error code a client can see, with its HTTP status.
@@ -15,11 +16,15 @@ pub enum ErrorCode {
     InvalidPath,
     InvalidJson,
     InvalidRequest,
+    InvalidParams,
     Unauthorized,
     NotFound,
     MethodNotAllowed,
+    ScriptDisabled,
     PayloadTooLarge,
+    UnsupportedMediaType,
     SchemaNotLoadable,
+    InterpreterUnavailable,
     Internal,
 }
 
@@ -29,12 +34,16 @@ impl ErrorCode {
             ErrorCode::InvalidQuery
             | ErrorCode::InvalidPath
             | ErrorCode::InvalidJson
-            | ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
+            | ErrorCode::InvalidRequest
+            | ErrorCode::InvalidParams => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::ScriptDisabled => StatusCode::CONFLICT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::SchemaNotLoadable => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InterpreterUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -45,11 +54,15 @@ impl ErrorCode {
             ErrorCode::InvalidPath => "invalid_path",
             ErrorCode::InvalidJson => "invalid_json",
             ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::InvalidParams => "invalid_params",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::ScriptDisabled => "script_disabled",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::SchemaNotLoadable => "schema_not_loadable",
+            ErrorCode::InterpreterUnavailable => "interpreter_unavailable",
             ErrorCode::Internal => "internal_error",
         }
     }
@@ -116,6 +129,32 @@ impl ResponseError for ApiError {
 impl From<CatalogError> for ApiError {
     fn from(error: CatalogError) -> ApiError {
         ApiError::internal(&error)
+    }
+}
+
+impl From<RunError> for ApiError {
+    fn from(error: RunError) -> ApiError {
+        let message = error.to_string();
+        match error {
+            RunError::ScriptNotFound(_) => ApiError::new(ErrorCode::NotFound, message),
+            RunError::Disabled(_) => ApiError::new(ErrorCode::ScriptDisabled, message),
+            RunError::NotLoadable { .. } => ApiError::new(ErrorCode::SchemaNotLoadable, message),
+            RunError::InvalidOption(_) => ApiError::new(ErrorCode::InvalidQuery, message),
+            RunError::InterpreterMissing(_) => {
+                ApiError::new(ErrorCode::InterpreterUnavailable, message)
+            }
+            RunError::InvalidParams(problems) => {
+                let fields: Vec<&str> = problems.iter().map(|p| p.param.as_str()).collect();
+                ApiError::new(
+                    ErrorCode::InvalidParams,
+                    format!("invalid parameters: {}", fields.join(", ")),
+                )
+                .with_details(serde_json::to_value(&problems).unwrap_or_default())
+            }
+            RunError::Io(_) | RunError::Catalog(_) | RunError::Task(_) => {
+                ApiError::internal(&error)
+            }
+        }
     }
 }
 

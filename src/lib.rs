@@ -14,6 +14,8 @@ pub mod domain;
 pub mod error;
 /// The one place that spawns child processes.
 pub mod process;
+/// One run of one script: folder, argv, limits, outputs.
+pub mod runner;
 /// Finds scripts, extracts their schemas, keeps the catalog in step with the disk.
 pub mod scanner;
 /// Builds and runs the HTTP application.

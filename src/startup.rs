@@ -15,6 +15,7 @@ use crate::api::{self, AppState};
 use crate::catalog::{Catalog, CatalogError};
 use crate::config::Config;
 use crate::process::Interpreters;
+use crate::runner::Runner;
 use crate::scanner::{Extractor, RepoWatcher, ScanError, ScanReport, Scanner};
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +42,7 @@ pub enum StartupError {
 pub struct Core {
     pub catalog: Catalog,
     pub scanner: Arc<Scanner>,
+    pub interpreters: Arc<Interpreters>,
 }
 
 impl Core {
@@ -62,8 +64,9 @@ impl Core {
         let interpreters =
             Interpreters::resolve(&config.python, &config.node, &config.child_path).await;
         tracing::info!(?interpreters, "interpreters resolved");
+        let interpreters = Arc::new(interpreters);
         let extractor = Extractor {
-            interpreters: Arc::new(interpreters),
+            interpreters: interpreters.clone(),
             timeout: config.scan.schema_timeout,
             scratch_dir: config.scratch_dir(),
             child_path: config.child_path.clone(),
@@ -73,7 +76,11 @@ impl Core {
             config.scan.clone(),
             extractor,
         ));
-        Ok(Core { catalog, scanner })
+        Ok(Core {
+            catalog,
+            scanner,
+            interpreters,
+        })
     }
 }
 
@@ -104,7 +111,16 @@ impl Application {
         };
         let listener = TcpListener::bind(requested).map_err(bind_error)?;
         let address = listener.local_addr().map_err(bind_error)?;
+        let runner = Arc::new(Runner::new(
+            core.catalog.clone(),
+            core.interpreters.clone(),
+            config.run.clone(),
+            config.scan.scripts_repo.clone(),
+            config.runs_dir(),
+            config.child_path.clone(),
+        ));
         let state = web::Data::new(AppState {
+            runner,
             catalog: core.catalog,
             scanner: core.scanner,
             api_key: config.api_key.clone(),

@@ -2,6 +2,9 @@
 
 mod auth;
 mod health;
+mod run;
+mod run_input;
+mod runs;
 mod scan;
 mod scripts;
 
@@ -13,6 +16,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use crate::catalog::Catalog;
 use crate::config::ApiKey;
 use crate::error::{ApiError, ErrorCode};
+use crate::runner::Runner;
 use crate::scanner::Scanner;
 
 pub use auth::require_api_key;
@@ -21,6 +25,7 @@ pub use auth::require_api_key;
 pub struct AppState {
     pub catalog: Catalog,
     pub scanner: Arc<Scanner>,
+    pub runner: Arc<Runner>,
     pub api_key: Option<ApiKey>,
     pub started: Instant,
 }
@@ -34,6 +39,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/api")
                 .configure(scripts::configure)
+                .configure(run::configure)
+                .configure(runs::configure)
                 .configure(scan::configure)
                 .default_service(web::to(unknown_route)),
         )

@@ -69,6 +69,22 @@ impl ListScriptsQuery {
     }
 }
 
+/// Validated pagination: pages start at 1, sizes are 1..=MAX_PAGE_SIZE (default 20).
+pub fn page_bounds(page: Option<u32>, page_size: Option<u32>) -> Result<(u32, u32), ApiError> {
+    let invalid = |message: String| ApiError::new(ErrorCode::InvalidQuery, message);
+    let page = page.unwrap_or(1);
+    if page == 0 {
+        return Err(invalid("page starts at 1".into()));
+    }
+    let page_size = page_size.unwrap_or(20);
+    if page_size == 0 || page_size > MAX_PAGE_SIZE {
+        return Err(invalid(format!(
+            "page_size must be between 1 and {MAX_PAGE_SIZE}"
+        )));
+    }
+    Ok((page, page_size))
+}
+
 /// A script as clients see it.
 #[derive(Serialize)]
 pub struct ScriptView {

@@ -1,6 +1,7 @@
 //! The SQLite catalog. All SQL lives in this module: sync query functions over a
 //! `&Connection`, behind an async facade that runs them on the blocking pool.
 
+mod runs;
 mod scripts;
 
 use std::path::Path;
@@ -13,6 +14,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
 use rusqlite_migration::Migrations;
 
+pub use runs::{NewRun, Run, RunEnd, RunFile, RunFilter, RunStatus};
 pub use scripts::{LoadStatus, Page, Script, ScriptFilter, ScriptIndexEntry, ScriptUpsert};
 
 static MIGRATIONS_DIR: Dir = include_dir!("$CARGO_MANIFEST_DIR/migrations");
@@ -105,5 +107,28 @@ impl Catalog {
             Ok(())
         })
         .await
+    }
+
+    /// Records a run that starts now and returns its id.
+    pub async fn start_run(&self, run: NewRun) -> Result<i64, CatalogError> {
+        self.call(move |conn| runs::insert_running(conn, &run))
+            .await
+    }
+
+    pub async fn set_run_dir(&self, id: i64, run_dir: String) -> Result<(), CatalogError> {
+        self.call(move |conn| runs::set_run_dir(conn, id, &run_dir))
+            .await
+    }
+
+    pub async fn finish_run(&self, id: i64, end: RunEnd) -> Result<(), CatalogError> {
+        self.call(move |conn| runs::finish(conn, id, &end)).await
+    }
+
+    pub async fn run(&self, id: i64) -> Result<Option<Run>, CatalogError> {
+        self.call(move |conn| runs::by_id(conn, id)).await
+    }
+
+    pub async fn list_runs(&self, filter: RunFilter) -> Result<Page<Run>, CatalogError> {
+        self.call(move |conn| runs::list(conn, &filter)).await
     }
 }

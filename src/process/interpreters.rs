@@ -63,6 +63,7 @@ async fn resolve_one(program: &str, probe: &[&str], path_env: &OsStr) -> Interpr
         timeout: Duration::from_secs(20),
         output_limit: 64 * 1024,
         kill_grace: Duration::from_millis(200),
+        limits: Default::default(),
     };
     match run(&spec, None).await {
         Ok(output) if output.success() => {

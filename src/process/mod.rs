@@ -3,6 +3,7 @@
 //! of stdout and stderr, and a deadline after which its whole group is stopped.
 
 mod interpreters;
+mod limits;
 
 use std::ffi::OsString;
 use std::io;
@@ -17,6 +18,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub use interpreters::{Interpreter, Interpreters};
+pub use limits::ResourceLimits;
 
 /// What to run and within which limits.
 #[derive(Debug, Clone)]
@@ -31,6 +33,7 @@ pub struct ProcessSpec {
     pub output_limit: usize,
     /// Time between SIGTERM and SIGKILL when the child must be stopped.
     pub kill_grace: Duration,
+    pub limits: ResourceLimits,
 }
 
 /// Which output stream a message is about.
@@ -73,6 +76,8 @@ impl Output {
 pub enum ProcessError {
     #[error("cannot start {program}: {source}")]
     Spawn { program: String, source: io::Error },
+    #[error("cannot apply resource limits to {program}: {source}")]
+    Limits { program: String, source: io::Error },
     #[error("waiting for {program} failed: {source}")]
     Wait { program: String, source: io::Error },
 }
@@ -85,6 +90,14 @@ pub async fn run(
     let started = Instant::now();
     let mut child = spawn(spec)?;
     let group = ProcessGroup::of(&child);
+    if let Some(pid) = child.id() {
+        spec.limits
+            .apply(pid)
+            .map_err(|source| ProcessError::Limits {
+                program: spec.program.display().to_string(),
+                source,
+            })?;
+    }
     let (over_limit_tx, mut over_limit) = mpsc::channel::<Stream>(2);
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");

@@ -9,6 +9,7 @@ fn sh(script: &str, timeout: Duration, output_limit: usize) -> ProcessSpec {
         timeout,
         output_limit,
         kill_grace: Duration::from_millis(300),
+        limits: ResourceLimits::default(),
     }
 }
 
@@ -106,4 +107,44 @@ async fn a_missing_program_is_a_spawn_error() {
 fn tail_text_keeps_the_end() {
     assert_eq!(tail_text(b"short\n", 10), "short");
     assert_eq!(tail_text(b"0123456789abc", 3), "…abc");
+}
+
+#[tokio::test]
+async fn resource_limits_reach_the_child() {
+    let mut spec = sh(
+        "ulimit -n; ulimit -f; ulimit -v",
+        Duration::from_secs(5),
+        1024,
+    );
+    spec.limits = ResourceLimits {
+        open_files: Some(64),
+        file_size_bytes: Some(1024 * 1024),
+        address_space_bytes: Some(512 * 1024 * 1024),
+        ..ResourceLimits::default()
+    };
+    // The shell reads its limits after start-up, by which time prlimit has landed.
+    spec.args = vec![
+        "-c".into(),
+        "sleep 0.05; ulimit -n; ulimit -f; ulimit -v".into(),
+    ];
+    let out = run(&spec, None).await.unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        text.split_whitespace().collect::<Vec<_>>(),
+        ["64", "2048", "524288"],
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_cpu_limit_stops_a_busy_child() {
+    let mut spec = sh("while :; do :; done", Duration::from_secs(20), 1024);
+    spec.limits.cpu_seconds = Some(1);
+    let out = run(&spec, None).await.unwrap();
+    assert_eq!(
+        out.termination,
+        Termination::Signaled(libc::SIGXCPU),
+        "{:?}",
+        out.termination
+    );
 }

@@ -41,6 +41,7 @@ impl Extractor {
             timeout: self.timeout,
             output_limit: OUTPUT_LIMIT,
             kill_grace: Duration::from_millis(500),
+            limits: Default::default(),
         };
         let output = process::run(&spec, None).await.map_err(|e| e.to_string())?;
         interpret(&output, self.timeout)

@@ -1,0 +1,374 @@
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{CatalogError, Page};
+
+/// Where a run is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Queued,
+    Running,
+    Success,
+    Error,
+    Timeout,
+    LimitExceeded,
+    Cancelled,
+    Interrupted,
+}
+
+impl RunStatus {
+    pub const ALL: [RunStatus; 8] = [
+        RunStatus::Queued,
+        RunStatus::Running,
+        RunStatus::Success,
+        RunStatus::Error,
+        RunStatus::Timeout,
+        RunStatus::LimitExceeded,
+        RunStatus::Cancelled,
+        RunStatus::Interrupted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Success => "success",
+            RunStatus::Error => "error",
+            RunStatus::Timeout => "timeout",
+            RunStatus::LimitExceeded => "limit_exceeded",
+            RunStatus::Cancelled => "cancelled",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RunStatus> {
+        RunStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// A file a run left in its working directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunFile {
+    pub name: String,
+    pub size: u64,
+}
+
+/// A run about to start.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    pub script_id: i64,
+    pub script_path: String,
+    pub params: Value,
+    pub ignored_params: Vec<String>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct RunEnd {
+    pub status: RunStatus,
+    pub exit_code: Option<i32>,
+    pub duration_ms: u64,
+    pub data: Option<Value>,
+    pub stdout_preview: Option<String>,
+    pub output_file: Option<String>,
+    pub output_size: Option<u64>,
+    pub output_content_type: Option<String>,
+    pub stderr: String,
+    pub files: Vec<RunFile>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+}
+
+/// A run as recorded.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub id: i64,
+    pub script_id: i64,
+    pub script_path: String,
+    pub status: RunStatus,
+    pub params: Option<Value>,
+    pub ignored_params: Vec<String>,
+    pub run_dir: Option<String>,
+    pub queued_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub exit_code: Option<i32>,
+    pub data: Option<Value>,
+    pub stdout_preview: Option<String>,
+    pub output_file: Option<String>,
+    pub output_size: Option<i64>,
+    pub output_content_type: Option<String>,
+    pub stderr: Option<String>,
+    pub files: Vec<RunFile>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub script_id: Option<i64>,
+    pub status: Option<RunStatus>,
+    pub page: u32,
+    pub page_size: u32,
+}
+
+const RUN_COLUMNS: &str = "id, script_id, script_path, status, params, ignored_params, run_dir,
+    queued_at, started_at, finished_at, duration_ms, exit_code, data, stdout_preview, output_file,
+    output_size, output_content_type, stderr, files, error_code, error_message";
+
+fn json_column<T: serde::de::DeserializeOwned>(
+    row: &Row<'_>,
+    column: &str,
+) -> rusqlite::Result<Option<T>> {
+    let text: Option<String> = row.get(column)?;
+    Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+}
+
+fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Run> {
+    let status: String = row.get("status")?;
+    Ok(Run {
+        id: row.get("id")?,
+        script_id: row.get("script_id")?,
+        script_path: row.get("script_path")?,
+        status: RunStatus::parse(&status).unwrap_or(RunStatus::Error),
+        params: json_column(row, "params")?,
+        ignored_params: json_column(row, "ignored_params")?.unwrap_or_default(),
+        run_dir: row.get("run_dir")?,
+        queued_at: row.get("queued_at")?,
+        started_at: row.get("started_at")?,
+        finished_at: row.get("finished_at")?,
+        duration_ms: row.get("duration_ms")?,
+        exit_code: row.get("exit_code")?,
+        data: json_column(row, "data")?,
+        stdout_preview: row.get("stdout_preview")?,
+        output_file: row.get("output_file")?,
+        output_size: row.get("output_size")?,
+        output_content_type: row.get("output_content_type")?,
+        stderr: row.get("stderr")?,
+        files: json_column(row, "files")?.unwrap_or_default(),
+        error_code: row.get("error_code")?,
+        error_message: row.get("error_message")?,
+    })
+}
+
+/// Records a run that starts now; returns its id.
+pub fn insert_running(conn: &Connection, run: &NewRun) -> Result<i64, CatalogError> {
+    conn.execute(
+        "INSERT INTO runs (script_id, script_path, status, params, ignored_params, started_at)
+         VALUES (?1, ?2, 'running', ?3, ?4, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+        params![
+            run.script_id,
+            run.script_path,
+            serde_json::to_string(&run.params)?,
+            serde_json::to_string(&run.ignored_params)?,
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn set_run_dir(conn: &Connection, id: i64, run_dir: &str) -> Result<(), CatalogError> {
+    conn.execute(
+        "UPDATE runs SET run_dir = ?2 WHERE id = ?1",
+        params![id, run_dir],
+    )?;
+    Ok(())
+}
+
+/// Records how a run ended and updates its script's run statistics, atomically.
+pub fn finish(conn: &mut Connection, id: i64, end: &RunEnd) -> Result<(), CatalogError> {
+    let tx = conn.transaction()?;
+    tx.execute(
+        "UPDATE runs SET status = ?2, exit_code = ?3, duration_ms = ?4, data = ?5, stdout_preview = ?6,
+             output_file = ?7, output_size = ?8, output_content_type = ?9, stderr = ?10, files = ?11,
+             error_code = ?12, error_message = ?13, finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+         WHERE id = ?1",
+        params![
+            id,
+            end.status.as_str(),
+            end.exit_code,
+            i64::try_from(end.duration_ms).unwrap_or(i64::MAX),
+            end.data.as_ref().map(serde_json::to_string).transpose()?,
+            end.stdout_preview,
+            end.output_file,
+            end.output_size.map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
+            end.output_content_type,
+            end.stderr,
+            serde_json::to_string(&end.files)?,
+            end.error_code,
+            end.error_message,
+        ],
+    )?;
+    tx.execute(
+        "UPDATE scripts SET last_run_at = (SELECT finished_at FROM runs WHERE id = ?1),
+             last_run_status = ?2, run_count = run_count + 1
+         WHERE id = (SELECT script_id FROM runs WHERE id = ?1)",
+        params![id, end.status.as_str()],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+pub fn by_id(conn: &Connection, id: i64) -> Result<Option<Run>, CatalogError> {
+    let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1");
+    Ok(conn.query_row(&sql, [id], run_from_row).optional()?)
+}
+
+pub fn list(conn: &Connection, filter: &RunFilter) -> Result<Page<Run>, CatalogError> {
+    let conditions = "(?1 IS NULL OR script_id = ?1) AND (?2 IS NULL OR status = ?2)";
+    let status = filter.status.map(RunStatus::as_str);
+    let total: i64 = conn.query_row(
+        &format!("SELECT COUNT(*) FROM runs WHERE {conditions}"),
+        params![filter.script_id, status],
+        |r| r.get(0),
+    )?;
+    let offset = i64::from(filter.page.saturating_sub(1)) * i64::from(filter.page_size);
+    let sql = format!(
+        "SELECT {RUN_COLUMNS} FROM runs WHERE {conditions} ORDER BY id DESC LIMIT ?3 OFFSET ?4"
+    );
+    let mut statement = conn.prepare(&sql)?;
+    let items = statement
+        .query_map(
+            params![filter.script_id, status, filter.page_size, offset],
+            run_from_row,
+        )?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Page { items, total })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{scripts, Catalog, ScriptUpsert};
+    use crate::domain::Runtime;
+    use serde_json::json;
+
+    fn setup() -> (
+        tempfile::TempDir,
+        r2d2::PooledConnection<r2d2_sqlite::SqliteConnectionManager>,
+        i64,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(&dir.path().join("gateway.db")).unwrap();
+        let conn = catalog.pool.get().unwrap();
+        let upsert = ScriptUpsert {
+            path: "python/a.py".into(),
+            runtime: Runtime::Python,
+            name: "a".into(),
+            group_path: None,
+            description: None,
+            file_hash: "h".into(),
+            file_size: 1,
+            load: Some(Ok(json!({}))),
+        };
+        scripts::upsert(&conn, &upsert).unwrap();
+        (dir, conn, 1)
+    }
+
+    fn end(status: RunStatus) -> RunEnd {
+        RunEnd {
+            status,
+            exit_code: Some(0),
+            duration_ms: 12,
+            data: Some(json!({"ok": true})),
+            stdout_preview: None,
+            output_file: None,
+            output_size: None,
+            output_content_type: None,
+            stderr: "warn".into(),
+            files: vec![RunFile {
+                name: "out.csv".into(),
+                size: 3,
+            }],
+            error_code: None,
+            error_message: None,
+        }
+    }
+
+    #[test]
+    fn a_finished_run_updates_its_script() {
+        let (_dir, mut conn, script_id) = setup();
+        let new = NewRun {
+            script_id,
+            script_path: "python/a.py".into(),
+            params: json!({"n": 1}),
+            ignored_params: vec!["x".into()],
+        };
+        let id = insert_running(&conn, &new).unwrap();
+        assert_eq!(
+            by_id(&conn, id).unwrap().unwrap().status,
+            RunStatus::Running
+        );
+        finish(&mut conn, id, &end(RunStatus::Success)).unwrap();
+        let run = by_id(&conn, id).unwrap().unwrap();
+        assert_eq!(run.status, RunStatus::Success);
+        assert_eq!(run.data, Some(json!({"ok": true})));
+        assert_eq!(run.params, Some(json!({"n": 1})));
+        assert_eq!(run.ignored_params, ["x"]);
+        assert_eq!(
+            run.files,
+            [RunFile {
+                name: "out.csv".into(),
+                size: 3
+            }]
+        );
+        let script = scripts::by_id(&conn, script_id).unwrap().unwrap();
+        assert_eq!(
+            (script.run_count, script.last_run_status.as_deref()),
+            (1, Some("success"))
+        );
+        assert_eq!(script.last_run_at, run.finished_at);
+    }
+
+    #[test]
+    fn runs_are_listed_newest_first_with_filters() {
+        let (_dir, mut conn, script_id) = setup();
+        let new = NewRun {
+            script_id,
+            script_path: "python/a.py".into(),
+            params: json!({}),
+            ignored_params: vec![],
+        };
+        for status in [RunStatus::Success, RunStatus::Error, RunStatus::Success] {
+            let id = insert_running(&conn, &new).unwrap();
+            finish(&mut conn, id, &end(status)).unwrap();
+        }
+        let page = list(
+            &conn,
+            &RunFilter {
+                page: 1,
+                page_size: 10,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            page.items.iter().map(|r| r.id).collect::<Vec<_>>(),
+            [3, 2, 1]
+        );
+        let errors = list(
+            &conn,
+            &RunFilter {
+                status: Some(RunStatus::Error),
+                page: 1,
+                page_size: 10,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!((errors.total, errors.items[0].id), (1, 2));
+        let other = list(
+            &conn,
+            &RunFilter {
+                script_id: Some(99),
+                page: 1,
+                page_size: 10,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(other.total, 0);
+    }
+}

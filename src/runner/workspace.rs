@@ -1,0 +1,242 @@
+//! The folders of a run: uploads, the working directory, scratch space and outputs.
+
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+use crate::catalog::RunFile;
+
+const MAX_LISTED_FILES: usize = 1000;
+const MAX_DEPTH: usize = 8;
+
+/// Where uploads land before their run exists; removed on drop unless it becomes a run.
+pub struct Staging {
+    dir: tempfile::TempDir,
+    next: usize,
+}
+
+impl Staging {
+    pub fn new(runs_dir: &Path) -> io::Result<Staging> {
+        let parent = runs_dir.join(".staging");
+        std::fs::create_dir_all(&parent)?;
+        Ok(Staging {
+            dir: tempfile::Builder::new()
+                .prefix("upload-")
+                .tempdir_in(parent)?,
+            next: 0,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A fresh path for an uploaded file, keeping a safe form of the name the client gave.
+    pub fn reserve(&mut self, client_name: &str) -> io::Result<(String, PathBuf)> {
+        self.next += 1;
+        let folder = self.dir.path().join(self.next.to_string());
+        std::fs::create_dir(&folder)?;
+        let name = safe_file_name(client_name);
+        let path = folder.join(&name);
+        Ok((name, path))
+    }
+
+    /// Moves the uploads to `destination` for good.
+    pub fn keep_as(self, destination: &Path) -> io::Result<()> {
+        let kept = self.dir.keep();
+        std::fs::rename(&kept, destination)
+    }
+}
+
+/// The layout of `DATA_DIR/runs/<id>/`.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    pub root: PathBuf,
+}
+
+impl RunDir {
+    pub fn new(runs_dir: &Path, run_id: i64) -> RunDir {
+        RunDir {
+            root: runs_dir.join(run_id.to_string()),
+        }
+    }
+
+    pub fn uploads(&self) -> PathBuf {
+        self.root.join("uploads")
+    }
+
+    /// The script's working directory; what it writes here becomes the run's files.
+    pub fn work(&self) -> PathBuf {
+        self.root.join("work")
+    }
+
+    pub fn tmp(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    pub fn create(&self) -> io::Result<()> {
+        std::fs::create_dir_all(self.work())?;
+        std::fs::create_dir_all(self.tmp())
+    }
+}
+
+/// A file name from a client, reduced to one harmless path component.
+pub fn safe_file_name(client_name: &str) -> String {
+    let base = client_name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let cleaned: String = base
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | ' ' | '+' | '@') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let cleaned = cleaned.trim().trim_start_matches('.');
+    let cleaned: String = cleaned.chars().take(120).collect();
+    if cleaned.is_empty() {
+        "upload".to_string()
+    } else {
+        cleaned
+    }
+}
+
+/// Regular files under `work`, with '/'-separated relative names; links are never followed.
+pub fn collect_files(work: &Path) -> Vec<RunFile> {
+    let mut files = Vec::new();
+    collect_into(work, work, 0, &mut files);
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    files
+}
+
+fn collect_into(root: &Path, dir: &Path, depth: usize, files: &mut Vec<RunFile>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if files.len() >= MAX_LISTED_FILES {
+            return;
+        }
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        let path = entry.path();
+        if kind.is_dir() && depth < MAX_DEPTH {
+            collect_into(root, &path, depth + 1, files);
+        } else if kind.is_file() {
+            let name = path.strip_prefix(root).unwrap_or(&path);
+            let name = name
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+            files.push(RunFile { name, size });
+        }
+    }
+}
+
+/// The on-disk path of a run file, only if `name` is one the run recorded and it still
+/// resolves inside `work` (no `..`, no absolute path, no link leading out).
+pub fn resolve_file(work: &Path, name: &str, recorded: &[RunFile]) -> Option<PathBuf> {
+    if !recorded.iter().any(|f| f.name == name) {
+        return None;
+    }
+    let relative = Path::new(name);
+    if !relative
+        .components()
+        .all(|c| matches!(c, Component::Normal(_)))
+    {
+        return None;
+    }
+    let path = work.join(relative);
+    let real = path.canonicalize().ok()?;
+    let real_work = work.canonicalize().ok()?;
+    (real.starts_with(&real_work) && real.is_file()).then_some(real)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_file_names_become_one_safe_component() {
+        let cases = [
+            ("photo.png", "photo.png"),
+            ("../../etc/passwd", "passwd"),
+            ("C:\\Users\\me\\report.pdf", "report.pdf"),
+            (".bashrc", "bashrc"),
+            ("..", "upload"),
+            ("", "upload"),
+            ("a;rm -rf $(x).txt", "a_rm -rf __x_.txt"),
+            ("résumé.pdf", "résumé.pdf"),
+        ];
+        for (given, expected) in cases {
+            assert_eq!(safe_file_name(given), expected, "{given:?}");
+        }
+        assert_eq!(safe_file_name(&"x".repeat(500)).len(), 120);
+    }
+
+    #[test]
+    fn files_are_listed_and_resolved_only_inside_the_work_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let work = dir.path().join("work");
+        std::fs::create_dir_all(work.join("sub")).unwrap();
+        std::fs::write(work.join("a.txt"), "abc").unwrap();
+        std::fs::write(work.join("sub/b.csv"), "1,2").unwrap();
+        std::fs::write(dir.path().join("secret"), "s").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret"), work.join("link")).unwrap();
+        let files = collect_files(&work);
+        assert_eq!(
+            files,
+            [
+                RunFile {
+                    name: "a.txt".into(),
+                    size: 3
+                },
+                RunFile {
+                    name: "sub/b.csv".into(),
+                    size: 3
+                }
+            ]
+        );
+        assert!(resolve_file(&work, "sub/b.csv", &files).is_some());
+        let forged = [
+            RunFile {
+                name: "../secret".into(),
+                size: 1,
+            },
+            RunFile {
+                name: "link".into(),
+                size: 1,
+            },
+        ];
+        assert!(
+            resolve_file(&work, "../secret", &forged).is_none(),
+            "parent components are refused"
+        );
+        assert!(
+            resolve_file(&work, "link", &forged).is_none(),
+            "links leading out are refused"
+        );
+        assert!(resolve_file(&work, "missing.txt", &files).is_none());
+    }
+
+    #[test]
+    fn staging_is_removed_unless_kept() {
+        let runs = tempfile::tempdir().unwrap();
+        let mut staging = Staging::new(runs.path()).unwrap();
+        let (name, path) = staging.reserve("../x.bin").unwrap();
+        assert_eq!(name, "x.bin");
+        std::fs::write(&path, b"1").unwrap();
+        let staged = staging.path().to_path_buf();
+        drop(staging);
+        assert!(!staged.exists());
+        let mut staging = Staging::new(runs.path()).unwrap();
+        let (_, path) = staging.reserve("y").unwrap();
+        std::fs::write(&path, b"1").unwrap();
+        let destination = runs.path().join("7");
+        staging.keep_as(&destination).unwrap();
+        assert!(destination.join("1/y").is_file());
+    }
+}
