@@ -23,7 +23,7 @@ async fn run_script_get(
     id: web::Path<i64>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let staging = state.runner.staging().map_err(|e| ApiError::internal(&e))?;
+    let staging = state.runner.staging();
     let run_request = RunRequest::from_query_pairs(run_input::query_pairs(&request), true);
     let run = state
         .runner
@@ -39,7 +39,7 @@ async fn run_script_post(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let mut staging = state.runner.staging().map_err(|e| ApiError::internal(&e))?;
+    let mut staging = state.runner.staging();
     let limit = state.runner.settings().max_body_bytes;
     let run_request = run_input::read_body(&request, payload, &mut staging, limit).await?;
     let run = state

@@ -109,19 +109,28 @@ impl Catalog {
         .await
     }
 
-    /// Records a run that starts now and returns its id.
-    pub async fn start_run(&self, run: NewRun) -> Result<i64, CatalogError> {
-        self.call(move |conn| runs::insert_running(conn, &run))
-            .await
+    /// Records a run that starts now, in the folder `runs_dir/<id>`, and returns its id.
+    pub async fn start_run(
+        &self,
+        run: NewRun,
+        runs_dir: std::path::PathBuf,
+    ) -> Result<i64, CatalogError> {
+        self.call(move |conn| {
+            let id = runs::insert_running(conn, &run)?;
+            let run_dir = runs_dir.join(id.to_string());
+            runs::set_run_dir(conn, id, &run_dir.display().to_string())?;
+            Ok(id)
+        })
+        .await
     }
 
-    pub async fn set_run_dir(&self, id: i64, run_dir: String) -> Result<(), CatalogError> {
-        self.call(move |conn| runs::set_run_dir(conn, id, &run_dir))
-            .await
-    }
-
-    pub async fn finish_run(&self, id: i64, end: RunEnd) -> Result<(), CatalogError> {
-        self.call(move |conn| runs::finish(conn, id, &end)).await
+    /// Records how a run ended and returns the complete record.
+    pub async fn finish_run(&self, id: i64, end: RunEnd) -> Result<Run, CatalogError> {
+        self.call(move |conn| {
+            runs::finish(conn, id, &end)?;
+            runs::by_id(conn, id)?.ok_or(CatalogError::Sqlite(rusqlite::Error::QueryReturnedNoRows))
+        })
+        .await
     }
 
     pub async fn run(&self, id: i64) -> Result<Option<Run>, CatalogError> {

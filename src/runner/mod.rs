@@ -6,7 +6,7 @@ mod workspace;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -164,7 +164,7 @@ impl Runner {
     }
 
     /// A place for uploads to land while a request is read.
-    pub fn staging(&self) -> std::io::Result<Staging> {
+    pub fn staging(&self) -> Staging {
         Staging::new(&self.runs_dir)
     }
 
@@ -177,15 +177,13 @@ impl Runner {
         staging: Staging,
     ) -> Result<Run, RunError> {
         let accepted = self.accept(script_id, request, staging).await?;
-        let run_id = self
-            .catalog
-            .start_run(NewRun {
-                script_id,
-                script_path: accepted.script.path.clone(),
-                params: serde_json::Value::Object(accepted.args.recorded.clone()),
-                ignored_params: accepted.args.ignored.clone(),
-            })
-            .await?;
+        let new_run = NewRun {
+            script_id,
+            script_path: accepted.script.path.clone(),
+            params: serde_json::Value::Object(accepted.args.recorded.clone()),
+            ignored_params: accepted.args.ignored.clone(),
+        };
+        let run_id = self.catalog.start_run(new_run, self.runs_dir.clone()).await?;
         let execution = Execution {
             catalog: self.catalog.clone(),
             run_dir: RunDir::new(&self.runs_dir, run_id),
@@ -281,7 +279,7 @@ struct Execution {
 }
 
 impl Execution {
-    async fn execute(self) -> Result<(), RunError> {
+    async fn execute(self) -> Result<Run, RunError> {
         let Execution {
             catalog,
             run_dir,
@@ -296,7 +294,7 @@ impl Execution {
             staging,
             timeout,
         } = accepted;
-        let staged_root = staging.path().to_path_buf();
+        let staged_root = staging.path().map(Path::to_path_buf);
         let prepared = tokio::task::spawn_blocking({
             let run_dir = run_dir.clone();
             move || -> std::io::Result<()> {
@@ -308,13 +306,11 @@ impl Execution {
         .map_err(|e| RunError::Task(e.to_string()))?;
         if let Err(error) = prepared {
             let end = failed_to_start(format!("cannot prepare the run folder: {error}"));
-            catalog.finish_run(run_id, end).await?;
-            return Ok(());
+            return Ok(catalog.finish_run(run_id, end).await?);
         }
-        catalog
-            .set_run_dir(run_id, run_dir.root.display().to_string())
-            .await?;
-        args.relocate_uploads(&staged_root, &run_dir.uploads());
+        if let Some(staged_root) = staged_root {
+            args.relocate_uploads(&staged_root, &run_dir.uploads());
+        }
         let spec = process_spec(
             &spec_base, &script, &args, &run_dir, run_id, timeout, &settings,
         );
@@ -323,8 +319,7 @@ impl Execution {
             Err(error) => failed_to_start(error.to_string()),
         };
         let _ = tokio::fs::remove_dir_all(run_dir.tmp()).await;
-        catalog.finish_run(run_id, end).await?;
-        Ok(())
+        Ok(catalog.finish_run(run_id, end).await?)
     }
 }
 

@@ -9,41 +9,47 @@ const MAX_LISTED_FILES: usize = 1000;
 const MAX_DEPTH: usize = 8;
 
 /// Where uploads land before their run exists; removed on drop unless it becomes a run.
+/// The folder is only created for the first upload, so runs without files cost nothing here.
 pub struct Staging {
-    dir: tempfile::TempDir,
+    parent: PathBuf,
+    dir: Option<tempfile::TempDir>,
     next: usize,
 }
 
 impl Staging {
-    pub fn new(runs_dir: &Path) -> io::Result<Staging> {
-        let parent = runs_dir.join(".staging");
-        std::fs::create_dir_all(&parent)?;
-        Ok(Staging {
-            dir: tempfile::Builder::new()
-                .prefix("upload-")
-                .tempdir_in(parent)?,
-            next: 0,
-        })
+    pub fn new(runs_dir: &Path) -> Staging {
+        Staging { parent: runs_dir.join(".staging"), dir: None, next: 0 }
     }
 
-    pub fn path(&self) -> &Path {
-        self.dir.path()
+    /// The staging folder, if anything was uploaded.
+    pub fn path(&self) -> Option<&Path> {
+        self.dir.as_ref().map(|d| d.path())
     }
 
     /// A fresh path for an uploaded file, keeping a safe form of the name the client gave.
     pub fn reserve(&mut self, client_name: &str) -> io::Result<(String, PathBuf)> {
+        let dir = match &mut self.dir {
+            Some(dir) => dir,
+            empty => {
+                std::fs::create_dir_all(&self.parent)?;
+                let created = tempfile::Builder::new().prefix("upload-").tempdir_in(&self.parent)?;
+                empty.insert(created)
+            }
+        };
         self.next += 1;
-        let folder = self.dir.path().join(self.next.to_string());
+        let folder = dir.path().join(self.next.to_string());
         std::fs::create_dir(&folder)?;
         let name = safe_file_name(client_name);
         let path = folder.join(&name);
         Ok((name, path))
     }
 
-    /// Moves the uploads to `destination` for good.
+    /// Moves the uploads (if any) to `destination` for good.
     pub fn keep_as(self, destination: &Path) -> io::Result<()> {
-        let kept = self.dir.keep();
-        std::fs::rename(&kept, destination)
+        match self.dir {
+            Some(dir) => std::fs::rename(dir.keep(), destination),
+            None => Ok(()),
+        }
     }
 }
 
@@ -225,14 +231,15 @@ mod tests {
     #[test]
     fn staging_is_removed_unless_kept() {
         let runs = tempfile::tempdir().unwrap();
-        let mut staging = Staging::new(runs.path()).unwrap();
+        assert!(Staging::new(runs.path()).path().is_none(), "nothing is created before an upload");
+        let mut staging = Staging::new(runs.path());
         let (name, path) = staging.reserve("../x.bin").unwrap();
         assert_eq!(name, "x.bin");
         std::fs::write(&path, b"1").unwrap();
-        let staged = staging.path().to_path_buf();
+        let staged = staging.path().unwrap().to_path_buf();
         drop(staging);
         assert!(!staged.exists());
-        let mut staging = Staging::new(runs.path()).unwrap();
+        let mut staging = Staging::new(runs.path());
         let (_, path) = staging.reserve("y").unwrap();
         std::fs::write(&path, b"1").unwrap();
         let destination = runs.path().join("7");
