@@ -1,4 +1,4 @@
-//! The command line: `serve` (the default) and `scan`.
+//! The command line: `serve` (the default), `scan` and `openapi`.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 use crate::catalog::ScriptFilter;
 use crate::config::{Config, RepoArgs, ServeArgs};
+use crate::openapi::DocCache;
 use crate::startup::{Application, Core};
 use crate::telemetry;
 
@@ -31,6 +32,9 @@ enum Command {
     /// Scan the scripts repository once, print every script's status, and exit
     /// (non-zero when a script failed to load).
     Scan(RepoArgs),
+    /// Scan the scripts repository once and print the OpenAPI 3.1 document (the static API
+    /// plus every loaded script), without starting a server.
+    Openapi(RepoArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -43,6 +47,7 @@ pub fn main() -> ExitCode {
         Some(Command::Serve(args)) => runtime.block_on(serve(args)),
         None => runtime.block_on(serve(cli.serve)),
         Some(Command::Scan(args)) => runtime.block_on(scan(args)),
+        Some(Command::Openapi(args)) => runtime.block_on(print_openapi(args)),
     }
 }
 
@@ -132,8 +137,33 @@ async fn scan(args: RepoArgs) -> ExitCode {
     }
 }
 
+async fn print_openapi(args: RepoArgs) -> ExitCode {
+    telemetry::init(&args.log, args.log_format);
+    let config = match Config::for_repo(&args) {
+        Ok(config) => config,
+        Err(error) => return fail(&error),
+    };
+    let core = match Core::open(&config).await {
+        Ok(core) => core,
+        Err(error) => return fail(&error),
+    };
+    if let Err(error) = core.scanner.scan(false).await {
+        return fail(&error);
+    }
+    let cache = match DocCache::load(&core.catalog).await {
+        Ok(cache) => cache,
+        Err(error) => return fail(&error),
+    };
+    let document = cache.current().document.clone();
+    let text = serde_json::to_string_pretty(&document).expect("a JSON value serialises");
+    let mut stdout = std::io::stdout();
+    match writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => fail(&error),
+    }
+}
+
 fn fail(error: &dyn std::fmt::Display) -> ExitCode {
-    tracing::error!(%error, "script-gateway stopped");
     eprintln!("error: {error}");
     ExitCode::FAILURE
 }

@@ -31,11 +31,13 @@ pub struct RepoArgs {
     #[arg(long, env = "SG_SCAN_CONCURRENCY")]
     pub scan_concurrency: Option<usize>,
     /// Log filter, e.g. `info` or `script_gateway=debug`.
-    #[arg(long, env = "SG_LOG", default_value = "info")]
+    #[arg(long, env = "SG_LOG", default_value = "info,tracing_actix_web=error")]
     pub log: String,
     /// Log line format.
     #[arg(long, env = "SG_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    #[command(flatten)]
+    pub deps: DepsArgs,
 }
 
 /// Flags of `serve`.
@@ -51,7 +53,7 @@ pub struct ServeArgs {
     #[arg(long, env = "SG_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
     /// Serve a non-loopback address without an API key.
-    #[arg(long, env = "SG_ALLOW_UNAUTHENTICATED")]
+    #[arg(long, env = "SG_ALLOW_UNAUTHENTICATED", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_unauthenticated: bool,
     /// Seconds between safety-net rescans besides the file watcher (0 = only the watcher).
     #[arg(long, env = "SCAN_INTERVAL_SEC", default_value_t = 60)]
@@ -95,6 +97,34 @@ pub struct RunArgs {
     /// Largest file a run may write, in MiB (0 = no limit).
     #[arg(long, env = "SG_MAX_FILE_SIZE_MB", default_value_t = 1024)]
     pub max_file_size_mb: u64,
+    /// Runs executing at once (default: twice the number of cores); more wait in the queue.
+    #[arg(long, env = "SG_MAX_CONCURRENT_RUNS", value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub max_concurrent_runs: Option<u64>,
+    /// Runs that may wait for a slot; beyond that a run request gets 429.
+    #[arg(long, env = "SG_MAX_QUEUED_RUNS", default_value_t = 100)]
+    pub max_queued_runs: usize,
+    /// On SIGTERM/SIGINT, seconds running runs get to finish before they are stopped.
+    #[arg(long, env = "SG_SHUTDOWN_GRACE_SEC", default_value_t = 30.0, value_parser = positive_seconds)]
+    pub shutdown_grace_sec: f64,
+}
+
+/// How many runs go at once, and how shutdown treats them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ConcurrencySettings {
+    pub max_running: usize,
+    pub max_queued: usize,
+    pub shutdown_grace: Duration,
+}
+
+impl ConcurrencySettings {
+    pub fn from_args(args: &RunArgs) -> ConcurrencySettings {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        ConcurrencySettings {
+            max_running: args.max_concurrent_runs.map_or(cores * 2, |n| n as usize),
+            max_queued: args.max_queued_runs,
+            shutdown_grace: Duration::from_secs_f64(args.shutdown_grace_sec),
+        }
+    }
 }
 
 /// Limits every run gets.
@@ -185,10 +215,12 @@ pub struct Config {
     pub allow_unauthenticated: bool,
     pub scan: ScanConfig,
     pub run: RunSettings,
+    pub concurrency: ConcurrencySettings,
     pub python: String,
     pub node: String,
     /// The PATH children get (the rest of their environment is built from scratch).
     pub child_path: OsString,
+    pub deps: DepsSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -220,6 +252,7 @@ impl Config {
         config.api_key = api_key;
         config.allow_unauthenticated = args.allow_unauthenticated;
         config.run = RunSettings::from_args(&args.run);
+        config.concurrency = ConcurrencySettings::from_args(&args.run);
         config.scan.interval =
             (args.scan_interval_sec > 0).then(|| Duration::from_secs(args.scan_interval_sec));
         config.scan.debounce = Duration::from_millis(args.watch_debounce_ms.clamp(10, 10_000));
@@ -253,11 +286,20 @@ impl Config {
                 max_open_files: 1024,
                 max_processes: 512,
                 max_file_size_mb: 1024,
+                max_concurrent_runs: None,
+                max_queued_runs: 100,
+                shutdown_grace_sec: 30.0,
             }),
+            concurrency: ConcurrencySettings {
+                max_running: cores * 2,
+                max_queued: 100,
+                shutdown_grace: Duration::from_secs(30),
+            },
             python: args.python.clone(),
             node: args.node.clone(),
             child_path: std::env::var_os("PATH")
                 .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into()),
+            deps: DepsSettings::from_args(&args.deps, std::env::vars_os()),
         })
     }
 
@@ -274,6 +316,92 @@ impl Config {
     pub fn scratch_dir(&self) -> PathBuf {
         self.data_dir.join("tmp")
     }
+}
+
+/// How script dependencies are installed.
+#[derive(Debug, Clone, Args)]
+pub struct DepsArgs {
+    /// Seconds one dependency install may take before it is stopped.
+    #[arg(long, env = "SG_DEPS_INSTALL_TIMEOUT_SEC", default_value_t = 600.0, value_parser = positive_seconds)]
+    pub deps_install_timeout_sec: f64,
+    /// uv for Python installs (a name looked up on PATH, or a path); `off` always uses pip.
+    #[arg(long, env = "SG_UV", default_value = "uv")]
+    pub uv: String,
+    /// npm for JS installs (a name looked up on PATH, or a path).
+    #[arg(long, env = "SG_NPM", default_value = "npm")]
+    pub npm: String,
+    /// Extra arguments for every Python install, uv or pip, split on whitespace
+    /// (e.g. "--no-index --find-links=/srv/wheels").
+    #[arg(
+        long,
+        env = "SG_PYTHON_INSTALL_ARGS",
+        default_value = "",
+        allow_hyphen_values = true
+    )]
+    pub python_install_args: String,
+    /// Extra arguments for every npm install, split on whitespace (e.g. "--offline").
+    #[arg(
+        long,
+        env = "SG_NPM_INSTALL_ARGS",
+        default_value = "",
+        allow_hyphen_values = true
+    )]
+    pub npm_install_args: String,
+}
+
+/// Dependency installers and their limits, resolved once.
+#[derive(Debug, Clone)]
+pub struct DepsSettings {
+    pub install_timeout: Duration,
+    /// `None` when uv is switched off.
+    pub uv: Option<String>,
+    pub npm: String,
+    pub python_install_args: Vec<String>,
+    pub npm_install_args: Vec<String>,
+    /// The gateway's own index, proxy and certificate settings, passed to installers only.
+    pub installer_env: Vec<(OsString, OsString)>,
+}
+
+impl DepsSettings {
+    pub fn from_args(
+        args: &DepsArgs,
+        environment: impl Iterator<Item = (OsString, OsString)>,
+    ) -> DepsSettings {
+        let words = |text: &str| text.split_whitespace().map(str::to_string).collect();
+        let uv = args.uv.trim();
+        DepsSettings {
+            install_timeout: Duration::from_secs_f64(args.deps_install_timeout_sec),
+            uv: (!uv.is_empty() && uv != "off").then(|| uv.to_string()),
+            npm: args.npm.clone(),
+            python_install_args: words(&args.python_install_args),
+            npm_install_args: words(&args.npm_install_args),
+            installer_env: environment
+                .filter(|(k, _)| is_installer_variable(k))
+                .collect(),
+        }
+    }
+}
+
+/// Variables that tell pip, uv and npm where to download from and whom to trust.
+fn is_installer_variable(key: &std::ffi::OsStr) -> bool {
+    const EXACT: [&str; 13] = [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "NO_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "no_proxy",
+        "all_proxy",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
+        "NODE_EXTRA_CA_CERTS",
+    ];
+    const PREFIXES: [&str; 4] = ["PIP_", "UV_", "NPM_CONFIG_", "npm_config_"];
+    let key = key.to_string_lossy();
+    EXACT.contains(&key.as_ref()) || PREFIXES.iter().any(|p| key.starts_with(p))
 }
 
 /// Creates the folder if needed and returns its absolute, canonical path.
@@ -374,6 +502,31 @@ mod tests {
         assert_eq!(run.address_space_bytes, None);
         assert_eq!(run.cpu_seconds, Some(5));
         assert_eq!(run.max_output_bytes, 10 * 1024 * 1024);
+    }
+
+    #[test]
+    fn installers_get_only_index_proxy_and_certificate_variables() {
+        let args = serve_args(&[
+            "--uv",
+            "off",
+            "--python-install-args=--no-index --find-links=/w",
+        ]);
+        let environment = [
+            ("PIP_INDEX_URL", "x"),
+            ("HTTPS_PROXY", "p"),
+            ("SG_API_KEY", "k"),
+            ("AWS_SECRET", "s"),
+        ]
+        .map(|(k, v)| (OsString::from(k), OsString::from(v)));
+        let deps = DepsSettings::from_args(&args.repo.deps, environment.into_iter());
+        assert_eq!(deps.uv, None);
+        assert_eq!(deps.python_install_args, ["--no-index", "--find-links=/w"]);
+        let keys: Vec<_> = deps
+            .installer_env
+            .iter()
+            .map(|(k, _)| k.to_string_lossy().to_string())
+            .collect();
+        assert_eq!(keys, ["PIP_INDEX_URL", "HTTPS_PROXY"]);
     }
 
     #[test]

@@ -3,9 +3,12 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 use crate::catalog::CatalogError;
+use crate::deps::DepsError;
 use crate::runner::RunError;
 use crate::scanner::ScanError;
 
@@ -21,10 +24,14 @@ pub enum ErrorCode {
     NotFound,
     MethodNotAllowed,
     ScriptDisabled,
+    RunAlreadyEnded,
     PayloadTooLarge,
     UnsupportedMediaType,
     SchemaNotLoadable,
+    DependenciesFailed,
     InterpreterUnavailable,
+    TooManyRuns,
+    ShuttingDown,
     Internal,
 }
 
@@ -39,10 +46,13 @@ impl ErrorCode {
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ErrorCode::ScriptDisabled => StatusCode::CONFLICT,
+            ErrorCode::ScriptDisabled | ErrorCode::RunAlreadyEnded => StatusCode::CONFLICT,
+            ErrorCode::TooManyRuns => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::SchemaNotLoadable => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::DependenciesFailed => StatusCode::CONFLICT,
             ErrorCode::InterpreterUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -59,13 +69,42 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::ScriptDisabled => "script_disabled",
+            ErrorCode::RunAlreadyEnded => "run_already_ended",
+            ErrorCode::TooManyRuns => "too_many_runs",
+            ErrorCode::ShuttingDown => "shutting_down",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::SchemaNotLoadable => "schema_not_loadable",
+            ErrorCode::DependenciesFailed => "dependencies_failed",
             ErrorCode::InterpreterUnavailable => "interpreter_unavailable",
             ErrorCode::Internal => "internal_error",
         }
     }
+}
+
+/// Every error answer: `{"status": "error", "error": {"code", "message", "details"?}}`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    status: ErrorStatus,
+    error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+enum ErrorStatus {
+    Error,
+}
+
+/// What went wrong: a stable snake_case `code`, a message for people, and for
+/// `invalid_params` the `details` of each bad field.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    #[schema(value_type = String, pattern = "^[a-z][a-z_]*$", example = "not_found")]
+    code: &'static str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<Value>,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -104,11 +143,19 @@ impl ApiError {
     }
 
     pub fn body(&self) -> Value {
-        let mut error = json!({"code": self.code.as_str(), "message": self.message});
-        if let Some(details) = &self.details {
-            error["details"] = details.clone();
+        serde_json::to_value(self.view()).expect("an error body serialises")
+    }
+
+    /// The wire shape of this error.
+    pub fn view(&self) -> ErrorBody {
+        ErrorBody {
+            status: ErrorStatus::Error,
+            error: ErrorDetail {
+                code: self.code.as_str(),
+                message: self.message.clone(),
+                details: self.details.clone(),
+            },
         }
-        json!({"status": "error", "error": error})
     }
 }
 
@@ -119,10 +166,13 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
+        if matches!(self.code, ErrorCode::TooManyRuns | ErrorCode::ShuttingDown) {
+            response.insert_header((header::RETRY_AFTER, "1"));
+        }
         if self.code == ErrorCode::Unauthorized {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
-        response.json(self.body())
+        response.json(self.view())
     }
 }
 
@@ -138,6 +188,10 @@ impl From<RunError> for ApiError {
         match error {
             RunError::ScriptNotFound(_) => ApiError::new(ErrorCode::NotFound, message),
             RunError::Disabled(_) => ApiError::new(ErrorCode::ScriptDisabled, message),
+            RunError::RunNotFound(_) => ApiError::new(ErrorCode::NotFound, message),
+            RunError::AlreadyEnded(..) => ApiError::new(ErrorCode::RunAlreadyEnded, message),
+            RunError::QueueFull(_) => ApiError::new(ErrorCode::TooManyRuns, message),
+            RunError::ShuttingDown => ApiError::new(ErrorCode::ShuttingDown, message),
             RunError::NotLoadable { .. } => ApiError::new(ErrorCode::SchemaNotLoadable, message),
             RunError::InvalidOption(_) => ApiError::new(ErrorCode::InvalidQuery, message),
             RunError::InterpreterMissing(_) => {
@@ -152,6 +206,23 @@ impl From<RunError> for ApiError {
                 .with_details(serde_json::to_value(&problems).unwrap_or_default())
             }
             RunError::Io(_) | RunError::Catalog(_) | RunError::Task(_) => {
+                ApiError::internal(&error)
+            }
+        }
+    }
+}
+
+impl From<DepsError> for ApiError {
+    fn from(error: DepsError) -> ApiError {
+        let message = error.to_string();
+        match error {
+            DepsError::ScriptNotFound(_) => ApiError::new(ErrorCode::NotFound, message),
+            DepsError::InvalidRequest(_) => ApiError::new(ErrorCode::InvalidRequest, message),
+            DepsError::InstallFailed { reason, log, .. } => {
+                ApiError::new(ErrorCode::DependenciesFailed, message)
+                    .with_details(json!({"reason": reason, "log": log}))
+            }
+            DepsError::Catalog(_) | DepsError::Io(_) | DepsError::Task(_) => {
                 ApiError::internal(&error)
             }
         }

@@ -4,18 +4,26 @@
 pub mod api;
 /// The SQLite catalog: pool, migrations and every query.
 pub mod catalog;
-/// Command line: `serve` and `scan`.
+/// Command line: `serve`, `scan` and `openapi`.
 pub mod cli;
 /// Typed configuration, read in one place.
 pub mod config;
+/// Per-script dependency caches: normalised sets, installs, the run environment.
+pub mod deps;
 /// ARGS_MAP types and their validation.
 pub mod domain;
 /// The HTTP error boundary: one JSON error shape with a stable code.
 pub mod error;
+/// The OpenAPI 3.1 document (static API plus one typed operation pair per script) and Swagger UI.
+pub mod openapi;
 /// The one place that spawns child processes.
 pub mod process;
+/// Script files in the repository, confined to their runtime folders.
+pub mod repo;
 /// One run of one script: folder, argv, limits, outputs.
 pub mod runner;
+/// Runtime settings: stored, validated, applied live.
+pub mod settings;
 /// Finds scripts, extracts their schemas, keeps the catalog in step with the disk.
 pub mod scanner;
 /// Builds and runs the HTTP application.

@@ -14,8 +14,10 @@ use tracing_actix_web::TracingLogger;
 use crate::api::{self, AppState};
 use crate::catalog::{Catalog, CatalogError};
 use crate::config::Config;
+use crate::openapi;
+use crate::deps::{DepsError, DepsManager, DepsParts};
 use crate::process::Interpreters;
-use crate::runner::Runner;
+use crate::runner::{Concurrency, Runner, RunnerParts};
 use crate::scanner::{Extractor, RepoWatcher, ScanError, ScanReport, Scanner};
 
 #[derive(Debug, thiserror::Error)]
@@ -29,8 +31,12 @@ pub enum StartupError {
     Catalog(#[from] CatalogError),
     #[error("the first scan failed: {0}")]
     Scan(#[from] ScanError),
+    #[error("cannot prepare the dependency caches: {0}")]
+    Deps(#[from] DepsError),
     #[error("cannot watch the scripts repository: {0}")]
     Watch(#[from] notify::Error),
+    #[error("cannot recover runs left by an earlier stop: {0}")]
+    Recover(String),
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: String,
@@ -43,6 +49,7 @@ pub struct Core {
     pub catalog: Catalog,
     pub scanner: Arc<Scanner>,
     pub interpreters: Arc<Interpreters>,
+    pub deps: Arc<DepsManager>,
 }
 
 impl Core {
@@ -65,21 +72,31 @@ impl Core {
             Interpreters::resolve(&config.python, &config.node, &config.child_path).await;
         tracing::info!(?interpreters, "interpreters resolved");
         let interpreters = Arc::new(interpreters);
+        let deps = DepsManager::open(DepsParts {
+            catalog: catalog.clone(),
+            settings: config.deps.clone(),
+            interpreters: interpreters.clone(),
+            cache_root: config.data_dir.join("deps_cache"),
+            scripts_repo: config.scan.scripts_repo.clone(),
+            runs_dir: config.runs_dir(),
+            child_path: config.child_path.clone(),
+        })
+        .await?;
         let extractor = Extractor {
             interpreters: interpreters.clone(),
             timeout: config.scan.schema_timeout,
             scratch_dir: config.scratch_dir(),
             child_path: config.child_path.clone(),
+            deps: Some(deps.clone()),
         };
-        let scanner = Arc::new(Scanner::new(
-            catalog.clone(),
-            config.scan.clone(),
-            extractor,
-        ));
+        let scanner = Arc::new(
+            Scanner::new(catalog.clone(), config.scan.clone(), extractor).with_deps(deps.clone()),
+        );
         Ok(Core {
             catalog,
             scanner,
             interpreters,
+            deps,
         })
     }
 }
@@ -88,6 +105,8 @@ impl Core {
 pub struct Application {
     address: SocketAddr,
     server: Server,
+    runner: Arc<Runner>,
+    grace: std::time::Duration,
     first_scan: ScanReport,
     _watcher: RepoWatcher,
 }
@@ -96,6 +115,9 @@ impl Application {
     pub async fn build(config: Config) -> Result<Application, StartupError> {
         let core = Core::open(&config).await?;
         let first_scan = core.scanner.scan(false).await?;
+        let doc_changes = core.scanner.changes();
+        let docs = Arc::new(openapi::DocCache::load(&core.catalog).await?);
+        openapi::keep_fresh(docs.clone(), core.catalog.clone(), doc_changes);
         let (changed_tx, changed_rx) = mpsc::channel(1);
         let watcher = core.scanner.watch(changed_tx)?;
         tokio::spawn(
@@ -111,35 +133,56 @@ impl Application {
         };
         let listener = TcpListener::bind(requested).map_err(bind_error)?;
         let address = listener.local_addr().map_err(bind_error)?;
-        let runner = Arc::new(Runner::new(
-            core.catalog.clone(),
-            core.interpreters.clone(),
-            config.run.clone(),
-            config.scan.scripts_repo.clone(),
-            config.runs_dir(),
-            config.child_path.clone(),
-        ));
+        let runner = Arc::new(Runner::new(RunnerParts {
+            catalog: core.catalog.clone(),
+            interpreters: core.interpreters.clone(),
+            settings: config.run.clone(),
+            concurrency: Concurrency {
+                max_running: config.concurrency.max_running,
+                max_queued: config.concurrency.max_queued,
+            },
+            scripts_repo: config.scan.scripts_repo.clone(),
+            runs_dir: config.runs_dir(),
+            child_path: config.child_path.clone(),
+        }));
+        let recovered = runner
+            .recover_leftovers()
+            .await
+            .map_err(|e| StartupError::Recover(e.to_string()))?;
+        if recovered > 0 {
+            tracing::warn!(
+                runs = recovered,
+                "runs left by an earlier stop were marked interrupted"
+            );
+        }
         let state = web::Data::new(AppState {
-            runner,
+            runner: runner.clone(),
             catalog: core.catalog,
             scanner: core.scanner,
+            deps: core.deps,
             api_key: config.api_key.clone(),
             started: Instant::now(),
         });
+        let grace = config.concurrency.shutdown_grace;
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(api::require_api_key))
                 .wrap(TracingLogger::default())
                 .app_data(state.clone())
+                .app_data(web::Data::from(docs.clone()))
                 .configure(api::configure)
         })
         .workers(2)
+        .disable_signals()
+        .shutdown_timeout(grace.as_secs() + 15)
         .listen(listener)
         .map_err(bind_error)?
         .run();
         Ok(Application {
             address,
             server,
+            runner,
+            grace,
             first_scan,
             _watcher: watcher,
         })
@@ -153,8 +196,29 @@ impl Application {
         &self.first_scan
     }
 
-    /// Serves until SIGINT/SIGTERM (graceful) or the server stops.
+    /// Serves until SIGINT or SIGTERM, then shuts down gracefully: no new connections or
+    /// runs, runs in flight get the grace period, what is left is stopped and recorded as
+    /// interrupted, and waiting callers get their answers before the process exits.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let handle = self.server.handle();
+        let mut server = tokio::spawn(self.server);
+        tokio::select! {
+            result = &mut server => return result.map_err(std::io::Error::other)?,
+            signal = shutdown_signal() => tracing::info!(signal, "shutting down"),
+        }
+        let stop_accepting = handle.stop(true);
+        self.runner.shut_down(self.grace).await;
+        stop_accepting.await;
+        server.await.map_err(std::io::Error::other)?
+    }
+}
+
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM can be handled");
+    let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT can be handled");
+    tokio::select! {
+        _ = terminate.recv() => "SIGTERM",
+        _ = interrupt.recv() => "SIGINT",
     }
 }

@@ -1,6 +1,9 @@
 //! Thin HTTP handlers, one module per resource: extract, call one function, map to a view.
 
 mod auth;
+mod deps;
+mod docs;
+mod events;
 mod health;
 mod run;
 mod run_input;
@@ -15,6 +18,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::catalog::Catalog;
 use crate::config::ApiKey;
+use crate::deps::DepsManager;
 use crate::error::{ApiError, ErrorCode};
 use crate::runner::Runner;
 use crate::scanner::Scanner;
@@ -26,6 +30,7 @@ pub struct AppState {
     pub catalog: Catalog,
     pub scanner: Arc<Scanner>,
     pub runner: Arc<Runner>,
+    pub deps: Arc<DepsManager>,
     pub api_key: Option<ApiKey>,
     pub started: Instant,
 }
@@ -36,15 +41,35 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(path_config())
         .app_data(json_config())
         .configure(health::configure)
+        .configure(crate::openapi::configure)
         .service(
             web::scope("/api")
-                .configure(scripts::configure)
                 .configure(run::configure)
+                .configure(docs::configure)
+                .configure(scripts::configure)
                 .configure(runs::configure)
                 .configure(scan::configure)
+                .configure(deps::configure)
                 .default_service(web::to(unknown_route)),
         )
         .default_service(web::to(unknown_route));
+}
+
+/// The OpenAPI description of the routes `configure` mounts, from each module's own
+/// `#[derive(OpenApi)]` struct (the docs routes outside `/api` add theirs in `openapi`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    [
+        run::RunApi::openapi(),
+        docs::DocsCompatApi::openapi(),
+        scripts::ScriptsApi::openapi(),
+        runs::RunsApi::openapi(),
+        scan::ScanApi::openapi(),
+    ]
+    .into_iter()
+    .fold(health::HealthApi::openapi(), |doc, module| {
+        doc.nest("/api", module)
+    })
 }
 
 /// A route with a fixed set of methods; any other method answers 405 in the JSON shape.

@@ -40,12 +40,14 @@ pub async fn read_body(
         }
         "" | "application/json" | "text/json" => json_params(&read_limited(payload, limit).await?)?,
         other if other.ends_with("+json") => json_params(&read_limited(payload, limit).await?)?,
-        other => return Err(ApiError::new(
-            ErrorCode::UnsupportedMediaType,
-            format!(
+        other => {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                format!(
                 "unsupported content type {other:?}: send application/json or multipart/form-data"
             ),
-        )),
+            ))
+        }
     };
     Ok(run_request)
 }

@@ -1,10 +1,12 @@
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::catalog::{LoadStatus, Script, ScriptFilter};
 use crate::domain::Runtime;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ErrorBody, ErrorCode};
+use crate::openapi::schemas::{ArgsMapSchema, LoadStatusName, RuntimeName};
 
 use super::{resource, AppState};
 
@@ -16,13 +18,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/scripts/{id}/schema").route(web::get().to(get_script_schema)));
 }
 
-#[derive(Deserialize)]
+#[derive(OpenApi)]
+#[openapi(paths(list_scripts, get_script, get_script_schema))]
+pub struct ScriptsApi;
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListScriptsQuery {
+    /// Only scripts of this runtime.
     #[serde(rename = "type")]
+    #[param(value_type = Option<RuntimeName>)]
     runtime: Option<String>,
+    /// Text to find in the path, name, alias or description.
     search: Option<String>,
+    /// Only scripts whose schema loaded (`ok`) or failed to load (`error`).
+    #[param(value_type = Option<LoadStatusName>)]
     status: Option<String>,
+    /// The page, from 1.
+    #[param(minimum = 1)]
     page: Option<u32>,
+    /// Scripts per page, 1 to 500 (default 20).
+    #[param(minimum = 1, maximum = 500)]
     page_size: Option<u32>,
 }
 
@@ -86,19 +102,26 @@ pub fn page_bounds(page: Option<u32>, page_size: Option<u32>) -> Result<(u32, u3
 }
 
 /// A script as clients see it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Script)]
 pub struct ScriptView {
     id: i64,
+    /// Relative to `scripts_repo`, e.g. `python/hello.py`.
     path: String,
     name: String,
+    #[schema(value_type = RuntimeName)]
     runtime: Runtime,
+    /// The script group (a folder with its own dependency file), if any.
     group: Option<String>,
     alias: Option<String>,
     description: Option<String>,
     enabled: bool,
     notify_enabled: bool,
+    #[schema(value_type = LoadStatusName)]
     load_status: &'static str,
     load_error: Option<String>,
+    /// The ARGS_MAP, when it could be extracted.
+    #[schema(value_type = Option<ArgsMapSchema>)]
     args_schema: Option<Value>,
     run_url: String,
     file_hash: String,
@@ -143,7 +166,9 @@ impl From<Script> for ScriptView {
     }
 }
 
-#[derive(Serialize)]
+/// One page of scripts.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ScriptPage)]
 struct ScriptPageView {
     items: Vec<ScriptView>,
     total: i64,
@@ -151,6 +176,17 @@ struct ScriptPageView {
     page_size: u32,
 }
 
+/// Lists scripts, filtered and paged.
+#[utoipa::path(
+    get,
+    path = "/scripts",
+    tag = "scripts",
+    params(ListScriptsQuery),
+    responses(
+        (status = 200, description = "One page of scripts", body = ScriptPageView),
+        (status = 400, description = "A filter or page is not valid (`invalid_query`)", body = ErrorBody),
+    )
+)]
 async fn list_scripts(
     state: web::Data<AppState>,
     query: web::Query<ListScriptsQuery>,
@@ -167,7 +203,7 @@ async fn list_scripts(
     }))
 }
 
-async fn find_script(state: &AppState, id: i64) -> Result<Script, ApiError> {
+pub(super) async fn find_script(state: &AppState, id: i64) -> Result<Script, ApiError> {
     state
         .catalog
         .script(id)
@@ -175,6 +211,17 @@ async fn find_script(state: &AppState, id: i64) -> Result<Script, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("no script with id {id}")))
 }
 
+/// One script: its path, status, ARGS_MAP and run statistics.
+#[utoipa::path(
+    get,
+    path = "/scripts/{id}",
+    tag = "scripts",
+    params(("id" = i64, Path, description = "The script's id")),
+    responses(
+        (status = 200, description = "The script", body = ScriptView),
+        (status = 404, description = "No script with this id", body = ErrorBody),
+    )
+)]
 async fn get_script(
     state: web::Data<AppState>,
     id: web::Path<i64>,
@@ -183,6 +230,18 @@ async fn get_script(
     Ok(HttpResponse::Ok().json(ScriptView::from(script)))
 }
 
+/// The script's ARGS_MAP, exactly as the script declared it.
+#[utoipa::path(
+    get,
+    path = "/scripts/{id}/schema",
+    tag = "scripts",
+    params(("id" = i64, Path, description = "The script's id")),
+    responses(
+        (status = 200, description = "The ARGS_MAP", body = ArgsMapSchema),
+        (status = 404, description = "No script with this id", body = ErrorBody),
+        (status = 422, description = "The schema could not be extracted (`schema_not_loadable`)", body = ErrorBody),
+    )
+)]
 async fn get_script_schema(
     state: web::Data<AppState>,
     id: web::Path<i64>,

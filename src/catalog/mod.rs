@@ -1,8 +1,10 @@
 //! The SQLite catalog. All SQL lives in this module: sync query functions over a
 //! `&Connection`, behind an async facade that runs them on the blocking pool.
 
+mod deps;
 mod runs;
 mod scripts;
+mod settings;
 
 use std::path::Path;
 use std::sync::LazyLock;
@@ -14,6 +16,9 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
 use rusqlite_migration::Migrations;
 
+pub use deps::{
+    CacheStatus, DepCache, InstallEnd, InstallLog, NewInstall, ScriptDepsRow, ScriptDepsState,
+};
 pub use runs::{NewRun, Run, RunEnd, RunFile, RunFilter, RunStatus};
 pub use scripts::{LoadStatus, Page, Script, ScriptFilter, ScriptIndexEntry, ScriptUpsert};
 
@@ -109,19 +114,33 @@ impl Catalog {
         .await
     }
 
-    /// Records a run that starts now, in the folder `runs_dir/<id>`, and returns its id.
+    /// Records a new run (queued, or starting now) in the folder `runs_dir/<id>`; returns its id.
     pub async fn start_run(
         &self,
         run: NewRun,
         runs_dir: std::path::PathBuf,
+        queued: bool,
     ) -> Result<i64, CatalogError> {
         self.call(move |conn| {
-            let id = runs::insert_running(conn, &run)?;
+            let id = runs::insert(conn, &run, queued)?;
             let run_dir = runs_dir.join(id.to_string());
             runs::set_run_dir(conn, id, &run_dir.display().to_string())?;
             Ok(id)
         })
         .await
+    }
+
+    pub async fn mark_run_running(&self, id: i64) -> Result<(), CatalogError> {
+        self.call(move |conn| runs::mark_running(conn, id)).await
+    }
+
+    pub async fn set_run_pid(&self, id: i64, pid: u32) -> Result<(), CatalogError> {
+        self.call(move |conn| runs::set_pid(conn, id, pid)).await
+    }
+
+    /// Marks runs a stopped gateway left behind as interrupted; returns their (id, pid).
+    pub async fn interrupt_leftover_runs(&self) -> Result<Vec<(i64, Option<u32>)>, CatalogError> {
+        self.call(|conn| runs::interrupt_leftovers(conn)).await
     }
 
     /// Records how a run ended and returns the complete record.
@@ -139,5 +158,18 @@ impl Catalog {
 
     pub async fn list_runs(&self, filter: RunFilter) -> Result<Page<Run>, CatalogError> {
         self.call(move |conn| runs::list(conn, &filter)).await
+    }
+
+    /// Settings stored over the API.
+    pub async fn stored_settings(&self) -> Result<std::collections::BTreeMap<String, serde_json::Value>, CatalogError> {
+        self.call(|conn| settings::load(conn)).await
+    }
+
+    pub async fn store_settings(&self, values: Vec<(String, serde_json::Value)>) -> Result<(), CatalogError> {
+        self.call(move |conn| settings::store(conn, &values)).await
+    }
+
+    pub async fn remove_settings(&self, keys: Vec<String>) -> Result<(), CatalogError> {
+        self.call(move |conn| settings::remove(conn, &keys)).await
     }
 }

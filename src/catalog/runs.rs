@@ -154,19 +154,57 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Run> {
     })
 }
 
-/// Records a run that starts now; returns its id.
-pub fn insert_running(conn: &Connection, run: &NewRun) -> Result<i64, CatalogError> {
+/// Records a new run, queued or starting now; returns its id.
+pub fn insert(conn: &Connection, run: &NewRun, queued: bool) -> Result<i64, CatalogError> {
     conn.execute(
         "INSERT INTO runs (script_id, script_path, status, params, ignored_params, started_at)
-         VALUES (?1, ?2, 'running', ?3, ?4, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+         VALUES (?1, ?2, CASE WHEN ?5 THEN 'queued' ELSE 'running' END, ?3, ?4,
+                 CASE WHEN ?5 THEN NULL ELSE strftime('%Y-%m-%dT%H:%M:%fZ', 'now') END)",
         params![
             run.script_id,
             run.script_path,
             serde_json::to_string(&run.params)?,
             serde_json::to_string(&run.ignored_params)?,
+            queued,
         ],
     )?;
     Ok(conn.last_insert_rowid())
+}
+
+/// A queued run leaves the queue.
+pub fn mark_running(conn: &Connection, id: i64) -> Result<(), CatalogError> {
+    conn.execute(
+        "UPDATE runs SET status = 'running', started_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+         WHERE id = ?1 AND status = 'queued'",
+        [id],
+    )?;
+    Ok(())
+}
+
+pub fn set_pid(conn: &Connection, id: i64, pid: u32) -> Result<(), CatalogError> {
+    conn.execute("UPDATE runs SET pid = ?2 WHERE id = ?1", params![id, pid])?;
+    Ok(())
+}
+
+/// Marks every run a stopped gateway left queued or running as interrupted and returns
+/// (run id, pid) of those that had a process.
+pub fn interrupt_leftovers(conn: &mut Connection) -> Result<Vec<(i64, Option<u32>)>, CatalogError> {
+    let tx = conn.transaction()?;
+    let leftovers = {
+        let mut statement =
+            tx.prepare("SELECT id, pid FROM runs WHERE status IN ('queued', 'running')")?;
+        let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        rows.collect::<Result<Vec<_>, _>>()?
+    };
+    tx.execute(
+        "UPDATE runs SET status = 'interrupted', error_code = 'interrupted',
+             error_message = 'the gateway stopped while this run was queued or running',
+             finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+         WHERE status IN ('queued', 'running')",
+        [],
+    )?;
+    tx.commit()?;
+    Ok(leftovers)
 }
 
 pub fn set_run_dir(conn: &Connection, id: i64, run_dir: &str) -> Result<(), CatalogError> {
@@ -296,7 +334,7 @@ mod tests {
             params: json!({"n": 1}),
             ignored_params: vec!["x".into()],
         };
-        let id = insert_running(&conn, &new).unwrap();
+        let id = insert(&conn, &new, false).unwrap();
         assert_eq!(
             by_id(&conn, id).unwrap().unwrap().status,
             RunStatus::Running
@@ -332,7 +370,7 @@ mod tests {
             ignored_params: vec![],
         };
         for status in [RunStatus::Success, RunStatus::Error, RunStatus::Success] {
-            let id = insert_running(&conn, &new).unwrap();
+            let id = insert(&conn, &new, false).unwrap();
             finish(&mut conn, id, &end(status)).unwrap();
         }
         let page = list(
@@ -370,5 +408,54 @@ mod tests {
         )
         .unwrap();
         assert_eq!(other.total, 0);
+    }
+}
+
+#[cfg(test)]
+mod lifecycle_tests {
+    use super::*;
+    use crate::catalog::{scripts, Catalog, ScriptUpsert};
+    use crate::domain::Runtime;
+    use serde_json::json;
+
+    #[test]
+    fn queued_runs_start_and_leftovers_are_interrupted() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(&dir.path().join("gateway.db")).unwrap();
+        let mut conn = catalog.pool.get().unwrap();
+        let upsert = ScriptUpsert {
+            path: "python/a.py".into(),
+            runtime: Runtime::Python,
+            name: "a".into(),
+            group_path: None,
+            description: None,
+            file_hash: "h".into(),
+            file_size: 1,
+            load: Some(Ok(json!({}))),
+        };
+        scripts::upsert(&conn, &upsert).unwrap();
+        let new = NewRun {
+            script_id: 1,
+            script_path: "python/a.py".into(),
+            params: json!({}),
+            ignored_params: vec![],
+        };
+        let queued = insert(&conn, &new, true).unwrap();
+        let running = insert(&conn, &new, false).unwrap();
+        let run = by_id(&conn, queued).unwrap().unwrap();
+        assert_eq!((run.status, run.started_at), (RunStatus::Queued, None));
+        mark_running(&conn, queued).unwrap();
+        let run = by_id(&conn, queued).unwrap().unwrap();
+        assert_eq!(run.status, RunStatus::Running);
+        assert!(run.started_at.is_some());
+        set_pid(&conn, running, 4321).unwrap();
+        let mut left = interrupt_leftovers(&mut conn).unwrap();
+        left.sort();
+        assert_eq!(left, [(queued, None), (running, Some(4321))]);
+        assert_eq!(
+            by_id(&conn, running).unwrap().unwrap().status,
+            RunStatus::Interrupted
+        );
+        assert!(interrupt_leftovers(&mut conn).unwrap().is_empty());
     }
 }

@@ -200,26 +200,32 @@ pub fn index(conn: &Connection) -> Result<Vec<ScriptIndexEntry>, CatalogError> {
 }
 
 /// Inserts or updates a script by path; its id never changes, and a deleted row comes back.
+/// Updating first keeps AUTOINCREMENT from spending an id on every rescan.
 pub fn upsert(conn: &Connection, script: &ScriptUpsert) -> Result<(), CatalogError> {
-    conn.execute(
-        "INSERT INTO scripts (path, runtime, name, group_path, description, file_hash, file_size,
-                              load_status, load_error, args_schema, loaded_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'error', 'not loaded yet', NULL, NULL)
-         ON CONFLICT (path) DO UPDATE SET
-             runtime = excluded.runtime, name = excluded.name, group_path = excluded.group_path,
-             description = excluded.description, file_hash = excluded.file_hash,
-             file_size = excluded.file_size, deleted_at = NULL,
-             updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-        params![
-            script.path,
-            script.runtime.as_str(),
-            script.name,
-            script.group_path,
-            script.description,
-            script.file_hash,
-            script.file_size,
-        ],
+    let values = params![
+        script.path,
+        script.runtime.as_str(),
+        script.name,
+        script.group_path,
+        script.description,
+        script.file_hash,
+        script.file_size,
+    ];
+    let updated = conn.execute(
+        "UPDATE scripts SET runtime = ?2, name = ?3, group_path = ?4, description = ?5,
+             file_hash = ?6, file_size = ?7, deleted_at = NULL,
+             updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+         WHERE path = ?1",
+        values,
     )?;
+    if updated == 0 {
+        conn.execute(
+            "INSERT INTO scripts (path, runtime, name, group_path, description, file_hash, file_size,
+                                  load_status, load_error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'error', 'not loaded yet')",
+            values,
+        )?;
+    }
     if let Some(load) = &script.load {
         let (status, error, schema) = match load {
             Ok(schema) => ("ok", None, Some(serde_json::to_string(schema)?)),
@@ -291,6 +297,9 @@ mod tests {
             .id;
         upsert(&conn, &upsert_for("python/a.py", "h2", None)).unwrap();
         mark_deleted(&conn, id_a).unwrap();
+        upsert(&conn, &upsert_for("python/c.py", "h1", None)).unwrap();
+        let id_c = index(&conn).unwrap().iter().find(|e| e.path == "python/c.py").unwrap().id;
+        assert_eq!(id_c, id_a + 2, "updates spend no ids");
         assert!(
             by_id(&conn, id_a).unwrap().is_none(),
             "a deleted script is not served"

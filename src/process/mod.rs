@@ -9,6 +9,7 @@ use std::ffi::OsString;
 use std::io;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{killpg, Signal};
@@ -87,9 +88,27 @@ pub async fn run(
     spec: &ProcessSpec,
     cancel: Option<&CancellationToken>,
 ) -> Result<Output, ProcessError> {
+    run_observed(spec, cancel, None).await
+}
+
+/// Sees a child while it runs: its pid once started, and its output as it arrives.
+pub trait Observer: Send + Sync {
+    fn spawned(&self, _pid: u32) {}
+    fn output(&self, _stream: Stream, _bytes: &[u8]) {}
+}
+
+/// [`run`], reporting the child's pid and output to `observer` as they happen.
+pub async fn run_observed(
+    spec: &ProcessSpec,
+    cancel: Option<&CancellationToken>,
+    observer: Option<Arc<dyn Observer>>,
+) -> Result<Output, ProcessError> {
     let started = Instant::now();
     let mut child = spawn(spec)?;
     let group = ProcessGroup::of(&child);
+    if let (Some(pid), Some(observer)) = (child.id(), &observer) {
+        observer.spawned(pid);
+    }
     if let Some(pid) = child.id() {
         spec.limits
             .apply(pid)
@@ -101,38 +120,56 @@ pub async fn run(
     let (over_limit_tx, mut over_limit) = mpsc::channel::<Stream>(2);
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
-    let stdout_reader = tokio::spawn(read_capped(
-        stdout,
-        spec.output_limit,
-        Stream::Stdout,
-        over_limit_tx.clone(),
-    ));
-    let stderr_reader = tokio::spawn(read_capped(
-        stderr,
-        spec.output_limit,
-        Stream::Stderr,
-        over_limit_tx,
-    ));
+    let readers = [
+        start_reader(
+            stdout,
+            Capture {
+                limit: spec.output_limit,
+                stream: Stream::Stdout,
+                observer: observer.clone(),
+            },
+            over_limit_tx.clone(),
+        ),
+        start_reader(
+            stderr,
+            Capture {
+                limit: spec.output_limit,
+                stream: Stream::Stderr,
+                observer,
+            },
+            over_limit_tx,
+        ),
+    ];
     let never_cancelled = CancellationToken::new();
     let cancel = cancel.unwrap_or(&never_cancelled);
 
     let ended = tokio::select! {
-        status = child.wait() => Some(status),
-        _ = tokio::time::sleep(spec.timeout) => None,
-        Some(stream) = over_limit.recv() => { group.stop(&mut child, spec.kill_grace).await; return finish(Termination::OutputLimit(stream), stdout_reader, stderr_reader, started, group).await; }
-        _ = cancel.cancelled() => { group.stop(&mut child, spec.kill_grace).await; return finish(Termination::Cancelled, stdout_reader, stderr_reader, started, group).await; }
+        status = child.wait() => Ended::Exited(status),
+        _ = tokio::time::sleep(spec.timeout) => Ended::Stopped(Termination::TimedOut),
+        Some(stream) = over_limit.recv() => Ended::Stopped(Termination::OutputLimit(stream)),
+        _ = cancel.cancelled() => Ended::Stopped(Termination::Cancelled),
     };
     let termination = match ended {
-        Some(status) => exit_termination(status.map_err(|source| ProcessError::Wait {
-            program: spec.program.display().to_string(),
-            source,
-        })?),
-        None => {
+        Ended::Stopped(termination) => {
             group.stop(&mut child, spec.kill_grace).await;
-            Termination::TimedOut
+            termination
         }
+        // A reader that hit the cap closes its pipe first, so the child may die of SIGPIPE
+        // before the cap is noticed: the cap is the real cause.
+        Ended::Exited(status) => match over_limit.try_recv() {
+            Ok(stream) => Termination::OutputLimit(stream),
+            Err(_) => exit_termination(status.map_err(|source| ProcessError::Wait {
+                program: spec.program.display().to_string(),
+                source,
+            })?),
+        },
     };
-    finish(termination, stdout_reader, stderr_reader, started, group).await
+    Ok(finish(termination, readers, started, group).await)
+}
+
+enum Ended {
+    Exited(io::Result<std::process::ExitStatus>),
+    Stopped(Termination),
 }
 
 fn spawn(spec: &ProcessSpec) -> Result<tokio::process::Child, ProcessError> {
@@ -155,54 +192,85 @@ fn spawn(spec: &ProcessSpec) -> Result<tokio::process::Child, ProcessError> {
 
 async fn finish(
     termination: Termination,
-    stdout_reader: tokio::task::JoinHandle<Vec<u8>>,
-    stderr_reader: tokio::task::JoinHandle<Vec<u8>>,
+    readers: [Reader; 2],
     started: Instant,
     group: ProcessGroup,
-) -> Result<Output, ProcessError> {
+) -> Output {
     // The direct child is gone; whatever it left running in its group goes too,
     // so a background grandchild can neither outlive the run nor hold the pipes open.
-    group.signal(Signal::SIGKILL);
+    group.kill_all();
     std::mem::forget(group);
-    let stdout = collect(stdout_reader).await;
-    let stderr = collect(stderr_reader).await;
-    Ok(Output {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    let [stdout, stderr] = readers;
+    let (stdout, stderr) = tokio::join!(collect(stdout, deadline), collect(stderr, deadline));
+    Output {
         termination,
         stdout,
         stderr,
         duration: started.elapsed(),
-    })
+    }
 }
 
-async fn collect(reader: tokio::task::JoinHandle<Vec<u8>>) -> Vec<u8> {
-    // A process that left the group (setsid) may still hold the pipe: do not wait for it forever.
-    let abort = reader.abort_handle();
-    match tokio::time::timeout(Duration::from_secs(2), reader).await {
-        Ok(Ok(bytes)) => bytes,
-        _ => {
-            abort.abort();
-            Vec::new()
-        }
+/// What a reader has read. A process that left the group (setsid) may still hold the pipe
+/// open, so the reader gets a moment to reach the end, then what it has is taken as is.
+async fn collect(reader: Reader, deadline: tokio::time::Instant) -> Vec<u8> {
+    let abort = reader.task.abort_handle();
+    if tokio::time::timeout_at(deadline, reader.task)
+        .await
+        .is_err()
+    {
+        abort.abort();
     }
+    std::mem::take(&mut *reader.kept.lock().expect("not poisoned"))
+}
+
+/// A stream being read into `kept`.
+struct Reader {
+    task: tokio::task::JoinHandle<()>,
+    kept: Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+fn start_reader(
+    pipe: impl AsyncRead + Unpin + Send + 'static,
+    capture: Capture,
+    over_limit: mpsc::Sender<Stream>,
+) -> Reader {
+    let kept = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let task = tokio::spawn(read_capped(pipe, capture, kept.clone(), over_limit));
+    Reader { task, kept }
+}
+
+/// How one stream is captured.
+struct Capture {
+    limit: usize,
+    stream: Stream,
+    observer: Option<Arc<dyn Observer>>,
 }
 
 async fn read_capped(
     mut pipe: impl AsyncRead + Unpin,
-    limit: usize,
-    stream: Stream,
+    capture: Capture,
+    kept: Arc<std::sync::Mutex<Vec<u8>>>,
     over_limit: mpsc::Sender<Stream>,
-) -> Vec<u8> {
-    let mut kept = Vec::new();
+) {
     let mut chunk = vec![0u8; 64 * 1024];
+    let mut length = 0;
     loop {
         match pipe.read(&mut chunk).await {
-            Ok(0) | Err(_) => return kept,
+            Ok(0) | Err(_) => return,
             Ok(n) => {
-                let room = limit.saturating_sub(kept.len());
-                kept.extend_from_slice(&chunk[..n.min(room)]);
+                let room = capture.limit.saturating_sub(length);
+                let accepted = &chunk[..n.min(room)];
+                kept.lock()
+                    .expect("not poisoned")
+                    .extend_from_slice(accepted);
+                length += accepted.len();
+                if let Some(observer) = &capture.observer {
+                    observer.output(capture.stream, accepted);
+                }
                 if n > room {
-                    let _ = over_limit.try_send(stream);
-                    return kept;
+                    let _ = over_limit.try_send(capture.stream);
+                    return;
                 }
             }
         }
@@ -234,6 +302,18 @@ impl ProcessGroup {
     fn signal(&self, signal: Signal) {
         if let Some(pgid) = self.0 {
             let _ = killpg(pgid, signal);
+        }
+    }
+
+    /// SIGKILL until the group is empty: a child forking in a loop can add members
+    /// between one kill and the next.
+    fn kill_all(&self) {
+        let Some(pgid) = self.0 else { return };
+        for _ in 0..50 {
+            if killpg(pgid, Signal::SIGKILL).is_err() {
+                return;
+            }
+            std::thread::yield_now();
         }
     }
 
@@ -280,4 +360,20 @@ pub fn clean_env(path: &std::ffi::OsStr, home: &std::path::Path) -> Vec<(OsStrin
         ("PYTHONIOENCODING".into(), "utf-8".into()),
         ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
     ]
+}
+
+/// Kills the process group a crashed gateway left behind, but only if its leader is still
+/// the run it was (its environment holds `marker`), so a recycled pid is never touched.
+pub fn kill_leftover_group(pid: u32, marker: &str) -> bool {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    let ours = environ
+        .split(|b| *b == 0)
+        .any(|entry| entry == marker.as_bytes());
+    let Ok(raw) = i32::try_from(pid) else {
+        return false;
+    };
+    if ours {
+        ProcessGroup(Some(Pid::from_raw(raw))).kill_all();
+    }
+    ours
 }

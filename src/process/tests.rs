@@ -1,4 +1,5 @@
 use super::*;
+use std::os::unix::process::CommandExt;
 
 fn sh(script: &str, timeout: Duration, output_limit: usize) -> ProcessSpec {
     ProcessSpec {
@@ -147,4 +148,58 @@ async fn a_cpu_limit_stops_a_busy_child() {
         "{:?}",
         out.termination
     );
+}
+
+#[tokio::test]
+async fn an_observer_sees_the_pid_and_the_output_as_it_comes() {
+    #[derive(Default)]
+    struct Seen(std::sync::Mutex<(Option<u32>, Vec<u8>)>);
+    impl Observer for Seen {
+        fn spawned(&self, pid: u32) {
+            self.0.lock().unwrap().0 = Some(pid);
+        }
+        fn output(&self, stream: Stream, bytes: &[u8]) {
+            if stream == Stream::Stdout {
+                self.0.lock().unwrap().1.extend_from_slice(bytes);
+            }
+        }
+    }
+    let seen = Arc::new(Seen::default());
+    let out = run_observed(
+        &sh("echo one; echo two", Duration::from_secs(5), 1024),
+        None,
+        Some(seen.clone()),
+    )
+    .await
+    .unwrap();
+    let (pid, bytes) = seen.0.lock().unwrap().clone();
+    assert!(pid.is_some_and(|p| p > 1));
+    assert_eq!(bytes, out.stdout);
+}
+
+#[test]
+fn leftover_groups_are_killed_only_when_they_are_ours() {
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .env("SG_RUN_ID", "4242")
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !std::fs::read(format!("/proc/{pid}/cmdline"))
+        .unwrap_or_default()
+        .starts_with(b"sleep")
+    {
+        assert!(std::time::Instant::now() < deadline, "sleep never started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        !kill_leftover_group(pid, "SG_RUN_ID=1"),
+        "another run's marker"
+    );
+    assert!(child.try_wait().unwrap().is_none(), "left alone");
+    assert!(kill_leftover_group(pid, "SG_RUN_ID=4242"));
+    let status = child.wait().unwrap();
+    assert!(!status.success());
 }

@@ -1,33 +1,47 @@
-//! One run of one script: validated argv, its own folder and environment, limits,
-//! outputs and files, recorded in the catalog from start to end.
+//! Runs scripts: validated argv, a slot under the concurrency limits (or a place in the
+//! queue), its own folder, environment and limits, live output, cancellation, and a
+//! record in the catalog from the moment it is accepted to its end.
 
+mod admission;
+mod execution;
+mod live;
 mod outcome;
+mod registry;
+mod request;
 mod workspace;
 
-use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use crate::catalog::{Catalog, CatalogError, LoadStatus, NewRun, Run, RunEnd, RunStatus, Script};
+use crate::catalog::{Catalog, CatalogError, LoadStatus, NewRun, Run, Script};
 use crate::config::RunSettings;
-use crate::domain::{bind, ArgsMap, ParamProblem, RawValue, RunArgs};
-use crate::process::{self, Interpreters, Output, ProcessSpec, ResourceLimits};
+use crate::domain::{bind, ArgsMap, ParamProblem, RunArgs};
+use crate::process::{self, Interpreters};
 
+pub use live::{LiveEvent, LiveOutput};
+pub use registry::ActiveRun;
+pub use request::{RunOptions, RunRequest, OPTION_NAMES};
 pub use workspace::{safe_file_name, RunDir, Staging};
 
-use outcome::{LimitsInForce, Printed};
-
-const STDERR_KEPT_CHARS: usize = 64 * 1024;
-const PREVIEW_BYTES: usize = 4 * 1024;
+use admission::{Admission, Entry};
+use execution::{Execution, Launch};
+use registry::Registry;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("no script with id {0}")]
     ScriptNotFound(i64),
+    #[error("no run with id {0}")]
+    RunNotFound(i64),
+    #[error("run {0} already ended ({1})")]
+    AlreadyEnded(i64, &'static str),
     #[error("{0} is disabled")]
     Disabled(String),
     #[error("the schema of {path} could not be loaded: {reason}")]
@@ -38,6 +52,10 @@ pub enum RunError {
     InvalidOption(String),
     #[error("{0}")]
     InterpreterMissing(String),
+    #[error("too many runs: {0}; try again shortly")]
+    QueueFull(#[from] admission::QueueFull),
+    #[error("the gateway is shutting down and accepts no new runs")]
+    ShuttingDown,
     #[error("run folder error: {0}")]
     Io(#[from] std::io::Error),
     #[error(transparent)]
@@ -46,75 +64,44 @@ pub enum RunError {
     Task(String),
 }
 
-/// Gateway options a request can carry in its query string (`timeout`, or `_timeout`
-/// when the script has a parameter called `timeout`).
-pub const OPTION_NAMES: [&str; 1] = ["timeout"];
-
-/// What a caller sent: the script's parameters and the gateway's options, still as text.
-#[derive(Debug, Default)]
-pub struct RunRequest {
-    pub params: BTreeMap<String, RawValue>,
-    /// (option name without a leading `_`, value, whether it was written with `_`).
-    pub options: Vec<(String, String, bool)>,
-    /// Parameters came from the query string, so a plain option name may be a parameter.
-    pub params_in_query: bool,
+/// Limits on how many runs go at once.
+#[derive(Debug, Clone, Copy)]
+pub struct Concurrency {
+    pub max_running: usize,
+    pub max_queued: usize,
 }
 
-impl RunRequest {
-    /// Sorts query pairs into options and (when `params_in_query`) parameters.
-    pub fn from_query_pairs(pairs: Vec<(String, String)>, params_in_query: bool) -> RunRequest {
-        let mut request = RunRequest {
-            params_in_query,
-            ..RunRequest::default()
-        };
-        for (key, value) in pairs {
-            let (bare, underscored) = match key.strip_prefix('_') {
-                Some(bare) => (bare.to_string(), true),
-                None => (key.clone(), false),
-            };
-            if OPTION_NAMES.contains(&bare.as_str()) {
-                request.options.push((bare, value, underscored));
-            } else if params_in_query {
-                request.params.insert(key, RawValue::Text(value));
-            }
+/// A submitted run: its id, whether it had to queue, and its eventual record.
+pub struct Submitted {
+    pub run_id: i64,
+    pub queued: bool,
+    pub options: RunOptions,
+    finished: JoinHandle<Result<Run, RunError>>,
+}
+
+impl Submitted {
+    /// Waits for the end of the run (the run goes on even if this wait is dropped).
+    pub async fn finished(self) -> Result<Run, RunError> {
+        self.finished
+            .await
+            .map_err(|e| RunError::Task(e.to_string()))?
+    }
+
+    /// The run's record if it ends within `wait`, else the handle back.
+    pub async fn finished_within(
+        mut self,
+        wait: Duration,
+    ) -> Result<Result<Run, RunError>, Submitted> {
+        match tokio::time::timeout(wait, &mut self.finished).await {
+            Ok(joined) => Ok(joined
+                .map_err(|e| RunError::Task(e.to_string()))
+                .and_then(|r| r)),
+            Err(_) => Err(self),
         }
-        request
     }
 }
 
-/// Per-run choices, parsed.
-#[derive(Debug, Clone, Copy, Default)]
-struct RunOptions {
-    /// Shortens this run's timeout; never lengthens it.
-    timeout: Option<Duration>,
-}
-
-fn parse_options(schema: &ArgsMap, request: &mut RunRequest) -> Result<RunOptions, RunError> {
-    let mut options = RunOptions::default();
-    let declared = |name: &str| schema.specs().iter().any(|s| s.name == name);
-    for (name, value, underscored) in std::mem::take(&mut request.options) {
-        if request.params_in_query && !underscored && declared(&name) {
-            request.params.entry(name).or_insert(RawValue::Text(value));
-            continue;
-        }
-        if name == "timeout" {
-            let seconds = value
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|s| s.is_finite() && *s > 0.0);
-            let seconds = seconds.ok_or_else(|| {
-                RunError::InvalidOption(format!(
-                    "timeout must be a positive number of seconds, not {value:?}"
-                ))
-            })?;
-            options.timeout = Some(Duration::from_secs_f64(seconds.min(86_400.0)));
-        }
-    }
-    Ok(options)
-}
-
-/// Runs scripts; cheap to share.
+/// Runs scripts; shared by every request.
 pub struct Runner {
     catalog: Catalog,
     interpreters: Arc<Interpreters>,
@@ -122,36 +109,39 @@ pub struct Runner {
     scripts_repo: PathBuf,
     runs_dir: PathBuf,
     child_path: OsString,
+    admission: Admission,
+    registry: Arc<Registry>,
+    accepting: AtomicBool,
+    finished: broadcast::Sender<Arc<Run>>,
     /// Runs execute on the gateway's main runtime, so a caller that goes away does not stop them.
     runtime: tokio::runtime::Handle,
 }
 
-/// Everything a run needs once it is accepted.
-struct Accepted {
-    script: Script,
-    args: RunArgs,
-    staging: Staging,
-    timeout: Duration,
+/// Where the parts of a runner come from.
+pub struct RunnerParts {
+    pub catalog: Catalog,
+    pub interpreters: Arc<Interpreters>,
+    pub settings: RunSettings,
+    pub concurrency: Concurrency,
+    pub scripts_repo: PathBuf,
+    pub runs_dir: PathBuf,
+    pub child_path: OsString,
 }
 
 impl Runner {
-    pub fn new(
-        catalog: Catalog,
-        interpreters: Arc<Interpreters>,
-        settings: RunSettings,
-        scripts_repo: PathBuf,
-        runs_dir: PathBuf,
-        child_path: OsString,
-    ) -> Runner {
-        let runtime = tokio::runtime::Handle::current();
+    pub fn new(parts: RunnerParts) -> Runner {
         Runner {
-            catalog,
-            interpreters,
-            settings,
-            scripts_repo,
-            runs_dir,
-            child_path,
-            runtime,
+            catalog: parts.catalog,
+            interpreters: parts.interpreters,
+            settings: parts.settings,
+            scripts_repo: parts.scripts_repo,
+            runs_dir: parts.runs_dir,
+            child_path: parts.child_path,
+            admission: Admission::new(parts.concurrency.max_running, parts.concurrency.max_queued),
+            registry: Arc::new(Registry::default()),
+            accepting: AtomicBool::new(true),
+            finished: broadcast::channel(256).0,
+            runtime: tokio::runtime::Handle::current(),
         }
     }
 
@@ -159,56 +149,94 @@ impl Runner {
         &self.settings
     }
 
-    pub fn runs_dir(&self) -> &std::path::Path {
-        &self.runs_dir
-    }
-
     /// A place for uploads to land while a request is read.
     pub fn staging(&self) -> Staging {
         Staging::new(&self.runs_dir)
     }
 
-    /// Validates the input against the script's schema, runs it, and returns the recorded run.
-    /// Bad input is refused before anything starts and leaves no run behind.
-    pub async fn run(
-        &self,
-        script_id: i64,
-        request: RunRequest,
-        staging: Staging,
-    ) -> Result<Run, RunError> {
-        let accepted = self.accept(script_id, request, staging).await?;
-        let new_run = NewRun {
-            script_id,
-            script_path: accepted.script.path.clone(),
-            params: serde_json::Value::Object(accepted.args.recorded.clone()),
-            ignored_params: accepted.args.ignored.clone(),
-        };
-        let run_id = self.catalog.start_run(new_run, self.runs_dir.clone()).await?;
-        let execution = Execution {
-            catalog: self.catalog.clone(),
-            run_dir: RunDir::new(&self.runs_dir, run_id),
-            run_id,
-            spec_base: self.spec_base(&accepted)?,
-            accepted,
-            settings: self.settings.clone(),
-        };
-        let span = tracing::info_span!("run", run_id, script_id);
-        self.runtime
-            .spawn(execution.execute().instrument(span))
-            .await
-            .map_err(|e| RunError::Task(e.to_string()))??;
-        self.catalog
-            .run(run_id)
-            .await?
-            .ok_or_else(|| RunError::Task(format!("run {run_id} vanished")))
+    /// Every run's end, as it happens (the one place run endings are announced).
+    pub fn subscribe_finished(&self) -> broadcast::Receiver<Arc<Run>> {
+        self.finished.subscribe()
     }
 
-    async fn accept(
+    /// Validates the request against the script's schema and starts (or queues) the run.
+    /// Bad input is refused before anything starts and leaves no run behind.
+    pub async fn submit(
         &self,
         script_id: i64,
         mut request: RunRequest,
         staging: Staging,
-    ) -> Result<Accepted, RunError> {
+    ) -> Result<Submitted, RunError> {
+        if !self.accepting.load(Ordering::SeqCst) {
+            return Err(RunError::ShuttingDown);
+        }
+        let script = self.runnable_script(script_id).await?;
+        let schema = schema_of(&script)?;
+        let options = request::parse_options(&schema, &mut request)?;
+        let args = bind(&schema, request.params).map_err(RunError::InvalidParams)?;
+        let launch = self.launch(&script, options)?;
+        let limit = script
+            .max_concurrent
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|n| *n > 0);
+        let entry = self.admission.enter(script_id, limit)?;
+        let queued = matches!(entry, Entry::Queued(_));
+        let run_id = self
+            .catalog
+            .start_run(new_run(&script, &args), self.runs_dir.clone(), queued)
+            .await?;
+        let active = Arc::new(ActiveRun::new(
+            run_id,
+            script_id,
+            script.path.clone(),
+            !queued,
+        ));
+        self.registry.insert(active.clone());
+        let execution = Execution {
+            catalog: self.catalog.clone(),
+            active,
+            entry,
+            run_dir: RunDir::new(&self.runs_dir, run_id),
+            script,
+            args,
+            staging,
+            launch,
+        };
+        let finished = self.runtime.spawn(
+            self.supervise(execution)
+                .instrument(tracing::info_span!("run", run_id, script_id)),
+        );
+        Ok(Submitted {
+            run_id,
+            queued,
+            options,
+            finished,
+        })
+    }
+
+    /// Runs an execution and announces its end, whatever happens.
+    fn supervise(
+        &self,
+        execution: Execution,
+    ) -> impl std::future::Future<Output = Result<Run, RunError>> + Send + 'static {
+        let registry = self.registry.clone();
+        let announce = self.finished.clone();
+        let active = execution.active.clone();
+        async move {
+            let result = execution.execute().await;
+            if let Ok(run) = &result {
+                let run = Arc::new(run.clone());
+                active.live.end(run.clone());
+                let _ = announce.send(run);
+            } else if let Err(error) = &result {
+                tracing::error!(%error, "run failed inside the gateway");
+            }
+            registry.remove(active.run_id);
+            result
+        }
+    }
+
+    async fn runnable_script(&self, script_id: i64) -> Result<Script, RunError> {
         let script = self
             .catalog
             .script(script_id)
@@ -217,22 +245,14 @@ impl Runner {
         if !script.enabled {
             return Err(RunError::Disabled(script.path));
         }
-        let schema = match (script.load_status, &script.args_schema) {
-            (LoadStatus::Ok, Some(schema)) => ArgsMap::parse(schema.clone()).ok(),
-            _ => None,
-        };
-        let Some(schema) = schema else {
-            let reason = script
-                .load_error
-                .clone()
-                .unwrap_or_else(|| "no schema".into());
-            return Err(RunError::NotLoadable {
-                path: script.path,
-                reason,
-            });
-        };
-        let options = parse_options(&schema, &mut request)?;
-        let args = bind(&schema, request.params).map_err(RunError::InvalidParams)?;
+        Ok(script)
+    }
+
+    fn launch(&self, script: &Script, options: RunOptions) -> Result<Launch, RunError> {
+        let interpreter = self
+            .interpreters
+            .executable(script.runtime)
+            .map_err(RunError::InterpreterMissing)?;
         let mut timeout = self.settings.timeout;
         if let Some(own) = script.timeout_sec.filter(|s| *s > 0) {
             timeout = timeout.min(Duration::from_secs(own.unsigned_abs()));
@@ -240,195 +260,133 @@ impl Runner {
         if let Some(requested) = options.timeout {
             timeout = timeout.min(requested);
         }
-        Ok(Accepted {
-            script,
-            args,
-            staging,
-            timeout,
-        })
-    }
-
-    fn spec_base(&self, accepted: &Accepted) -> Result<SpecBase, RunError> {
-        let interpreter = self
-            .interpreters
-            .executable(accepted.script.runtime)
-            .map_err(RunError::InterpreterMissing)?
-            .to_path_buf();
-        Ok(SpecBase {
-            interpreter,
-            script_file: self.scripts_repo.join(&accepted.script.path),
+        Ok(Launch {
+            interpreter: interpreter.to_path_buf(),
+            script_file: self.scripts_repo.join(&script.path),
             child_path: self.child_path.clone(),
-        })
-    }
-}
-
-struct SpecBase {
-    interpreter: PathBuf,
-    script_file: PathBuf,
-    child_path: OsString,
-}
-
-/// A run that has its id: prepares its folder, runs the process, records the end.
-struct Execution {
-    catalog: Catalog,
-    run_dir: RunDir,
-    run_id: i64,
-    spec_base: SpecBase,
-    accepted: Accepted,
-    settings: RunSettings,
-}
-
-impl Execution {
-    async fn execute(self) -> Result<Run, RunError> {
-        let Execution {
-            catalog,
-            run_dir,
-            run_id,
-            spec_base,
-            accepted,
-            settings,
-        } = self;
-        let Accepted {
-            script,
-            mut args,
-            staging,
             timeout,
-        } = accepted;
-        let staged_root = staging.path().map(Path::to_path_buf);
-        let prepared = tokio::task::spawn_blocking({
-            let run_dir = run_dir.clone();
-            move || -> std::io::Result<()> {
-                run_dir.create()?;
-                staging.keep_as(&run_dir.uploads())
-            }
+            settings: self.settings.clone(),
         })
-        .await
-        .map_err(|e| RunError::Task(e.to_string()))?;
-        if let Err(error) = prepared {
-            let end = failed_to_start(format!("cannot prepare the run folder: {error}"));
-            return Ok(catalog.finish_run(run_id, end).await?);
-        }
-        if let Some(staged_root) = staged_root {
-            args.relocate_uploads(&staged_root, &run_dir.uploads());
-        }
-        let spec = process_spec(
-            &spec_base, &script, &args, &run_dir, run_id, timeout, &settings,
-        );
-        let end = match process::run(&spec, None).await {
-            Ok(output) => record_output(&output, &run_dir, timeout, &settings).await,
-            Err(error) => failed_to_start(error.to_string()),
+    }
+
+    /// The live output of a run in flight.
+    pub fn live(&self, run_id: i64) -> Option<Arc<LiveOutput>> {
+        self.registry.get(run_id).map(|active| active.live.clone())
+    }
+
+    /// (runs executing, runs waiting for a slot).
+    pub fn load(&self) -> (usize, usize) {
+        let waiting = self.admission.waiting();
+        (self.registry.all().len().saturating_sub(waiting), waiting)
+    }
+
+    pub fn queue_position(&self, run_id: i64) -> Option<usize> {
+        self.registry.queue_position(run_id)
+    }
+
+    /// Runs queued or running now, oldest first.
+    pub fn active(&self) -> Vec<Arc<ActiveRun>> {
+        self.registry.all()
+    }
+
+    /// Stops a queued or running run (its whole process tree) and returns its final record.
+    pub async fn cancel(&self, run_id: i64) -> Result<Run, RunError> {
+        let Some(active) = self.registry.get(run_id) else {
+            let run = self
+                .catalog
+                .run(run_id)
+                .await?
+                .ok_or(RunError::RunNotFound(run_id))?;
+            return Err(RunError::AlreadyEnded(run_id, run.status.as_str()));
         };
-        let _ = tokio::fs::remove_dir_all(run_dir.tmp()).await;
-        Ok(catalog.finish_run(run_id, end).await?)
-    }
-}
-
-fn process_spec(
-    base: &SpecBase,
-    script: &Script,
-    args: &RunArgs,
-    run_dir: &RunDir,
-    run_id: i64,
-    timeout: Duration,
-    settings: &RunSettings,
-) -> ProcessSpec {
-    let mut env = process::clean_env(&base.child_path, &run_dir.work());
-    env.retain(|(key, _)| key != "TMPDIR");
-    env.push(("TMPDIR".into(), run_dir.tmp().into_os_string()));
-    env.push(("SG_RUN_ID".into(), run_id.to_string().into()));
-    env.push(("SG_SCRIPT_ID".into(), script.id.to_string().into()));
-    env.push(("SG_SCRIPT_PATH".into(), script.path.clone().into()));
-    let mut argv: Vec<OsString> = vec![base.script_file.clone().into_os_string()];
-    argv.extend(args.argv.iter().cloned());
-    ProcessSpec {
-        program: base.interpreter.clone(),
-        args: argv,
-        cwd: run_dir.work(),
-        env,
-        timeout,
-        output_limit: settings.max_output_bytes,
-        kill_grace: Duration::from_secs(2),
-        limits: ResourceLimits {
-            cpu_seconds: settings.cpu_seconds,
-            address_space_bytes: settings.address_space_bytes,
-            open_files: settings.open_files,
-            processes: settings.processes,
-            file_size_bytes: settings.file_size_bytes,
-        },
-    }
-}
-
-async fn record_output(
-    output: &Output,
-    run_dir: &RunDir,
-    timeout: Duration,
-    settings: &RunSettings,
-) -> RunEnd {
-    let limits = LimitsInForce {
-        timeout_secs: timeout.as_secs_f64(),
-        max_output_bytes: settings.max_output_bytes,
-        cpu_seconds: settings.cpu_seconds,
-        memory_limited: settings.address_space_bytes.is_some(),
-    };
-    let verdict = outcome::judge(output, limits);
-    let mut end = RunEnd {
-        status: verdict.status,
-        exit_code: verdict.exit_code,
-        duration_ms: u64::try_from(output.duration.as_millis()).unwrap_or(u64::MAX),
-        data: None,
-        stdout_preview: None,
-        output_file: None,
-        output_size: None,
-        output_content_type: None,
-        stderr: output.stderr_tail(STDERR_KEPT_CHARS),
-        files: Vec::new(),
-        error_code: verdict.error.as_ref().map(|e| e.0.to_string()),
-        error_message: verdict.error.map(|e| e.1),
-    };
-    match outcome::read_stdout(&output.stdout) {
-        Printed::Nothing => {}
-        Printed::Json(value) => end.data = Some(value),
-        Printed::Raw => {
-            let (content_type, extension) = outcome::sniff(&output.stdout);
-            let name = format!("output.{extension}");
-            match tokio::fs::write(run_dir.root.join(&name), &output.stdout).await {
-                Ok(()) => {
-                    end.output_file = Some(name);
-                    end.output_size = Some(output.stdout.len() as u64);
-                    end.output_content_type = Some(content_type);
-                }
-                Err(error) => tracing::error!(%error, "cannot store the run's output"),
-            }
-            if end
-                .output_content_type
-                .as_deref()
-                .is_some_and(|t| t.starts_with("text/"))
-            {
-                end.stdout_preview = Some(outcome::preview(&output.stdout, PREVIEW_BYTES));
-            }
+        active.cancel.cancel();
+        match tokio::time::timeout(Duration::from_secs(30), active.live.wait_end()).await {
+            Ok(Some(run)) => Ok((*run).clone()),
+            _ => self
+                .catalog
+                .run(run_id)
+                .await?
+                .ok_or(RunError::RunNotFound(run_id)),
         }
     }
-    let work = run_dir.work();
-    end.files = tokio::task::spawn_blocking(move || workspace::collect_files(&work))
-        .await
-        .unwrap_or_default();
-    end
+
+    /// Cancels every run of a script; returns the ids it stopped.
+    pub async fn cancel_script(&self, script_id: i64) -> Vec<i64> {
+        let runs: Vec<_> = self
+            .registry
+            .all()
+            .into_iter()
+            .filter(|r| r.script_id == script_id)
+            .collect();
+        for run in &runs {
+            run.cancel.cancel();
+        }
+        for run in &runs {
+            let _ = tokio::time::timeout(Duration::from_secs(30), run.live.wait_end()).await;
+        }
+        runs.iter().map(|r| r.run_id).collect()
+    }
+
+    /// Refuses new runs, lets those in flight finish for up to `grace`, then stops the rest
+    /// and records them as interrupted.
+    pub async fn shut_down(&self, grace: Duration) {
+        self.accepting.store(false, Ordering::SeqCst);
+        if tokio::time::timeout(grace, self.registry.wait_empty())
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        let left = self.registry.all();
+        tracing::warn!(
+            runs = left.len(),
+            "grace period over; stopping the runs still going"
+        );
+        for run in &left {
+            run.interrupt();
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.registry.wait_empty()).await;
+    }
+
+    /// After an unclean stop: records runs left queued or running as interrupted and kills
+    /// any process group they left behind.
+    pub async fn recover_leftovers(&self) -> Result<usize, RunError> {
+        let leftovers = self.catalog.interrupt_leftover_runs().await?;
+        for (run_id, pid) in &leftovers {
+            if let Some(pid) = pid {
+                if process::kill_leftover_group(*pid, &format!("SG_RUN_ID={run_id}")) {
+                    tracing::warn!(
+                        run_id,
+                        pid,
+                        "killed the process group a stopped gateway left running"
+                    );
+                }
+            }
+        }
+        Ok(leftovers.len())
+    }
 }
 
-fn failed_to_start(message: String) -> RunEnd {
-    RunEnd {
-        status: RunStatus::Error,
-        exit_code: None,
-        duration_ms: 0,
-        data: None,
-        stdout_preview: None,
-        output_file: None,
-        output_size: None,
-        output_content_type: None,
-        stderr: String::new(),
-        files: Vec::new(),
-        error_code: Some("start_failed".into()),
-        error_message: Some(message),
+fn schema_of(script: &Script) -> Result<ArgsMap, RunError> {
+    let schema = match (script.load_status, &script.args_schema) {
+        (LoadStatus::Ok, Some(schema)) => ArgsMap::parse(schema.clone()).ok(),
+        _ => None,
+    };
+    schema.ok_or_else(|| RunError::NotLoadable {
+        path: script.path.clone(),
+        reason: script
+            .load_error
+            .clone()
+            .unwrap_or_else(|| "no schema".into()),
+    })
+}
+
+fn new_run(script: &Script, args: &RunArgs) -> NewRun {
+    NewRun {
+        script_id: script.id,
+        script_path: script.path.clone(),
+        params: serde_json::Value::Object(args.recorded.clone()),
+        ignored_params: args.ignored.clone(),
     }
 }
 
@@ -443,65 +401,4 @@ pub fn run_output_path(run: &Run) -> Option<PathBuf> {
     let root = PathBuf::from(run.run_dir.as_ref()?);
     let name = run.output_file.as_ref()?;
     Some(root.join(name))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn timeout_is_an_option_unless_the_script_declares_it() {
-        let plain = ArgsMap::parse(json!({"n": {"flag": "--n"}})).unwrap();
-        let mut request =
-            RunRequest::from_query_pairs(pairs(&[("n", "1"), ("timeout", "2.5")]), true);
-        let options = parse_options(&plain, &mut request).unwrap();
-        assert_eq!(options.timeout, Some(Duration::from_millis(2500)));
-        assert_eq!(request.params.keys().collect::<Vec<_>>(), ["n"]);
-
-        let declares =
-            ArgsMap::parse(json!({"timeout": {"flag": "--timeout", "type": "int"}})).unwrap();
-        let mut request =
-            RunRequest::from_query_pairs(pairs(&[("timeout", "30"), ("_timeout", "1")]), true);
-        let options = parse_options(&declares, &mut request).unwrap();
-        assert_eq!(options.timeout, Some(Duration::from_secs(1)));
-        assert_eq!(
-            request.params.get("timeout"),
-            Some(&RawValue::Text("30".into()))
-        );
-    }
-
-    #[test]
-    fn in_a_post_the_query_holds_only_options() {
-        let declares = ArgsMap::parse(json!({"timeout": {"flag": "--timeout"}})).unwrap();
-        let mut request =
-            RunRequest::from_query_pairs(pairs(&[("timeout", "3"), ("other", "x")]), false);
-        assert!(request.params.is_empty());
-        assert_eq!(
-            parse_options(&declares, &mut request).unwrap().timeout,
-            Some(Duration::from_secs(3))
-        );
-    }
-
-    #[test]
-    fn a_bad_timeout_is_refused() {
-        let plain = ArgsMap::parse(json!({})).unwrap();
-        for bad in ["0", "-1", "soon", "NaN"] {
-            let mut request = RunRequest::from_query_pairs(pairs(&[("timeout", bad)]), true);
-            assert!(
-                matches!(
-                    parse_options(&plain, &mut request),
-                    Err(RunError::InvalidOption(_))
-                ),
-                "{bad}"
-            );
-        }
-    }
 }

@@ -18,7 +18,11 @@ pub struct Staging {
 
 impl Staging {
     pub fn new(runs_dir: &Path) -> Staging {
-        Staging { parent: runs_dir.join(".staging"), dir: None, next: 0 }
+        Staging {
+            parent: runs_dir.join(".staging"),
+            dir: None,
+            next: 0,
+        }
     }
 
     /// The staging folder, if anything was uploaded.
@@ -32,7 +36,9 @@ impl Staging {
             Some(dir) => dir,
             empty => {
                 std::fs::create_dir_all(&self.parent)?;
-                let created = tempfile::Builder::new().prefix("upload-").tempdir_in(&self.parent)?;
+                let created = tempfile::Builder::new()
+                    .prefix("upload-")
+                    .tempdir_in(&self.parent)?;
                 empty.insert(created)
             }
         };
@@ -231,7 +237,10 @@ mod tests {
     #[test]
     fn staging_is_removed_unless_kept() {
         let runs = tempfile::tempdir().unwrap();
-        assert!(Staging::new(runs.path()).path().is_none(), "nothing is created before an upload");
+        assert!(
+            Staging::new(runs.path()).path().is_none(),
+            "nothing is created before an upload"
+        );
         let mut staging = Staging::new(runs.path());
         let (name, path) = staging.reserve("../x.bin").unwrap();
         assert_eq!(name, "x.bin");

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use md5::{Digest, Md5};
 
+use crate::deps::{declared_for, Declared};
 use crate::domain::Runtime;
 
 use super::describe::describe;
@@ -22,6 +23,8 @@ pub struct FoundScript {
     pub description: Option<String>,
     pub file_hash: String,
     pub file_size: i64,
+    /// Its dependency file and the set it declares.
+    pub deps: Declared,
 }
 
 /// Folders never scanned: installed packages, caches, virtualenvs and hidden folders.
@@ -119,6 +122,7 @@ fn inspect_file(
         description: describe(runtime, &source),
         file_hash: md5_hex(&bytes),
         file_size: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
+        deps: declared_for(repo, path, runtime, group),
     }))
 }
 

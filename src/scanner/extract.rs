@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::deps::DepsManager;
 use crate::domain::ArgsMap;
 use crate::process::{self, Interpreters, Output, ProcessSpec, Stream, Termination};
 
@@ -22,6 +23,8 @@ pub struct Extractor {
     pub timeout: Duration,
     pub scratch_dir: PathBuf,
     pub child_path: OsString,
+    /// Gives scripts their installed dependencies (scripts import them at the top).
+    pub deps: Option<Arc<DepsManager>>,
 }
 
 impl Extractor {
@@ -37,7 +40,7 @@ impl Extractor {
             program: interpreter.to_path_buf(),
             args: vec![script.absolute.clone().into(), SCHEMA_FLAG.into()],
             cwd,
-            env: process::clean_env(&self.child_path, &self.scratch_dir),
+            env: self.environment(script),
             timeout: self.timeout,
             output_limit: OUTPUT_LIMIT,
             kill_grace: Duration::from_millis(500),
@@ -46,6 +49,14 @@ impl Extractor {
         let output = process::run(&spec, None).await.map_err(|e| e.to_string())?;
         interpret(&output, self.timeout)
     }
+
+    fn environment(&self, script: &FoundScript) -> Vec<(OsString, OsString)> {
+        let mut env = process::clean_env(&self.child_path, &self.scratch_dir);
+        if let Some(deps) = &self.deps {
+            env.extend(deps.extraction_env(script.runtime, &script.absolute, &script.deps));
+        }
+        env
+    }
 }
 
 /// Turns an extraction's output into an ARGS_MAP or a reason a person can act on.
@@ -53,9 +64,9 @@ pub fn interpret(output: &Output, timeout: Duration) -> Result<ArgsMap, String> 
     match output.termination {
         Termination::Exited(0) => {}
         Termination::Exited(code) => {
-            let detail = match output.stderr_tail(500) {
-                tail if tail.is_empty() => process::tail_text(&output.stdout, 500),
-                tail => tail,
+            let detail = match crash_summary(&output.stderr) {
+                summary if summary.is_empty() => process::tail_text(&output.stdout, 500),
+                summary => summary,
             };
             return Err(
                 format!("schema extraction exited with code {code}: {detail}")
@@ -86,6 +97,20 @@ pub fn interpret(output: &Output, timeout: Duration) -> Result<ArgsMap, String> 
     }
     let value = parse_printed_json(&output.stdout)?;
     ArgsMap::parse(value).map_err(|e| e.to_string())
+}
+
+/// The end of a crash report without stack frames: Node prints the error before about ten
+/// `at ...` lines, Python after its `File ...` lines, and either way the error line stays.
+fn crash_summary(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|line| {
+            let trimmed = line.trim_start();
+            !(trimmed.starts_with("at ") || trimmed.starts_with("Node.js v") || trimmed.is_empty())
+        })
+        .collect();
+    process::tail_text(kept.join("\n").as_bytes(), 500)
 }
 
 /// The whole of stdout as JSON, or else its last non-empty line (scripts that print a banner first).
@@ -172,6 +197,26 @@ mod tests {
                 "got {err:?}, want {expected:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_node_crash_keeps_its_error_line() {
+        let mut stderr = String::from(
+            "/r/js/x.js:3\n  throw new TypeError('bad input')\n  ^\n\nTypeError: bad input\n",
+        );
+        for i in 0..40 {
+            stderr.push_str(&format!(
+                "    at Module._compile (node:internal/modules/cjs/loader:{i}:14)\n"
+            ));
+        }
+        stderr.push_str("\nNode.js v20.20.2\n");
+        let err = interpret(
+            &output(Termination::Exited(1), "", &stderr),
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
+        assert!(err.contains("TypeError: bad input"), "{err}");
+        assert!(!err.contains("Module._compile"), "{err}");
     }
 
     #[test]

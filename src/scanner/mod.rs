@@ -1,6 +1,7 @@
 //! Keeps the catalog in step with `scripts_repo`: finds scripts, extracts the schema of
 //! each new or changed one (never an unchanged one), writes sidecars, records removals.
 
+mod deps_sync;
 mod describe;
 mod discover;
 mod extract;
@@ -8,18 +9,19 @@ mod plan;
 mod sidecar;
 mod watch;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tokio::sync::{mpsc, watch as signal, Mutex, Semaphore};
+use tokio::sync::{broadcast, mpsc, watch as signal, Mutex, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::catalog::{Catalog, CatalogError, ScriptUpsert};
 use crate::config::ScanConfig;
+use crate::deps::{DepsError, DepsKey, DepsManager};
 
-pub use discover::{md5_hex, FoundScript};
+pub use discover::{is_ignored_folder, md5_hex, FoundScript};
 pub use extract::{Extractor, SCHEMA_FLAG};
 pub use watch::RepoWatcher;
 
@@ -33,6 +35,8 @@ pub enum ScanError {
     Catalog(#[from] CatalogError),
     #[error("scan task failed: {0}")]
     Task(String),
+    #[error(transparent)]
+    Deps(#[from] DepsError),
 }
 
 /// A script whose schema could not be loaded.
@@ -63,6 +67,9 @@ pub struct Scanner {
     extractor: Extractor,
     running: Mutex<()>,
     generation: signal::Sender<u64>,
+    deps: Option<Arc<DepsManager>>,
+    /// Finished installs, subscribed before the first scan so none is missed.
+    installed: std::sync::Mutex<Option<broadcast::Receiver<DepsKey>>>,
 }
 
 impl Scanner {
@@ -73,7 +80,17 @@ impl Scanner {
             extractor,
             running: Mutex::new(()),
             generation: signal::channel(0).0,
+            deps: None,
+            installed: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Records each script's dependency set on every scan, installs new sets in the
+    /// background, and extracts a script's schema again once its set is installed.
+    pub fn with_deps(mut self, deps: Arc<DepsManager>) -> Scanner {
+        self.installed = std::sync::Mutex::new(Some(deps.installed()));
+        self.deps = Some(deps);
+        self
     }
 
     /// Ticks whenever a scan changed the catalog (new, changed or removed scripts).
@@ -83,6 +100,15 @@ impl Scanner {
 
     /// Scans now; `force` re-extracts every schema, changed or not.
     pub async fn scan(&self, force: bool) -> Result<ScanReport, ScanError> {
+        self.scan_with(force, &HashSet::new()).await
+    }
+
+    /// Scans; unchanged scripts whose dependency set is in `installed` are extracted again.
+    async fn scan_with(
+        &self,
+        force: bool,
+        installed: &HashSet<DepsKey>,
+    ) -> Result<ScanReport, ScanError> {
         let _one_at_a_time = self.running.lock().await;
         let started = Instant::now();
         let repo = self.config.scripts_repo.clone();
@@ -90,9 +116,16 @@ impl Scanner {
             .await
             .map_err(|e| ScanError::Task(e.to_string()))??;
         let index = self.catalog.script_index().await?;
-        let plan = Plan::new(found, index, force);
+        let mut plan = Plan::new(found, index, force);
+        if !installed.is_empty() {
+            plan.reextract(|s| s.deps.key().is_some_and(|k| installed.contains(&k)));
+        }
+        let declared = deps_sync::declared(&plan);
         let loads = self.extract_all(plan.to_extract()).await?;
         let report = self.apply(plan, loads).await?;
+        if let Some(deps) = &self.deps {
+            deps.sync_scan(declared).await?;
+        }
         let report = ScanReport {
             duration_ms: started.elapsed().as_millis() as u64,
             ..report
@@ -156,7 +189,11 @@ impl Scanner {
                     restore_missing_sidecar(&script, stored_schema.as_ref());
                     continue;
                 }
-                Action::Add | Action::Revive => report.added += 1,
+                Action::Revive { stored_schema } => {
+                    report.added += 1;
+                    restore_missing_sidecar(&script, stored_schema.as_ref());
+                }
+                Action::Add => report.added += 1,
                 Action::Update | Action::Regroup => report.updated += 1,
             }
             let load = loads.remove(&script.path);
@@ -198,12 +235,16 @@ impl Scanner {
     ) {
         let period = interval.unwrap_or(Duration::from_secs(365 * 24 * 3600));
         let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        let mut installs = self.installed.lock().expect("never poisoned").take();
         loop {
+            let mut installed = HashSet::new();
             tokio::select! {
                 message = changed.recv() => if message.is_none() { return },
                 _ = ticker.tick() => {},
+                key = deps_sync::next_installed(&mut installs) => { installed.insert(key); },
             }
-            if let Err(error) = self.scan(false).await {
+            deps_sync::drain(&mut installs, &mut installed);
+            if let Err(error) = self.scan_with(false, &installed).await {
                 tracing::error!(%error, "scan failed");
             }
         }

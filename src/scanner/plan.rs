@@ -15,7 +15,7 @@ pub enum Action {
     /// Content changed (or a forced scan): extract.
     Update,
     /// Came back with the content it had when removed: reuse the stored schema.
-    Revive,
+    Revive { stored_schema: Option<Value> },
     /// Same content, but it now belongs to another group: update without extracting.
     Regroup,
     /// Nothing to do.
@@ -48,6 +48,15 @@ impl Plan {
         Plan { actions, removed }
     }
 
+    /// Extracts again the unchanged scripts `wanted` picks (their dependencies were just installed).
+    pub fn reextract(&mut self, wanted: impl Fn(&FoundScript) -> bool) {
+        for (script, action) in &mut self.actions {
+            if matches!(action, Action::Unchanged { .. }) && wanted(script) {
+                *action = Action::Update;
+            }
+        }
+    }
+
     pub fn to_extract(&self) -> Vec<FoundScript> {
         self.actions
             .iter()
@@ -73,7 +82,9 @@ fn decide(script: &FoundScript, entry: ScriptIndexEntry, force: bool) -> Action 
         };
     }
     if entry.deleted {
-        return Action::Revive;
+        return Action::Revive {
+            stored_schema: entry.args_schema,
+        };
     }
     if entry.group_path != script.group_path {
         return Action::Regroup;
@@ -98,6 +109,7 @@ mod tests {
             description: None,
             file_hash: hash.into(),
             file_size: 1,
+            deps: Default::default(),
         }
     }
 
@@ -152,7 +164,12 @@ mod tests {
                     }
                 ),
                 ("edited.py", Action::Update),
-                ("back.py", Action::Revive),
+                (
+                    "back.py",
+                    Action::Revive {
+                        stored_schema: None
+                    }
+                ),
                 ("back_edited.py", Action::Add),
                 ("regrouped.py", Action::Regroup),
             ]

@@ -42,11 +42,12 @@ pub fn watch(
 /// Creations, content writes, renames and removals; never opens, reads or metadata changes
 /// (reading the folder during a scan must not trigger another scan).
 fn is_relevant_kind(kind: &EventKind) -> bool {
-    match kind {
-        EventKind::Create(_) | EventKind::Remove(_) => true,
-        EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Name(_) | ModifyKind::Any) => true,
-        _ => false,
-    }
+    matches!(
+        kind,
+        EventKind::Create(_)
+            | EventKind::Remove(_)
+            | EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Name(_) | ModifyKind::Any)
+    )
 }
 
 fn is_relevant_path(repo: &Path, path: &Path) -> bool {

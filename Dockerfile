@@ -1,0 +1,87 @@
+# ScriptGateway: the release binary on a slim runtime with Python 3.11, Node 20, pip, npm and uv.
+#
+#   docker build -t script-gateway .
+#   docker run -d -p 8001:8001 -e SG_API_KEY=change-me -v "$PWD/scripts_repo:/app/scripts_repo" \
+#       -v script-gateway-data:/data script-gateway
+#
+# docker-compose.yml does the same with a .env file; see docs/docker.md.
+# Build args: APP_UID / APP_GID (default 1000) set the uid/gid the gateway runs as; make them match
+# the owner of a bind-mounted scripts_repo so the gateway can write sidecars and saved scripts.
+
+# Node 20 comes from the official image: only its node binary and npm are copied below.
+FROM node:20-bookworm-slim AS node
+
+# ---------------------------------------------------------------------------------------------
+FROM rust:1.95-slim-bookworm AS build
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+WORKDIR /src
+
+# 1. Dependencies only. This layer is rebuilt when Cargo.toml, Cargo.lock or build.rs change,
+#    not when the sources do. The library and binary are empty stand-ins; every [[bench]] the
+#    manifest names gets a stub so cargo accepts the manifest (benches/ is not in the context).
+COPY Cargo.toml Cargo.lock build.rs ./
+RUN mkdir -p src benches \
+    && echo 'fn main() {}' > src/main.rs \
+    && touch src/lib.rs \
+    && sed -n '/^\[\[bench\]\]/,/^name/s/^name *= *"\(.*\)"/\1/p' Cargo.toml \
+       | while read -r bench; do echo 'fn main() {}' > "benches/${bench}.rs"; done \
+    && cargo build --release --locked \
+    && rm -rf src
+
+# 2. The real sources. The touch makes sure cargo sees them as newer than the stand-ins.
+COPY migrations migrations
+COPY src src
+RUN touch src/main.rs src/lib.rs \
+    && cargo build --release --locked \
+    && strip --strip-debug target/release/script-gateway \
+    && cp target/release/script-gateway /usr/local/bin/script-gateway
+
+# ---------------------------------------------------------------------------------------------
+FROM python:3.11-slim-bookworm AS runtime
+
+ARG APP_UID=1000
+ARG APP_GID=1000
+ARG UV_VERSION=0.13.8
+
+# tini is PID 1: it forwards stop signals to the gateway and reaps the processes that scripts
+# leave behind when a run is stopped (they are re-parented to PID 1).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends tini=0.19.* \
+    && rm -rf /var/lib/apt/lists/*
+
+COPY --from=node /usr/local/bin/node /usr/local/bin/node
+COPY --from=node /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/npm
+
+RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
+    && ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx \
+    && pip install --no-cache-dir "uv==${UV_VERSION}" \
+    && groupadd --non-unique --gid "${APP_GID}" gateway \
+    && useradd --non-unique --uid "${APP_UID}" --gid "${APP_GID}" --create-home \
+           --home-dir /home/gateway --shell /usr/sbin/nologin gateway \
+    && mkdir -p /app /data \
+    && chown gateway:gateway /app /data \
+    && python3 --version && pip --version && node --version && npm --version && uv --version
+
+ENV SG_HOST=0.0.0.0 \
+    SG_PORT=8001 \
+    SG_SCRIPTS_REPO=/app/scripts_repo \
+    SG_DATA_DIR=/data \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    NPM_CONFIG_UPDATE_NOTIFIER=false \
+    NPM_CONFIG_FUND=false
+
+COPY --from=build /usr/local/bin/script-gateway /usr/local/bin/script-gateway
+# The example scripts, used when no scripts_repo is mounted over them.
+COPY --chown=gateway:gateway scripts_repo /app/scripts_repo
+
+USER ${APP_UID}:${APP_GID}
+WORKDIR /app
+EXPOSE 8001
+
+# /health needs no API key. Python is in the image anyway, so no curl is installed for this.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python3", "-c", "import os, urllib.request as r; r.build_opener(r.ProxyHandler({})).open('http://127.0.0.1:%s/health' % os.environ.get('SG_PORT', '8001'), timeout=4)"]
+
+# No API key is baked in: without SG_API_KEY the gateway refuses to listen on 0.0.0.0.
+ENTRYPOINT ["/usr/bin/tini", "--", "script-gateway"]
+CMD ["serve"]

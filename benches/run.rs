@@ -1,0 +1,253 @@
+//! Run latency and throughput through the gateway, side by side with spawning the same
+//! script directly, plus the cost of spawning with resource limits.
+//!
+//! `cargo bench --bench run` (prints figures; asserts nothing about time).
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use script_gateway::process::{self, ProcessSpec, ResourceLimits};
+
+const SCRIPT: &str = r#"import json, sys
+if "--_sys_get_schema" in sys.argv:
+    print(json.dumps({"name": {"flag": "--name", "type": "str", "default": "x"}}))
+    sys.exit(0)
+print(json.dumps({"hello": sys.argv[2]}))
+"#;
+const SEQUENTIAL: usize = 60;
+const CONCURRENT_TOTAL: usize = 120;
+const CONCURRENCY: usize = 4;
+const SPAWNS: usize = 300;
+
+fn main() {
+    let repo = tempfile::tempdir().expect("temp repo");
+    let data = tempfile::tempdir().expect("temp data");
+    std::fs::create_dir_all(repo.path().join("python")).unwrap();
+    let script = repo.path().join("python/hello.py");
+    std::fs::write(&script, SCRIPT).unwrap();
+    let python = real_python();
+    let gateway = Gateway::start(repo.path(), data.path());
+    let url = format!("{}/api/scripts/1/run?name=bench", gateway.address);
+    for _ in 0..5 {
+        direct_run(&python, &script);
+        gateway_run(&url);
+    }
+
+    println!("== trivial Python run, {SEQUENTIAL} sequential runs each, interleaved");
+    let (mut direct, mut through) = (Vec::new(), Vec::new());
+    for _ in 0..SEQUENTIAL {
+        direct.push(time(|| direct_run(&python, &script)));
+        through.push(time(|| gateway_run(&url)));
+    }
+    let (d50, d95) = (percentile(&mut direct, 50), percentile(&mut direct, 95));
+    let (g50, g95) = (percentile(&mut through, 50), percentile(&mut through, 95));
+    println!(
+        "direct spawn   p50 {:6.1} ms   p95 {:6.1} ms",
+        ms(d50),
+        ms(d95)
+    );
+    println!("via gateway    p50 {:6.1} ms   p95 {:6.1} ms   (HTTP round trip, validation, run folder, history rows)", ms(g50), ms(g95));
+    println!(
+        "ratio          p50 {:.3}x      p95 {:.3}x",
+        ratio(g50, d50),
+        ratio(g95, d95)
+    );
+
+    println!("== throughput, {CONCURRENT_TOTAL} runs at concurrency {CONCURRENCY}");
+    let python = Arc::new(python);
+    let script = Arc::new(script);
+    let direct_rate = throughput(move || direct_run(&python, &script));
+    let gateway_url = Arc::new(url);
+    let gateway_rate = throughput(move || gateway_run(&gateway_url));
+    println!("direct spawn   {direct_rate:6.1} runs/s");
+    println!(
+        "via gateway    {gateway_rate:6.1} runs/s   ({:.3}x direct)",
+        gateway_rate / direct_rate
+    );
+    println!("gateway RSS after the runs: {:.1} MB", gateway.rss_mb());
+
+    spawn_costs();
+}
+
+fn real_python() -> PathBuf {
+    let out = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .expect("python3");
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+fn direct_run(python: &Path, script: &Path) {
+    let out = Command::new(python)
+        .arg(script)
+        .args(["--name", "bench"])
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("LANG", "C.UTF-8")
+        .stdin(Stdio::null())
+        .output()
+        .expect("direct run");
+    assert!(out.status.success());
+}
+
+fn gateway_run(url: &str) {
+    let body: serde_json::Value = ureq::get(url)
+        .call()
+        .expect("gateway run")
+        .into_json()
+        .expect("json");
+    assert_eq!(body["status"], "success", "{body}");
+}
+
+fn throughput(one: impl Fn() + Send + Sync + 'static) -> f64 {
+    let one = Arc::new(one);
+    let started = Instant::now();
+    let workers: Vec<_> = (0..CONCURRENCY)
+        .map(|_| {
+            let one = one.clone();
+            std::thread::spawn(move || (0..CONCURRENT_TOTAL / CONCURRENCY).for_each(|_| one()))
+        })
+        .collect();
+    workers.into_iter().for_each(|w| w.join().expect("worker"));
+    CONCURRENT_TOTAL as f64 / started.elapsed().as_secs_f64()
+}
+
+/// posix_spawn + prlimit (what the gateway does) against a pre_exec hook, which makes std fork.
+fn spawn_costs() {
+    println!("== spawning /bin/true {SPAWNS} times");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let limits = ResourceLimits {
+        cpu_seconds: Some(600),
+        address_space_bytes: Some(2 << 30),
+        open_files: Some(1024),
+        processes: Some(512),
+        file_size_bytes: Some(1 << 30),
+    };
+    for (label, limits) in [
+        ("process::run, no limits", ResourceLimits::default()),
+        ("process::run + prlimit", limits),
+    ] {
+        let spec = ProcessSpec {
+            program: "/bin/true".into(),
+            args: vec![],
+            cwd: std::env::temp_dir(),
+            env: vec![],
+            timeout: Duration::from_secs(5),
+            output_limit: 1024,
+            kill_grace: Duration::from_millis(100),
+            limits,
+        };
+        let mut samples: Vec<Duration> = (0..SPAWNS)
+            .map(|_| time(|| drop(runtime.block_on(process::run(&spec, None)).expect("spawn"))))
+            .collect();
+        println!("{label:32} p50 {:6.3} ms", ms(percentile(&mut samples, 50)));
+    }
+    let ballast = vec![1u8; 512 << 20]; // a gateway that has grown: fork copies its page tables
+    std::hint::black_box(&ballast);
+    let mut samples: Vec<Duration> = (0..SPAWNS)
+        .map(|_| {
+            time(|| {
+                let mut command = Command::new("/bin/true");
+                // SAFETY: setrlimit is async-signal-safe.
+                unsafe {
+                    command.pre_exec(|| {
+                        let limit = libc::rlimit {
+                            rlim_cur: 1024,
+                            rlim_max: 1024,
+                        };
+                        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+                        Ok(())
+                    });
+                }
+                command.status().expect("spawn");
+            })
+        })
+        .collect();
+    println!(
+        "{:32} p50 {:6.3} ms   (with 512 MB resident, for comparison)",
+        "std fork + pre_exec setrlimit",
+        ms(percentile(&mut samples, 50))
+    );
+}
+
+struct Gateway {
+    child: Child,
+    address: String,
+}
+
+impl Gateway {
+    fn start(repo: &Path, data: &Path) -> Gateway {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_script-gateway"))
+            .args([
+                "serve",
+                "--port",
+                "0",
+                "--scan-interval-sec",
+                "0",
+                "--log",
+                "warn",
+            ])
+            .arg("--scripts-repo")
+            .arg(repo)
+            .arg("--data-dir")
+            .arg(data)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("gateway starts");
+        let stdout = child.stdout.take().expect("piped");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("listening line");
+        let address = line
+            .trim()
+            .strip_prefix("listening on ")
+            .expect("listening on ...")
+            .to_string();
+        Gateway { child, address }
+    }
+
+    fn rss_mb(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let kb: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0.0);
+        kb / 1024.0
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn time(f: impl FnOnce()) -> Duration {
+    let started = Instant::now();
+    f();
+    started.elapsed()
+}
+
+fn percentile(samples: &mut [Duration], p: usize) -> Duration {
+    samples.sort();
+    samples[(samples.len() * p / 100).min(samples.len() - 1)]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64()
+}

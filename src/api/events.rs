@@ -1,0 +1,182 @@
+//! Server-Sent Events of a run: stdout and stderr lines as they come, then the result.
+
+use std::time::Duration;
+
+use actix_web::http::header;
+use actix_web::web::Bytes;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::stream::{self, Stream};
+
+use crate::catalog::{Catalog, Run};
+use crate::error::ApiError;
+use crate::process::Stream as Output;
+use crate::runner::{LiveEvent, LiveOutput};
+
+use super::runs::run_view;
+use super::AppState;
+
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+pub fn wants_event_stream(request: &HttpRequest) -> bool {
+    request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/event-stream"))
+}
+
+/// Live stdout and stderr lines of a run, then its final record (Server-Sent Events).
+///
+/// Events are `stdout`, `stderr` (one line each) and `end` (the run, as `GET /api/runs/{id}`
+/// shows it). A finished run is replayed. `Last-Event-ID` resumes after that event.
+#[utoipa::path(
+    get,
+    path = "/runs/{id}/events",
+    tag = "runs",
+    params(
+        ("id" = i64, Path, description = "The run's id"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id"),
+    ),
+    responses(
+        (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
+        (status = 404, description = "No run with this id", body = crate::error::ErrorBody),
+    )
+)]
+pub async fn get_run_events(
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let resume_after = request
+        .headers()
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    stream(&state, id.into_inner(), resume_after.map_or(0, |id| id + 1)).await
+}
+
+/// A live run is followed; a finished one is replayed from its record.
+pub async fn stream(state: &AppState, run_id: i64, from: usize) -> Result<HttpResponse, ApiError> {
+    let body: Box<dyn Stream<Item = Result<Bytes, actix_web::Error>> + Unpin> =
+        match state.runner.live(run_id) {
+            Some(live) => Box::new(Box::pin(follow(live, state.catalog.clone(), from))),
+            None => {
+                let run = state
+                    .catalog
+                    .run(run_id)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found(format!("no run with id {run_id}")))?;
+                let frames: Vec<_> = replay(&run).into_iter().skip(from).map(Ok).collect();
+                Box::new(stream::iter(frames))
+            }
+        };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/event-stream"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(body))
+}
+
+struct Follow {
+    live: std::sync::Arc<LiveOutput>,
+    catalog: Catalog,
+    cursor: usize,
+    done: bool,
+}
+
+fn follow(
+    live: std::sync::Arc<LiveOutput>,
+    catalog: Catalog,
+    from: usize,
+) -> impl Stream<Item = Result<Bytes, actix_web::Error>> {
+    stream::unfold(
+        Follow {
+            live,
+            catalog,
+            cursor: from,
+            done: false,
+        },
+        |mut state| async move {
+            if state.done {
+                return None;
+            }
+            let events = match tokio::time::timeout(
+                KEEP_ALIVE,
+                state.live.next_events(state.cursor),
+            )
+            .await
+            {
+                Err(_) => return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), state)),
+                Ok(events) if events.is_empty() => return None,
+                Ok(events) => events,
+            };
+            let mut chunk = String::new();
+            for event in events {
+                if let LiveEvent::End(run) = &event {
+                    // The live record may predate the catalog's final write by a moment; prefer the catalog.
+                    let stored = state.catalog.run(run.id).await.ok().flatten();
+                    chunk.push_str(&end_frame(state.cursor, stored.as_ref().unwrap_or(run)));
+                    state.done = true;
+                } else if let LiveEvent::Line { stream, text } = &event {
+                    chunk.push_str(&line_frame(state.cursor, *stream, text));
+                }
+                state.cursor += 1;
+            }
+            Some((Ok(Bytes::from(chunk)), state))
+        },
+    )
+}
+
+/// A finished run's events, rebuilt from its record.
+fn replay(run: &Run) -> Vec<Bytes> {
+    let mut lines: Vec<(Output, String)> = Vec::new();
+    if let Some(data) = &run.data {
+        lines.push((Output::Stdout, data.to_string()));
+    } else if let Some(preview) = &run.stdout_preview {
+        lines.extend(preview.lines().map(|l| (Output::Stdout, l.to_string())));
+    }
+    if let Some(stderr) = &run.stderr {
+        lines.extend(stderr.lines().map(|l| (Output::Stderr, l.to_string())));
+    }
+    let mut frames: Vec<Bytes> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, (s, t))| Bytes::from(line_frame(i, *s, t)))
+        .collect();
+    frames.push(Bytes::from(end_frame(lines.len(), run)));
+    frames
+}
+
+fn line_frame(id: usize, stream: Output, text: &str) -> String {
+    let name = if stream == Output::Stdout {
+        "stdout"
+    } else {
+        "stderr"
+    };
+    format!(
+        "id: {id}\nevent: {name}\ndata: {}\n\n",
+        text.replace(['\r', '\n'], " ")
+    )
+}
+
+fn end_frame(id: usize, run: &Run) -> String {
+    let view = serde_json::to_string(&run_view(run)).expect("a run view serialises");
+    format!("id: {id}\nevent: end\ndata: {view}\n\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_follow_the_sse_format() {
+        assert_eq!(
+            line_frame(3, Output::Stderr, "a\rb"),
+            "id: 3\nevent: stderr\ndata: a b\n\n"
+        );
+        assert_eq!(
+            line_frame(0, Output::Stdout, "x"),
+            "id: 0\nevent: stdout\ndata: x\n\n"
+        );
+    }
+}

@@ -1,0 +1,203 @@
+//! The dependency environment of a run and of a schema extraction.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::catalog::Script;
+use crate::domain::Runtime;
+
+use super::env::{self, RunDeps};
+use super::install::Trigger;
+use super::locate::{self, Declared};
+use super::set::{DepSet, DepsKey};
+use super::{DepsError, DepsManager};
+
+/// How often a cache's `last_used_at` is written at most.
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
+
+impl DepsManager {
+    /// The environment a run of `script` needs: its cache (installed first if missing; a
+    /// second run of the same set waits for the first install) ahead of the shared set.
+    /// Fails with [`DepsError::InstallFailed`] when the set cannot be installed, naming the
+    /// package and carrying the installer's output. An already installed set costs one
+    /// `stat`. Keep the returned value alive until the run's process has exited.
+    pub async fn prepare_for_run(self: &Arc<Self>, script: &Script) -> Result<RunDeps, DepsError> {
+        let hash = match (&script.deps_hash, script.deps_status.as_deref()) {
+            (None, Some("failed")) => return Err(self.failure_of(script).await?),
+            (None, _) => return Ok(self.run_deps(script, None)),
+            (Some(hash), _) => hash.clone(),
+        };
+        let key = DepsKey {
+            runtime: script.runtime,
+            hash,
+        };
+        if script.deps_status.as_deref() != Some("failed") {
+            if let Some(ready) = self.ready_deps(script, &key) {
+                return Ok(ready);
+            }
+        }
+        let set = self.set_of(script, &key).await?;
+        let report = self.ensure(&set, Trigger::Run, false).await?;
+        if !report.is_ready() {
+            return Err(DepsError::InstallFailed {
+                path: script.path.clone(),
+                reason: report.error.unwrap_or_else(|| "the install failed".into()),
+                log: report.log.map(|l| tail(&l)).unwrap_or_default(),
+            });
+        }
+        self.ready_deps(script, &key)
+            .ok_or_else(|| DepsError::InstallFailed {
+                path: script.path.clone(),
+                reason: "the cache was removed while the run was starting; try again".into(),
+                log: String::new(),
+            })
+    }
+
+    /// The run environment when the cache is complete (leased), else `None`.
+    fn ready_deps(&self, script: &Script, key: &DepsKey) -> Option<RunDeps> {
+        let lease = self.leases.acquire(key)?;
+        if !self.store.is_complete(key) {
+            return None;
+        }
+        self.touch(key);
+        let dir = self.store.dir(key);
+        let env = self.env_for(
+            script.runtime,
+            &self.scripts_repo.join(&script.path),
+            Some(&dir),
+        );
+        Some(RunDeps::new(
+            Some(key.hash.clone()),
+            Some(dir),
+            env,
+            Some(lease),
+        ))
+    }
+
+    fn run_deps(&self, script: &Script, cache: Option<&Path>) -> RunDeps {
+        let env = self.env_for(script.runtime, &self.scripts_repo.join(&script.path), cache);
+        RunDeps::new(None, None, env, None)
+    }
+
+    /// The variables for a script file with an optional cache folder, plus the shared set.
+    pub(super) fn env_for(
+        &self,
+        runtime: Runtime,
+        script_file: &Path,
+        cache: Option<&Path>,
+    ) -> Vec<(OsString, OsString)> {
+        let shared = self.store.shared_path(runtime);
+        let shared = shared
+            .join(super::store::MARKER)
+            .is_file()
+            .then_some(shared.as_path());
+        let hook = match runtime {
+            Runtime::Js if env::is_es_module(&self.scripts_repo, script_file) => {
+                self.esm_hook.as_deref()
+            }
+            _ => None,
+        };
+        env::deps_env(runtime, cache, shared, hook)
+    }
+
+    /// What a schema extraction gets: the script's cache if it is complete (never waits
+    /// for an install; the schema is extracted again when it finishes), and the shared set.
+    pub fn extraction_env(
+        &self,
+        runtime: Runtime,
+        script_file: &Path,
+        declared: &Declared,
+    ) -> Vec<(OsString, OsString)> {
+        let cache = match &declared.set {
+            Ok(Some(set)) if self.store.is_complete(&set.key()) => Some(self.store.dir(&set.key())),
+            _ => None,
+        };
+        self.env_for(runtime, script_file, cache.as_deref())
+    }
+
+    /// The set to install for a script: the one recorded for its hash, else re-read from disk.
+    async fn set_of(&self, script: &Script, key: &DepsKey) -> Result<DepSet, DepsError> {
+        if let Some(cache) = self
+            .catalog
+            .dep_cache(key.runtime, key.hash.clone())
+            .await?
+        {
+            let set = DepSet::new(key.runtime, cache.deps);
+            if set.hash == key.hash {
+                return Ok(set);
+            }
+        }
+        let declared = self.declared(script).await?;
+        match declared.set {
+            Ok(Some(set)) => Ok(set),
+            Ok(None) => Err(DepsError::InvalidRequest(format!(
+                "{} no longer declares dependencies; rescan first",
+                script.path
+            ))),
+            Err(reason) => Err(DepsError::InstallFailed {
+                path: script.path.clone(),
+                reason,
+                log: String::new(),
+            }),
+        }
+    }
+
+    /// What the script declares on disk now.
+    pub(super) async fn declared(&self, script: &Script) -> Result<Declared, DepsError> {
+        let (repo, path, runtime, group) = (
+            self.scripts_repo.clone(),
+            script.path.clone(),
+            script.runtime,
+            script.group_path.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            locate::declared_for(&repo, &repo.join(&path), runtime, group.as_deref())
+        })
+        .await
+        .map_err(|e| DepsError::Task(e.to_string()))
+    }
+
+    /// The recorded failure of a script whose dependency file is unusable or failed to install.
+    async fn failure_of(&self, script: &Script) -> Result<DepsError, DepsError> {
+        let row = self.catalog.script_deps_row(script.id).await?;
+        let reason = row
+            .and_then(|r| r.state.error)
+            .unwrap_or_else(|| "the dependency file is unusable".into());
+        Ok(DepsError::InstallFailed {
+            path: script.path.clone(),
+            reason,
+            log: String::new(),
+        })
+    }
+
+    /// Writes `last_used_at` in the background, at most once a minute per cache.
+    fn touch(&self, key: &DepsKey) {
+        let now = Instant::now();
+        {
+            let mut touched = self
+                .touched
+                .lock()
+                .expect("the touch table is never poisoned");
+            if touched
+                .get(key)
+                .is_some_and(|t| now.duration_since(*t) < TOUCH_EVERY)
+            {
+                return;
+            }
+            touched.insert(key.clone(), now);
+        }
+        let (catalog, key) = (self.catalog.clone(), key.clone());
+        tokio::spawn(async move {
+            if let Err(error) = catalog.touch_dep_cache(key.runtime, key.hash).await {
+                tracing::warn!(%error, "cannot record when a dependency cache was used");
+            }
+        });
+    }
+}
+
+/// The end of an installer's output, small enough for an error body.
+pub(super) fn tail(log: &str) -> String {
+    crate::process::tail_text(log.as_bytes(), 4000)
+}

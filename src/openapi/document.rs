@@ -1,0 +1,160 @@
+//! Assembles the document: the gateway's own routes, every API module's derived document,
+//! the scripts' operations, then the rules every operation shares (security, common errors).
+
+use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder};
+use utoipa::openapi::security::{SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{Ref, RefOr, ResponseBuilder};
+use utoipa::OpenApi;
+
+use crate::catalog::Script;
+use crate::error::ErrorBody;
+
+use super::script_paths;
+
+/// The scheme names in `components.securitySchemes`.
+pub const BEARER: &str = "bearer";
+pub const API_KEY: &str = "api_key";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "ScriptGateway",
+        description = "Python and JavaScript scripts in `scripts_repo/` as typed HTTP endpoints.\n\n\
+            Every loaded script has its own `/api/scripts/ID/run` operations, typed from its \
+            ARGS_MAP (tagged by its folder). When the gateway runs with an API key, every \
+            `/api/*` route needs `Authorization: Bearer KEY` or `X-API-Key: KEY`: use \
+            **Authorize** before *Try it out*. Errors are always \
+            `{\"status\": \"error\", \"error\": {\"code\", \"message\"}}`."
+    ),
+    paths(
+        super::get_openapi_json,
+        super::redirect_docs,
+        super::redirect_legacy_docs,
+        super::swagger_ui_page
+    ),
+    components(schemas(ErrorBody)),
+    tags(
+        (name = "run", description = "Run any script by id; each script also has its own typed operations below"),
+        (name = "scripts", description = "The scripts the gateway found, and rescans"),
+        (name = "runs", description = "Run history, outputs, files, live events, cancel"),
+        (name = "docs", description = "This document and Swagger UI"),
+        (name = "health", description = "Liveness"),
+    )
+)]
+pub struct DocsApi;
+
+/// The document without any script: the gateway's own API.
+pub fn static_document() -> utoipa::openapi::OpenApi {
+    let mut doc = DocsApi::openapi().merge_from(crate::api::openapi());
+    apply_shared_rules(&mut doc);
+    doc
+}
+
+/// The whole document: the gateway's API plus the typed operations of every loaded script.
+pub fn document(scripts: &[Script]) -> utoipa::openapi::OpenApi {
+    let mut doc = DocsApi::openapi().merge_from(crate::api::openapi());
+    script_paths::add_scripts(&mut doc, scripts);
+    apply_shared_rules(&mut doc);
+    doc
+}
+
+fn apply_shared_rules(doc: &mut utoipa::openapi::OpenApi) {
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        BEARER,
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some("`Authorization: Bearer KEY`, when the gateway has an API key"))
+                .build(),
+        ),
+    );
+    components.add_security_scheme(
+        API_KEY,
+        SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+            "X-API-Key",
+            "`X-API-Key: KEY`, when the gateway has an API key",
+        ))),
+    );
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let protected = path == "/api" || path.starts_with("/api/");
+        for operation in operations_mut(item) {
+            if protected {
+                secure(operation);
+            }
+            add_common_errors(operation);
+        }
+    }
+}
+
+/// Every operation of a path item.
+pub fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.options,
+        &mut item.head,
+        &mut item.patch,
+        &mut item.trace,
+    ]
+    .into_iter()
+    .flatten()
+}
+
+fn secure(operation: &mut Operation) {
+    operation.security = Some(vec![
+        SecurityRequirement::new(BEARER, Vec::<String>::new()),
+        SecurityRequirement::new(API_KEY, Vec::<String>::new()),
+    ]);
+    add_error(
+        operation,
+        "401",
+        "The API key is missing or wrong (`unauthorized`)",
+    );
+}
+
+/// What any operation can answer before its handler runs: a path or query value that does
+/// not parse is a 400, and an id that names nothing is a 404.
+fn add_common_errors(operation: &mut Operation) {
+    let has = |place: ParameterIn| {
+        operation.parameters.iter().flatten().any(|p| match p {
+            RefOr::T(p) => p.parameter_in == place,
+            RefOr::Ref(_) => false,
+        })
+    };
+    let (in_path, in_query) = (has(ParameterIn::Path), has(ParameterIn::Query));
+    if in_path || in_query || operation.request_body.is_some() {
+        add_error(
+            operation,
+            "400",
+            "A parameter or the body is not valid (`invalid_path`, `invalid_query`, `invalid_json`)",
+        );
+    }
+    if in_path {
+        add_error(operation, "404", "Nothing has this id (`not_found`)");
+    }
+}
+
+fn add_error(operation: &mut Operation, status: &str, description: &str) {
+    operation
+        .responses
+        .responses
+        .entry(status.to_string())
+        .or_insert_with(|| error_response(description));
+}
+
+/// A response with the error body.
+pub fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            utoipa::openapi::ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Error")))
+                .build(),
+        )
+        .into()
+}

@@ -1,0 +1,268 @@
+//! A run that has its id: waits for its slot, prepares its folder, runs the process,
+//! records how it ended.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::catalog::{Catalog, Run, RunEnd, RunStatus, Script};
+use crate::config::RunSettings;
+use crate::domain::RunArgs;
+use crate::process::{self, Output, ProcessSpec, ResourceLimits};
+
+use super::admission::{Entry, Slots};
+use super::live::LiveObserver;
+use super::outcome::{self, LimitsInForce, Printed};
+use super::registry::ActiveRun;
+use super::workspace::{self, RunDir, Staging};
+use super::RunError;
+
+const STDERR_KEPT_CHARS: usize = 64 * 1024;
+const PREVIEW_BYTES: usize = 4 * 1024;
+
+/// What the process needs besides the arguments.
+pub struct Launch {
+    pub interpreter: PathBuf,
+    pub script_file: PathBuf,
+    pub child_path: OsString,
+    pub timeout: Duration,
+    pub settings: RunSettings,
+}
+
+pub struct Execution {
+    pub catalog: Catalog,
+    pub active: Arc<ActiveRun>,
+    pub entry: Entry,
+    pub run_dir: RunDir,
+    pub script: Script,
+    pub args: RunArgs,
+    pub staging: Staging,
+    pub launch: Launch,
+}
+
+impl Execution {
+    pub async fn execute(self) -> Result<Run, RunError> {
+        let Execution {
+            catalog,
+            active,
+            entry,
+            run_dir,
+            script,
+            mut args,
+            staging,
+            launch,
+        } = self;
+        let run_id = active.run_id;
+        let Some(_slots) = wait_for_slots(entry, &active).await else {
+            return Ok(catalog
+                .finish_run(run_id, stopped_end(&active, "while it was queued"))
+                .await?);
+        };
+        if !active.is_running() {
+            active.set_running();
+            catalog.mark_run_running(run_id).await?;
+        }
+        let staged_root = staging.path().map(Path::to_path_buf);
+        if let Err(error) = prepare_folder(&run_dir, staging).await {
+            let end = failed_to_start(format!("cannot prepare the run folder: {error}"));
+            return Ok(catalog.finish_run(run_id, end).await?);
+        }
+        if let Some(staged_root) = staged_root {
+            args.relocate_uploads(&staged_root, &run_dir.uploads());
+        }
+        let spec = process_spec(&launch, &script, &args, &run_dir, run_id);
+        let observer = LiveObserver {
+            live: active.live.clone(),
+            on_spawn: pid_recorder(&catalog, &active),
+        };
+        let end = match process::run_observed(&spec, Some(&active.cancel), Some(Arc::new(observer)))
+            .await
+        {
+            Ok(output) => record_output(&output, &run_dir, &launch).await,
+            Err(error) => failed_to_start(error.to_string()),
+        };
+        let end = if end.status == RunStatus::Cancelled {
+            stopped_end_from(&active, end)
+        } else {
+            end
+        };
+        let _ = tokio::fs::remove_dir_all(run_dir.tmp()).await;
+        Ok(catalog.finish_run(run_id, end).await?)
+    }
+}
+
+/// Slots for the run, or None when it was cancelled while queued.
+async fn wait_for_slots(entry: Entry, active: &ActiveRun) -> Option<Slots> {
+    match entry {
+        Entry::Now(slots) => Some(slots),
+        Entry::Queued(place) => tokio::select! {
+            slots = place.wait() => Some(slots),
+            _ = active.cancel.cancelled() => None,
+        },
+    }
+}
+
+async fn prepare_folder(run_dir: &RunDir, staging: Staging) -> std::io::Result<()> {
+    let run_dir = run_dir.clone();
+    tokio::task::spawn_blocking(move || {
+        run_dir.create()?;
+        staging.keep_as(&run_dir.uploads())
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+fn pid_recorder(catalog: &Catalog, active: &Arc<ActiveRun>) -> Box<dyn Fn(u32) + Send + Sync> {
+    let catalog = catalog.clone();
+    let active = active.clone();
+    Box::new(move |pid| {
+        active.set_pid(pid);
+        let catalog = catalog.clone();
+        let run_id = active.run_id;
+        tokio::spawn(async move {
+            if let Err(error) = catalog.set_run_pid(run_id, pid).await {
+                tracing::warn!(%error, run_id, "cannot record the run's pid");
+            }
+        });
+    })
+}
+
+fn process_spec(
+    launch: &Launch,
+    script: &Script,
+    args: &RunArgs,
+    run_dir: &RunDir,
+    run_id: i64,
+) -> ProcessSpec {
+    let settings = &launch.settings;
+    let mut env = process::clean_env(&launch.child_path, &run_dir.work());
+    env.retain(|(key, _)| key != "TMPDIR");
+    env.push(("TMPDIR".into(), run_dir.tmp().into_os_string()));
+    env.push(("SG_RUN_ID".into(), run_id.to_string().into()));
+    env.push(("SG_SCRIPT_ID".into(), script.id.to_string().into()));
+    env.push(("SG_SCRIPT_PATH".into(), script.path.clone().into()));
+    let mut argv: Vec<OsString> = vec![launch.script_file.clone().into_os_string()];
+    argv.extend(args.argv.iter().cloned());
+    ProcessSpec {
+        program: launch.interpreter.clone(),
+        args: argv,
+        cwd: run_dir.work(),
+        env,
+        timeout: launch.timeout,
+        output_limit: settings.max_output_bytes,
+        kill_grace: Duration::from_secs(2),
+        limits: ResourceLimits {
+            cpu_seconds: settings.cpu_seconds,
+            address_space_bytes: settings.address_space_bytes,
+            open_files: settings.open_files,
+            processes: settings.processes,
+            file_size_bytes: settings.file_size_bytes,
+        },
+    }
+}
+
+async fn record_output(output: &Output, run_dir: &RunDir, launch: &Launch) -> RunEnd {
+    let settings = &launch.settings;
+    let limits = LimitsInForce {
+        timeout_secs: launch.timeout.as_secs_f64(),
+        max_output_bytes: settings.max_output_bytes,
+        cpu_seconds: settings.cpu_seconds,
+        memory_limited: settings.address_space_bytes.is_some(),
+    };
+    let verdict = outcome::judge(output, limits);
+    let mut end = RunEnd {
+        status: verdict.status,
+        exit_code: verdict.exit_code,
+        duration_ms: u64::try_from(output.duration.as_millis()).unwrap_or(u64::MAX),
+        stderr: output.stderr_tail(STDERR_KEPT_CHARS),
+        error_code: verdict.error.as_ref().map(|e| e.0.to_string()),
+        error_message: verdict.error.map(|e| e.1),
+        ..empty_end()
+    };
+    match outcome::read_stdout(&output.stdout) {
+        Printed::Nothing => {}
+        Printed::Json(value) => end.data = Some(value),
+        Printed::Raw => store_raw_output(&output.stdout, run_dir, &mut end).await,
+    }
+    let work = run_dir.work();
+    end.files = tokio::task::spawn_blocking(move || workspace::collect_files(&work))
+        .await
+        .unwrap_or_default();
+    end
+}
+
+/// Non-JSON stdout is kept as a file with a content type sniffed from its bytes.
+async fn store_raw_output(stdout: &[u8], run_dir: &RunDir, end: &mut RunEnd) {
+    let (content_type, extension) = outcome::sniff(stdout);
+    let name = format!("output.{extension}");
+    if let Err(error) = tokio::fs::write(run_dir.root.join(&name), stdout).await {
+        tracing::error!(%error, "cannot store the run's output");
+        return;
+    }
+    if content_type.starts_with("text/") {
+        end.stdout_preview = Some(outcome::preview(stdout, PREVIEW_BYTES));
+    }
+    end.output_file = Some(name);
+    end.output_size = Some(stdout.len() as u64);
+    end.output_content_type = Some(content_type);
+}
+
+fn empty_end() -> RunEnd {
+    RunEnd {
+        status: RunStatus::Error,
+        exit_code: None,
+        duration_ms: 0,
+        data: None,
+        stdout_preview: None,
+        output_file: None,
+        output_size: None,
+        output_content_type: None,
+        stderr: String::new(),
+        files: Vec::new(),
+        error_code: None,
+        error_message: None,
+    }
+}
+
+fn failed_to_start(message: String) -> RunEnd {
+    RunEnd {
+        error_code: Some("start_failed".into()),
+        error_message: Some(message),
+        ..empty_end()
+    }
+}
+
+/// A run stopped by a caller (cancelled) or by the gateway shutting down (interrupted).
+fn stopped_end(active: &ActiveRun, when: &str) -> RunEnd {
+    stopped_end_from(
+        active,
+        RunEnd {
+            error_message: Some(format!("stopped {when}")),
+            ..empty_end()
+        },
+    )
+}
+
+fn stopped_end_from(active: &ActiveRun, end: RunEnd) -> RunEnd {
+    let (status, code, message) = if active.was_interrupted() {
+        (
+            RunStatus::Interrupted,
+            "interrupted",
+            "the gateway was shutting down; the run was stopped",
+        )
+    } else {
+        (RunStatus::Cancelled, "cancelled", "the run was cancelled")
+    };
+    let detail = end
+        .error_message
+        .as_deref()
+        .filter(|m| m.starts_with("stopped "))
+        .unwrap_or("");
+    RunEnd {
+        status,
+        error_code: Some(code.into()),
+        error_message: Some(format!("{message} {detail}").trim().to_string()),
+        ..end
+    }
+}

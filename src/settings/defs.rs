@@ -1,0 +1,146 @@
+//! Every runtime setting: its type, bounds, default and meaning.
+
+use serde_json::{json, Value};
+
+/// The type of a setting's value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kind {
+    Integer { min: i64, max: i64 },
+    Number { min: f64, max: f64 },
+    /// An http(s) URL, or empty for none.
+    Url,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Integer { .. } => "integer",
+            Kind::Number { .. } => "number",
+            Kind::Url => "url",
+        }
+    }
+}
+
+/// One setting.
+#[derive(Debug, Clone)]
+pub struct Def {
+    pub key: &'static str,
+    pub kind: Kind,
+    pub default: Value,
+    pub description: &'static str,
+}
+
+const MIB: i64 = 1024 * 1024;
+
+fn int(key: &'static str, min: i64, max: i64, default: i64, description: &'static str) -> Def {
+    Def { key, kind: Kind::Integer { min, max }, default: json!(default), description }
+}
+
+fn number(key: &'static str, min: f64, max: f64, default: f64, description: &'static str) -> Def {
+    Def { key, kind: Kind::Number { min, max }, default: json!(default), description }
+}
+
+fn url(key: &'static str, description: &'static str) -> Def {
+    Def { key, kind: Kind::Url, default: json!(""), description }
+}
+
+/// All settings, in the order they are listed.
+pub fn all(cores: usize) -> Vec<Def> {
+    let cores = i64::try_from(cores).unwrap_or(2);
+    vec![
+        number("timeout_sec", 0.1, 86_400.0, 300.0, "Seconds a run may take before its process tree is stopped (env TIMEOUT_MIN × 60 or SG_TIMEOUT_SEC)."),
+        number("schema_timeout_sec", 0.1, 600.0, 10.0, "Seconds a script may take to print its ARGS_MAP."),
+        int("scan_interval_sec", 0, 86_400, 60, "Seconds between safety-net rescans besides the file watcher; 0 = watcher only (env SCAN_INTERVAL_SEC)."),
+        int("watch_debounce_ms", 10, 10_000, 100, "Quiet time after a file change before it is picked up."),
+        int("max_concurrent_runs", 1, 10_000, cores * 2, "Runs executing at once; more wait in the queue."),
+        int("max_queued_runs", 0, 100_000, 100, "Runs that may wait for a slot; beyond that run requests get 429."),
+        int("max_output_bytes", 1024, 4096 * MIB, 10 * MIB, "Bytes of stdout and of stderr kept per run; a run that prints more is stopped."),
+        int("max_body_bytes", 1024, 65_536 * MIB, 100 * MIB, "Largest accepted run request body (JSON or uploads)."),
+        int("cpu_limit_sec", 0, 1_000_000, 600, "CPU seconds a run may use; 0 = no limit."),
+        int("memory_limit_mb", 0, 1_048_576, 2048, "Address space a run may map, in MiB; 0 = no limit."),
+        int("max_open_files", 0, 1_048_576, 1024, "Files a run may hold open at once; 0 = no limit."),
+        int("max_processes", 0, 1_000_000, 512, "Processes and threads the gateway's user may have while a run is alive; 0 = no limit."),
+        int("max_file_size_mb", 0, 1_048_576, 1024, "Largest file a run may write, in MiB; 0 = no limit."),
+        url("notify_url", "Where finished runs of scripts with notifications on are POSTed; empty = off (env NOTIFY_URL)."),
+        number("notify_timeout_sec", 0.1, 120.0, 5.0, "Seconds one notification attempt may take."),
+        url("base_url", "The gateway's public URL, used in generated links and curl commands; empty = the request's host (env BASE_URL)."),
+        int("run_retention_days", 0, 36_500, 30, "Runs older than this many days are deleted with their files; 0 = keep forever."),
+        int("max_runs_per_script", 0, 10_000_000, 1000, "Runs kept per script (oldest deleted first); 0 = no cap."),
+    ]
+}
+
+/// Checks a value against its setting; returns the value in canonical form.
+pub fn validate(def: &Def, value: &Value) -> Result<Value, String> {
+    match def.kind {
+        Kind::Integer { min, max } => {
+            let n = value
+                .as_i64()
+                .or_else(|| value.as_f64().filter(|x| x.fract() == 0.0 && x.abs() < 9e15).map(|x| x as i64))
+                .ok_or_else(|| format!("must be an integer, not {value}"))?;
+            if n < min || n > max {
+                return Err(format!("must be between {min} and {max}, not {n}"));
+            }
+            Ok(json!(n))
+        }
+        Kind::Number { min, max } => {
+            let x = value.as_f64().ok_or_else(|| format!("must be a number, not {value}"))?;
+            if !(min..=max).contains(&x) {
+                return Err(format!("must be between {min} and {max}, not {x}"));
+            }
+            Ok(json!(x))
+        }
+        Kind::Url => {
+            let text = value.as_str().ok_or_else(|| format!("must be a URL string (or empty), not {value}"))?.trim();
+            if text.is_empty() {
+                return Ok(json!(""));
+            }
+            let parsed = url::Url::parse(text).map_err(|e| format!("is not a valid URL ({e})"))?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+                return Err(format!("{text:?} is not an http(s) URL"));
+            }
+            Ok(json!(text))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn def(key: &str) -> Def {
+        all(2).into_iter().find(|d| d.key == key).unwrap()
+    }
+
+    #[test]
+    fn values_are_checked_against_type_and_range() {
+        let cases = [
+            ("max_concurrent_runs", json!(4), Ok(json!(4))),
+            ("max_concurrent_runs", json!(4.0), Ok(json!(4))),
+            ("max_concurrent_runs", json!(0), Err("between 1 and 10000")),
+            ("max_concurrent_runs", json!("4"), Err("must be an integer")),
+            ("max_concurrent_runs", json!(2.5), Err("must be an integer")),
+            ("timeout_sec", json!(2.5), Ok(json!(2.5))),
+            ("timeout_sec", json!(-1), Err("between 0.1 and 86400")),
+            ("timeout_sec", json!(true), Err("must be a number")),
+            ("notify_url", json!(""), Ok(json!(""))),
+            ("notify_url", json!(" http://hooks.local/x "), Ok(json!("http://hooks.local/x"))),
+            ("notify_url", json!("file:///etc/passwd"), Err("not an http(s) URL")),
+            ("notify_url", json!("not a url"), Err("not a valid URL")),
+            ("notify_url", json!(5), Err("must be a URL string")),
+        ];
+        for (key, value, expected) in cases {
+            let got = validate(&def(key), &value);
+            match expected {
+                Ok(v) => assert_eq!(got, Ok(v), "{key}={value}"),
+                Err(part) => assert!(got.as_ref().is_err_and(|e| e.contains(part)), "{key}={value}: {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn every_default_is_valid() {
+        for def in all(8) {
+            assert_eq!(validate(&def, &def.default), Ok(def.default.clone()), "{}", def.key);
+        }
+    }
+}

@@ -1,0 +1,14 @@
+mod auth;
+mod cli;
+mod config;
+mod errors;
+mod helpers;
+mod run_files;
+mod run_limits;
+mod run_params;
+mod run_support;
+mod runs;
+mod scanner;
+mod scripts;
+mod deps;
+mod deps_support;
