@@ -25,6 +25,8 @@
 #   REBUILD_BASES=1 re-create the base images even when they exist
 #   KEEP=1          leave the proof project running (otherwise it is removed with its volume)
 #   BUILD_NETWORK   network for `docker build` RUN steps (default host)
+#   SG_PROOF_REF    build the sources of this git commit (e.g. HEAD) instead of the working tree;
+#                   the Docker files still come from the working tree
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -132,9 +134,19 @@ fi
 
 # The image --------------------------------------------------------------------------------------
 
+CONTEXT="$REPO"
+if [[ -n ${SG_PROOF_REF:-} ]]; then
+    CONTEXT="$WORK/ref-context"
+    rm -rf "$CONTEXT" && mkdir -p "$CONTEXT"
+    git -C "$REPO" archive "$SG_PROOF_REF" Cargo.toml Cargo.lock build.rs src migrations scripts_repo \
+        | tar -x -C "$CONTEXT"
+    cp "$REPO/Dockerfile" "$REPO/.dockerignore" "$CONTEXT/"
+    echo "sources from $(git -C "$REPO" rev-parse --short "$SG_PROOF_REF")"
+fi
+
 step "docker build -t $IMAGE ."
 start=$(date +%s)
-docker build --network "$BUILD_NETWORK" -t "$IMAGE" "$REPO" >"$WORK/build.log" 2>&1 \
+docker build --network "$BUILD_NETWORK" -t "$IMAGE" "$CONTEXT" >"$WORK/build.log" 2>&1 \
     || { tail -40 "$WORK/build.log"; fail "docker build (log: $WORK/build.log)"; }
 echo "built in $(($(date +%s) - start)) s (log: $WORK/build.log)"
 grep -E '^(Python|pip|v[0-9]|[0-9]+\.[0-9]+\.[0-9]+$|uv )' "$WORK/build.log" | sed 's/^/  /' || true
@@ -142,7 +154,7 @@ grep -E '^(Python|pip|v[0-9]|[0-9]+\.[0-9]+\.[0-9]+$|uv )' "$WORK/build.log" | s
 step "rebuild after a source-only change (the dependency layer must come from the cache)"
 ctx="$WORK/context"
 rm -rf "$ctx" && mkdir -p "$ctx"
-cp -a "$REPO"/{Cargo.toml,Cargo.lock,build.rs,Dockerfile,.dockerignore,src,migrations,scripts_repo} "$ctx/"
+cp -a "$CONTEXT"/{Cargo.toml,Cargo.lock,build.rs,Dockerfile,.dockerignore,src,migrations,scripts_repo} "$ctx/"
 echo "// docker-proof: a source-only change" >>"$ctx/src/main.rs"
 start=$(date +%s)
 docker build --network "$BUILD_NETWORK" -t script-gateway:proof-rebuild "$ctx" >"$WORK/rebuild.log" 2>&1 \
@@ -198,6 +210,7 @@ status=$(curl -s -o /dev/null -w '%{http_code}' "$base/api/scripts")
 echo "GET /api/scripts without a key -> $status"
 [[ $status == 401 ]] || fail "expected 401 without a key"
 echo "user in the container: $(compose exec -T gateway id)"
+# shellcheck disable=SC2016  # expanded by the shell inside the container
 echo "tools: $(compose exec -T gateway sh -c 'echo python $(python3 -c "import platform; print(platform.python_version())"), node $(node --version), npm $(npm --version), $(uv --version)')"
 
 hello=$(script_id python/hello.py)
@@ -212,7 +225,7 @@ echo "GET /api/scripts/$uuid/run?count=2 -> $out"
 
 reports=$(script_id python/reports/main.py)
 deps_ok=0
-for attempt in 1 2 3 4 5 6; do  # the group's dependencies may still be installing in the background
+for _ in 1 2 3 4 5 6; do  # the group's dependencies may still be installing in the background
     out=$(api "$base/api/scripts/$reports/run?bytes=734003200")
     if [[ $(json "d['status']" <<<"$out") == success ]]; then deps_ok=1; break; fi
     sleep 5

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use crate::settings::Source;
+
 /// Where scripts and state live, and how scripts are loaded. Shared by every command.
 #[derive(Debug, Clone, Args)]
 pub struct RepoArgs {
@@ -61,6 +63,21 @@ pub struct ServeArgs {
     /// Quiet time after a file change before it is picked up, in milliseconds.
     #[arg(long, env = "SG_WATCH_DEBOUNCE_MS", default_value_t = 100)]
     pub watch_debounce_ms: u64,
+    /// Where finished runs of scripts with notifications on are POSTed (empty = off).
+    #[arg(long, env = "NOTIFY_URL", default_value = "")]
+    pub notify_url: String,
+    /// Seconds one notification attempt may take.
+    #[arg(long, env = "SG_NOTIFY_TIMEOUT_SEC", default_value_t = 5.0, value_parser = positive_seconds)]
+    pub notify_timeout_sec: f64,
+    /// The gateway's public URL for generated links (empty = the request's host).
+    #[arg(long, env = "BASE_URL", default_value = "")]
+    pub base_url: String,
+    /// Runs older than this many days are deleted with their files (0 = keep forever).
+    #[arg(long, env = "SG_RUN_RETENTION_DAYS", default_value_t = 30)]
+    pub run_retention_days: u64,
+    /// Runs kept per script, oldest deleted first (0 = no cap).
+    #[arg(long, env = "SG_MAX_RUNS_PER_SCRIPT", default_value_t = 1000)]
+    pub max_runs_per_script: u64,
     #[command(flatten)]
     pub run: RunArgs,
     #[command(flatten)]
@@ -216,6 +233,8 @@ pub struct Config {
     pub scan: ScanConfig,
     pub run: RunSettings,
     pub concurrency: ConcurrencySettings,
+    /// Runtime settings given by flag or environment (the database may override them).
+    pub startup_settings: Vec<(&'static str, serde_json::Value, Source)>,
     pub python: String,
     pub node: String,
     /// The PATH children get (the rest of their environment is built from scratch).
@@ -237,7 +256,8 @@ pub enum ConfigError {
 }
 
 impl Config {
-    pub fn for_serve(args: &ServeArgs) -> Result<Config, ConfigError> {
+    /// `sources` tells which flags were given on the command line or by environment.
+    pub fn for_serve(args: &ServeArgs, sources: &ValueSources) -> Result<Config, ConfigError> {
         let api_key = match args.api_key.as_deref().map(str::trim) {
             Some("") => return Err(ConfigError::EmptyApiKey),
             Some(key) => Some(ApiKey(key.to_string())),
@@ -253,6 +273,7 @@ impl Config {
         config.allow_unauthenticated = args.allow_unauthenticated;
         config.run = RunSettings::from_args(&args.run);
         config.concurrency = ConcurrencySettings::from_args(&args.run);
+        config.startup_settings = startup_settings(args, sources);
         config.scan.interval =
             (args.scan_interval_sec > 0).then(|| Duration::from_secs(args.scan_interval_sec));
         config.scan.debounce = Duration::from_millis(args.watch_debounce_ms.clamp(10, 10_000));
@@ -295,6 +316,7 @@ impl Config {
                 max_queued: 100,
                 shutdown_grace: Duration::from_secs(30),
             },
+            startup_settings: Vec::new(),
             python: args.python.clone(),
             node: args.node.clone(),
             child_path: std::env::var_os("PATH")
@@ -404,6 +426,74 @@ fn is_installer_variable(key: &std::ffi::OsStr) -> bool {
     EXACT.contains(&key.as_ref()) || PREFIXES.iter().any(|p| key.starts_with(p))
 }
 
+/// Where each flag's value came from: the command line, the environment, or its default.
+#[derive(Debug, Clone, Default)]
+pub struct ValueSources(std::collections::HashMap<&'static str, Source>);
+
+impl ValueSources {
+    pub fn from_matches(matches: &clap::ArgMatches) -> ValueSources {
+        let mut sources = std::collections::HashMap::new();
+        for id in SETTING_FLAGS {
+            let source = match matches.try_contains_id(id).ok().and_then(|_| matches.value_source(id)) {
+                Some(clap::parser::ValueSource::CommandLine) => Source::Cli,
+                Some(clap::parser::ValueSource::EnvVariable) => Source::Env,
+                _ => continue,
+            };
+            sources.insert(*id, source);
+        }
+        ValueSources(sources)
+    }
+
+    fn get(&self, id: &str) -> Option<Source> {
+        self.0.get(id).copied()
+    }
+}
+
+/// Flags that set a runtime setting.
+const SETTING_FLAGS: &[&str] = &[
+    "timeout_sec", "timeout_min", "schema_timeout_sec", "scan_interval_sec", "watch_debounce_ms",
+    "max_concurrent_runs", "max_queued_runs", "max_output_mb", "max_body_mb", "cpu_limit_sec",
+    "memory_limit_mb", "max_open_files", "max_processes", "max_file_size_mb", "notify_url",
+    "notify_timeout_sec", "base_url", "run_retention_days", "max_runs_per_script",
+];
+
+/// The runtime settings given at start, each with the source of its flag.
+fn startup_settings(args: &ServeArgs, sources: &ValueSources) -> Vec<(&'static str, serde_json::Value, Source)> {
+    use serde_json::json;
+    const MIB: u64 = 1024 * 1024;
+    let run = &args.run;
+    let timeout = match (run.timeout_sec, run.timeout_min) {
+        (Some(seconds), _) => Some(("timeout_sec", json!(seconds))),
+        (None, Some(minutes)) => Some(("timeout_min", json!(minutes * 60.0))),
+        (None, None) => None,
+    };
+    let candidates = [
+        ("schema_timeout_sec", "schema_timeout_sec", json!(args.repo.schema_timeout_sec)),
+        ("scan_interval_sec", "scan_interval_sec", json!(args.scan_interval_sec)),
+        ("watch_debounce_ms", "watch_debounce_ms", json!(args.watch_debounce_ms)),
+        ("max_concurrent_runs", "max_concurrent_runs", json!(run.max_concurrent_runs)),
+        ("max_queued_runs", "max_queued_runs", json!(run.max_queued_runs)),
+        ("max_output_bytes", "max_output_mb", json!(run.max_output_mb * MIB)),
+        ("max_body_bytes", "max_body_mb", json!(run.max_body_mb * MIB)),
+        ("cpu_limit_sec", "cpu_limit_sec", json!(run.cpu_limit_sec)),
+        ("memory_limit_mb", "memory_limit_mb", json!(run.memory_limit_mb)),
+        ("max_open_files", "max_open_files", json!(run.max_open_files)),
+        ("max_processes", "max_processes", json!(run.max_processes)),
+        ("max_file_size_mb", "max_file_size_mb", json!(run.max_file_size_mb)),
+        ("notify_url", "notify_url", json!(args.notify_url)),
+        ("notify_timeout_sec", "notify_timeout_sec", json!(args.notify_timeout_sec)),
+        ("base_url", "base_url", json!(args.base_url)),
+        ("run_retention_days", "run_retention_days", json!(args.run_retention_days)),
+        ("max_runs_per_script", "max_runs_per_script", json!(args.max_runs_per_script)),
+    ];
+    let timeout = timeout.map(|(flag, value)| ("timeout_sec", flag, value));
+    timeout
+        .into_iter()
+        .chain(candidates)
+        .filter_map(|(key, flag, value)| Some((key, value, sources.get(flag)?)))
+        .collect()
+}
+
 /// Creates the folder if needed and returns its absolute, canonical path.
 fn absolute_folder(path: &Path) -> Result<PathBuf, ConfigError> {
     let folder_error = |source| ConfigError::Folder {
@@ -425,6 +515,29 @@ mod tests {
         serve: ServeArgs,
     }
 
+    fn serve_config(args: &ServeArgs) -> Result<Config, ConfigError> {
+        Config::for_serve(args, &ValueSources::default())
+    }
+
+    #[test]
+    fn startup_settings_carry_the_source_of_their_flag() {
+        use clap::{CommandFactory, FromArgMatches};
+        let dir = std::env::temp_dir().join("sg-config-sources");
+        let (repo, data) = (dir.join("r"), dir.join("d"));
+        let argv = ["sg", "--scripts-repo", repo.to_str().unwrap(), "--data-dir", data.to_str().unwrap(),
+            "--timeout-min", "2", "--max-output-mb", "3", "--notify-url", "http://hooks.local/x"];
+        let matches = TestCli::command().get_matches_from(argv);
+        let args = TestCli::from_arg_matches(&matches).unwrap().serve;
+        let config = Config::for_serve(&args, &ValueSources::from_matches(&matches)).unwrap();
+        let find = |key: &str| config.startup_settings.iter().find(|(k, _, _)| *k == key).map(|(_, v, s)| (v.clone(), *s));
+        assert_eq!(find("timeout_sec"), Some((serde_json::json!(120.0), Source::Cli)));
+        assert_eq!(find("max_output_bytes"), Some((serde_json::json!(3 * 1024 * 1024), Source::Cli)));
+        assert_eq!(find("notify_url"), Some((serde_json::json!("http://hooks.local/x"), Source::Cli)));
+        if std::env::var_os("SG_MAX_QUEUED_RUNS").is_none() {
+            assert_eq!(find("max_queued_runs"), None, "defaults are not startup values");
+        }
+    }
+
     fn serve_args(args: &[&str]) -> ServeArgs {
         let dir = std::env::temp_dir().join("sg-config-test");
         let repo = dir.join("repo");
@@ -442,20 +555,20 @@ mod tests {
 
     #[test]
     fn a_public_address_needs_a_key_or_an_explicit_opt_out() {
-        let err = Config::for_serve(&serve_args(&["--host", "0.0.0.0"])).unwrap_err();
+        let err = serve_config(&serve_args(&["--host", "0.0.0.0"])).unwrap_err();
         assert!(
             matches!(err, ConfigError::UnauthenticatedPublicAddress(_)),
             "{err}"
         );
-        assert!(Config::for_serve(&serve_args(&["--host", "0.0.0.0", "--api-key", "k"])).is_ok());
-        assert!(Config::for_serve(&serve_args(&[
+        assert!(serve_config(&serve_args(&["--host", "0.0.0.0", "--api-key", "k"])).is_ok());
+        assert!(serve_config(&serve_args(&[
             "--host",
             "0.0.0.0",
             "--allow-unauthenticated"
         ]))
         .is_ok());
         assert!(
-            Config::for_serve(&serve_args(&["--host", "::1"])).is_ok(),
+            serve_config(&serve_args(&["--host", "::1"])).is_ok(),
             "loopback needs no key"
         );
     }
@@ -463,20 +576,20 @@ mod tests {
     #[test]
     fn an_empty_key_is_refused() {
         assert!(matches!(
-            Config::for_serve(&serve_args(&["--api-key", " "])),
+            serve_config(&serve_args(&["--api-key", " "])),
             Err(ConfigError::EmptyApiKey)
         ));
     }
 
     #[test]
     fn the_key_is_redacted_in_debug_output() {
-        let config = Config::for_serve(&serve_args(&["--api-key", "s3cret-value"])).unwrap();
+        let config = serve_config(&serve_args(&["--api-key", "s3cret-value"])).unwrap();
         assert!(!format!("{config:?}").contains("s3cret-value"));
     }
 
     #[test]
     fn run_timeout_comes_from_seconds_then_minutes_then_the_default() {
-        let timeout = |args: &[&str]| Config::for_serve(&serve_args(args)).unwrap().run.timeout;
+        let timeout = |args: &[&str]| serve_config(&serve_args(args)).unwrap().run.timeout;
         assert_eq!(timeout(&["--timeout-sec", "7"]), Duration::from_secs(7));
         assert_eq!(timeout(&["--timeout-min", "2"]), Duration::from_secs(120));
         assert_eq!(
@@ -491,7 +604,7 @@ mod tests {
 
     #[test]
     fn zero_turns_a_resource_limit_off() {
-        let run = Config::for_serve(&serve_args(&[
+        let run = serve_config(&serve_args(&[
             "--memory-limit-mb",
             "0",
             "--cpu-limit-sec",

@@ -20,6 +20,7 @@ pub enum ErrorCode {
     InvalidJson,
     InvalidRequest,
     InvalidParams,
+    InvalidSettings,
     Unauthorized,
     NotFound,
     MethodNotAllowed,
@@ -42,7 +43,8 @@ impl ErrorCode {
             | ErrorCode::InvalidPath
             | ErrorCode::InvalidJson
             | ErrorCode::InvalidRequest
-            | ErrorCode::InvalidParams => StatusCode::BAD_REQUEST,
+            | ErrorCode::InvalidParams
+            | ErrorCode::InvalidSettings => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -65,6 +67,7 @@ impl ErrorCode {
             ErrorCode::InvalidJson => "invalid_json",
             ErrorCode::InvalidRequest => "invalid_request",
             ErrorCode::InvalidParams => "invalid_params",
+            ErrorCode::InvalidSettings => "invalid_settings",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",

@@ -17,7 +17,8 @@ use crate::config::Config;
 use crate::openapi;
 use crate::deps::{DepsError, DepsManager, DepsParts};
 use crate::process::Interpreters;
-use crate::runner::{Concurrency, Runner, RunnerParts};
+use crate::runner::{Runner, RunnerParts};
+use crate::settings::Settings;
 use crate::scanner::{Extractor, RepoWatcher, ScanError, ScanReport, Scanner};
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +51,7 @@ pub struct Core {
     pub scanner: Arc<Scanner>,
     pub interpreters: Arc<Interpreters>,
     pub deps: Arc<DepsManager>,
+    pub settings: Arc<Settings>,
 }
 
 impl Core {
@@ -68,6 +70,9 @@ impl Core {
         let catalog = tokio::task::spawn_blocking(move || Catalog::open(&database))
             .await
             .map_err(|e| CatalogError::Task(e.to_string()))??;
+        let stored = catalog.stored_settings().await?;
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let settings = Arc::new(Settings::new(cores, config.startup_settings.clone(), stored));
         let interpreters =
             Interpreters::resolve(&config.python, &config.node, &config.child_path).await;
         tracing::info!(?interpreters, "interpreters resolved");
@@ -97,6 +102,7 @@ impl Core {
             scanner,
             interpreters,
             deps,
+            settings,
         })
     }
 }
@@ -136,11 +142,7 @@ impl Application {
         let runner = Arc::new(Runner::new(RunnerParts {
             catalog: core.catalog.clone(),
             interpreters: core.interpreters.clone(),
-            settings: config.run.clone(),
-            concurrency: Concurrency {
-                max_running: config.concurrency.max_running,
-                max_queued: config.concurrency.max_queued,
-            },
+            settings: core.settings.clone(),
             scripts_repo: config.scan.scripts_repo.clone(),
             runs_dir: config.runs_dir(),
             child_path: config.child_path.clone(),
@@ -155,7 +157,9 @@ impl Application {
                 "runs left by an earlier stop were marked interrupted"
             );
         }
+        runner.follow_settings();
         let state = web::Data::new(AppState {
+            settings: core.settings,
             runner: runner.clone(),
             catalog: core.catalog,
             scanner: core.scanner,

@@ -4,13 +4,16 @@ use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::catalog::Script;
-use crate::deps::SharedRequest;
+use crate::deps::{
+    BatchView, CacheView, CleanupView, EnvironmentView, InstallReport, ScriptDepsView,
+    ScriptInstallView, SharedDepsView, SharedRequest,
+};
 use crate::domain::Runtime;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ErrorBody, ErrorCode};
 
 use super::{resource, AppState};
 
@@ -23,8 +26,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(resource("/scripts/{id}/dependencies").route(web::get().to(get_dependencies)))
     .service(
-        resource("/scripts/{id}/dependencies/install")
-            .route(web::post().to(install_dependencies)),
+        resource("/scripts/{id}/dependencies/install").route(web::post().to(install_dependencies)),
     )
     .service(resource("/scripts/{id}/environment").route(web::get().to(get_environment)))
     .service(resource("/deps").route(web::get().to(list_shared)))
@@ -32,6 +34,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource("/dependencies/cache/status").route(web::get().to(cache_status)))
     .service(resource("/dependencies/cache/cleanup").route(web::post().to(cleanup_caches)));
 }
+
+#[derive(OpenApi)]
+#[openapi(paths(
+    get_dependencies,
+    install_dependencies,
+    install_batch,
+    get_environment,
+    list_shared,
+    install_shared,
+    cache_status,
+    cleanup_caches
+))]
+pub struct DepsApi;
 
 /// A JSON body that may be left out entirely.
 fn optional_json<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
@@ -50,19 +65,32 @@ async fn find_script(state: &AppState, id: i64) -> Result<Script, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("no script with id {id}")))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ForceQuery {
+    /// Install again even a complete set, or one whose failure is remembered.
     #[serde(default)]
     force: bool,
 }
 
-#[derive(Deserialize, Default)]
+/// Optional body of the install routes.
+#[derive(Deserialize, Default, ToSchema)]
 struct InstallBody {
+    /// The same as `?force=true`.
     #[serde(default)]
     force: bool,
+    /// Batch only: the scripts to install for (default: every script with a dependency file).
     script_ids: Option<Vec<i64>>,
 }
 
+/// The dependency file a script uses, its normalised set, and whether it is installed.
+#[utoipa::path(
+    get,
+    path = "/scripts/{id}/dependencies",
+    tag = "dependencies",
+    params(("id" = i64, Path, description = "The script's id")),
+    responses((status = 200, description = "The script's dependencies", body = ScriptDepsView))
+)]
 async fn get_dependencies(
     state: web::Data<AppState>,
     id: web::Path<i64>,
@@ -71,7 +99,19 @@ async fn get_dependencies(
     Ok(HttpResponse::Ok().json(state.deps.script_deps(&script).await?))
 }
 
-/// `?force=true` (or `{"force": true}`) reinstalls even a complete or failed set.
+/// Reads the script's dependency file now and installs its set (unless installed, or its
+/// failure is remembered; `force` installs again); answers once done, with the log.
+#[utoipa::path(
+    post,
+    path = "/scripts/{id}/dependencies/install",
+    tag = "dependencies",
+    params(("id" = i64, Path, description = "The script's id"), ForceQuery),
+    request_body(content = Option<InstallBody>, description = "Optional: `{\"force\": true}`"),
+    responses(
+        (status = 200, description = "`status` is `ready`, `failed` or `none`", body = ScriptInstallView),
+        (status = 400, description = "The body is not JSON (`invalid_json`)", body = ErrorBody),
+    )
+)]
 async fn install_dependencies(
     state: web::Data<AppState>,
     id: web::Path<i64>,
@@ -83,7 +123,19 @@ async fn install_dependencies(
     Ok(HttpResponse::Ok().json(state.deps.install_script(&script, force).await?))
 }
 
-/// `{"script_ids": [..]}`, or no ids for every script with a dependency file.
+/// Installs the sets of several scripts: `{"script_ids": [..]}`, or every script with a
+/// dependency file. Logs are left out; each script's install route has them.
+#[utoipa::path(
+    post,
+    path = "/scripts/batch/dependencies/install",
+    tag = "dependencies",
+    params(ForceQuery),
+    request_body(content = Option<InstallBody>, description = "Optional: `{\"script_ids\": [1, 2], \"force\": false}`"),
+    responses(
+        (status = 200, description = "One result per script", body = BatchView),
+        (status = 400, description = "The body is not JSON (`invalid_json`)", body = ErrorBody),
+    )
+)]
 async fn install_batch(
     state: web::Data<AppState>,
     query: web::Query<ForceQuery>,
@@ -94,6 +146,15 @@ async fn install_batch(
     Ok(HttpResponse::Ok().json(state.deps.install_batch(body.script_ids, force).await?))
 }
 
+/// What a run of the script gets: interpreter, working folder and every environment
+/// variable (nothing else is inherited), secrets masked.
+#[utoipa::path(
+    get,
+    path = "/scripts/{id}/environment",
+    tag = "dependencies",
+    params(("id" = i64, Path, description = "The script's id")),
+    responses((status = 200, description = "The run environment", body = EnvironmentView))
+)]
 async fn get_environment(
     state: web::Data<AppState>,
     id: web::Path<i64>,
@@ -102,11 +163,30 @@ async fn get_environment(
     Ok(HttpResponse::Ok().json(state.deps.environment(&script).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct SharedQuery {
+    /// `python` or `js` (default: both).
     runtime: Option<String>,
 }
 
+/// The shared sets.
+#[derive(Serialize, ToSchema)]
+struct SharedListView {
+    items: Vec<SharedDepsView>,
+}
+
+/// The shared ("global") dependencies every run of a runtime gets, with installed versions.
+#[utoipa::path(
+    get,
+    path = "/deps",
+    tag = "dependencies",
+    params(SharedQuery),
+    responses(
+        (status = 200, description = "The shared sets", body = SharedListView),
+        (status = 400, description = "An unknown runtime (`invalid_query`)", body = ErrorBody),
+    )
+)]
 async fn list_shared(
     state: web::Data<AppState>,
     query: web::Query<SharedQuery>,
@@ -124,9 +204,21 @@ async fn list_shared(
     for runtime in runtimes {
         items.push(state.deps.shared_view(runtime).await?);
     }
-    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+    Ok(HttpResponse::Ok().json(SharedListView { items }))
 }
 
+/// Adds packages to the shared set of a runtime (or replaces it with `replace`), installed
+/// into `DATA_DIR/deps_cache/<runtime>/shared`, never into the gateway's interpreter.
+#[utoipa::path(
+    post,
+    path = "/deps/install",
+    tag = "dependencies",
+    request_body = SharedRequest,
+    responses(
+        (status = 200, description = "`status` is `ready` or `failed`", body = InstallReport),
+        (status = 400, description = "An unknown runtime or a bad package name (`invalid_request`)", body = ErrorBody),
+    )
+)]
 async fn install_shared(
     state: web::Data<AppState>,
     body: web::Json<SharedRequest>,
@@ -134,22 +226,48 @@ async fn install_shared(
     Ok(HttpResponse::Ok().json(state.deps.install_shared(body.into_inner()).await?))
 }
 
-async fn cache_status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let caches = state.deps.cache_status().await?;
-    let total: i64 = caches.iter().filter_map(|c| c.size_bytes).sum();
-    Ok(HttpResponse::Ok().json(json!({
-        "count": caches.len(),
-        "total_size_bytes": total,
-        "caches": caches,
-    })))
+/// Every cache.
+#[derive(Serialize, ToSchema)]
+struct CacheStatusView {
+    count: usize,
+    total_size_bytes: i64,
+    caches: Vec<CacheView>,
 }
 
-#[derive(Deserialize, Default)]
+/// Every dependency cache: its set, size, the scripts using it, and when it was last used.
+#[utoipa::path(
+    get,
+    path = "/dependencies/cache/status",
+    tag = "dependencies",
+    responses((status = 200, description = "Every cache", body = CacheStatusView))
+)]
+async fn cache_status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let caches = state.deps.cache_status().await?;
+    Ok(HttpResponse::Ok().json(CacheStatusView {
+        count: caches.len(),
+        total_size_bytes: caches.iter().filter_map(|c| c.size_bytes).sum(),
+        caches,
+    }))
+}
+
+/// Optional body of the cleanup route.
+#[derive(Deserialize, Default, ToSchema)]
 struct CleanupBody {
+    /// Remove unused caches idle at least this long (default 30; 0 removes every unused one).
     older_than_days: Option<f64>,
 }
 
-/// `{"older_than_days"?: N}` (default 30; 0 removes every unused cache).
+/// Removes caches that no script, shared set or run uses and that were idle long enough.
+#[utoipa::path(
+    post,
+    path = "/dependencies/cache/cleanup",
+    tag = "dependencies",
+    request_body(content = Option<CleanupBody>, description = "Optional: `{\"older_than_days\": 30}`"),
+    responses(
+        (status = 200, description = "What was removed and kept", body = CleanupView),
+        (status = 400, description = "A bad number of days (`invalid_request`)", body = ErrorBody),
+    )
+)]
 async fn cleanup_caches(
     state: web::Data<AppState>,
     body: web::Bytes,

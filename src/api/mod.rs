@@ -10,6 +10,7 @@ mod run_input;
 mod runs;
 mod scan;
 mod scripts;
+mod settings;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,6 +22,7 @@ use crate::config::ApiKey;
 use crate::deps::DepsManager;
 use crate::error::{ApiError, ErrorCode};
 use crate::runner::Runner;
+use crate::settings::Settings;
 use crate::scanner::Scanner;
 
 pub use auth::require_api_key;
@@ -31,6 +33,7 @@ pub struct AppState {
     pub scanner: Arc<Scanner>,
     pub runner: Arc<Runner>,
     pub deps: Arc<DepsManager>,
+    pub settings: Arc<Settings>,
     pub api_key: Option<ApiKey>,
     pub started: Instant,
 }
@@ -49,6 +52,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(scripts::configure)
                 .configure(runs::configure)
                 .configure(scan::configure)
+                .configure(settings::configure)
                 .configure(deps::configure)
                 .default_service(web::to(unknown_route)),
         )
@@ -65,6 +69,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         scripts::ScriptsApi::openapi(),
         runs::RunsApi::openapi(),
         scan::ScanApi::openapi(),
+        deps::DepsApi::openapi(),
     ]
     .into_iter()
     .fold(health::HealthApi::openapi(), |doc, module| {

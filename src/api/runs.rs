@@ -112,7 +112,7 @@ impl RunResultFields {
             .map(|f| RunFileView {
                 name: f.name.clone(),
                 size: f.size,
-                url: format!("/api/runs/{}/files/{}", run.id, f.name),
+                url: file_url(run.id, &f.name),
             })
             .collect();
         RunResultFields {
@@ -393,7 +393,7 @@ mod tests {
         let files: Vec<Value> = run
             .files
             .iter()
-            .map(|f| json!({"name": f.name, "size": f.size, "url": format!("/api/runs/{}/files/{}", run.id, f.name)}))
+            .map(|f| json!({"name": f.name, "size": f.size, "url": file_url(run.id, &f.name)}))
             .collect();
         fields.insert("files".into(), Value::Array(files));
         if !run.ignored_params.is_empty() {
@@ -479,5 +479,24 @@ mod tests {
                 "{what}"
             );
         }
+    }
+}
+
+/// `/api/runs/{id}/files/{name}` with each segment of the name percent-encoded, so names
+/// holding `#`, `?`, `%` or spaces download as they are.
+pub fn file_url(run_id: i64, name: &str) -> String {
+    use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+    const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+    let encoded: Vec<String> = name.split('/').map(|part| utf8_percent_encode(part, SEGMENT).to_string()).collect();
+    format!("/api/runs/{run_id}/files/{}", encoded.join("/"))
+}
+
+#[cfg(test)]
+mod file_url_tests {
+    #[test]
+    fn file_urls_encode_each_segment() {
+        assert_eq!(super::file_url(3, "sub dir/a#b?.txt"), "/api/runs/3/files/sub%20dir/a%23b%3F.txt");
+        assert_eq!(super::file_url(3, "pct%2e.txt"), "/api/runs/3/files/pct%252e.txt");
+        assert_eq!(super::file_url(3, "plain-name_1.csv"), "/api/runs/3/files/plain-name_1.csv");
     }
 }

@@ -13,15 +13,16 @@ use super::set::DepsKey;
 use super::{DepsError, DepsManager};
 
 /// A script using a cache.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CacheUser {
     pub id: i64,
     pub path: String,
 }
 
 /// One cache, as `GET /api/dependencies/cache/status` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CacheView {
+    #[schema(value_type = String, example = "python")]
     pub runtime: Runtime,
     pub hash: String,
     /// `installing`, `ready`, `failed`, or `unrecorded` (on disk, unknown to the catalog).
@@ -49,7 +50,7 @@ impl CacheView {
 }
 
 /// What a cleanup removed and kept.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CleanupView {
     pub older_than_days: f64,
     pub removed: Vec<RemovedCache>,
@@ -60,8 +61,9 @@ pub struct CleanupView {
     pub kept_recent: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RemovedCache {
+    #[schema(value_type = String, example = "python")]
     pub runtime: Runtime,
     pub hash: String,
     pub size_bytes: u64,

@@ -201,3 +201,138 @@ impl DepsManager {
 pub(super) fn tail(log: &str) -> String {
     crate::process::tail_text(log.as_bytes(), 4000)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsString;
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use crate::catalog::{Catalog, Script, ScriptDepsState, ScriptUpsert};
+    use crate::config::DepsSettings;
+    use crate::deps::{DepSet, DepsError, DepsManager, DepsParts};
+    use crate::domain::Runtime;
+    use crate::process::Interpreters;
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        catalog: Catalog,
+        deps: Arc<DepsManager>,
+        cache_root: std::path::PathBuf,
+    }
+
+    async fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(&dir.path().join("gateway.db")).unwrap();
+        let path: OsString = "/usr/bin:/bin".into();
+        let cache_root = dir.path().join("deps_cache");
+        let deps = DepsManager::open(DepsParts {
+            catalog: catalog.clone(),
+            settings: DepsSettings {
+                install_timeout: std::time::Duration::from_secs(5),
+                uv: None,
+                npm: "npm".into(),
+                python_install_args: Vec::new(),
+                npm_install_args: Vec::new(),
+                installer_env: Vec::new(),
+            },
+            interpreters: Arc::new(Interpreters::resolve("python3", "node", &path).await),
+            cache_root: cache_root.clone(),
+            scripts_repo: dir.path().join("repo"),
+            runs_dir: dir.path().join("runs"),
+            child_path: path,
+        })
+        .await
+        .unwrap();
+        Fixture { _dir: dir, catalog, deps, cache_root }
+    }
+
+    /// A script row with the given dependency columns, as the catalog returns it.
+    async fn script(catalog: &Catalog, path: &str, state: ScriptDepsState) -> Script {
+        let upsert = ScriptUpsert {
+            path: path.into(),
+            runtime: Runtime::Python,
+            name: path.into(),
+            group_path: None,
+            description: None,
+            file_hash: "f".into(),
+            file_size: 1,
+            load: Some(Ok(serde_json::json!({}))),
+        };
+        catalog.apply_scan(vec![upsert], Vec::new()).await.unwrap();
+        catalog.set_script_deps(vec![(path.into(), state)]).await.unwrap();
+        let rows = catalog.script_deps_rows().await.unwrap();
+        let id = rows.iter().find(|r| r.path == path).unwrap().id;
+        catalog.script(id).await.unwrap().unwrap()
+    }
+
+    /// Makes a complete cache for `set` by hand, as a finished install leaves it.
+    fn complete_cache(root: &std::path::Path, set: &DepSet) -> std::path::PathBuf {
+        let dir = root.join("python").join(&set.hash);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(super::super::store::MARKER), "{}").unwrap();
+        dir
+    }
+
+    fn ready(set: &DepSet) -> ScriptDepsState {
+        ScriptDepsState {
+            file: Some("python/a_requirements.txt".into()),
+            hash: Some(set.hash.clone()),
+            status: Some("ready".into()),
+            error: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_ready_set_is_a_pythonpath_and_a_lease() {
+        let f = fixture().await;
+        let set = DepSet::new(Runtime::Python, vec!["sgdemo==1.0".into()]);
+        let dir = complete_cache(&f.cache_root, &set);
+        let a = script(&f.catalog, "python/a.py", ready(&set)).await;
+        let run = f.deps.prepare_for_run(&a).await.unwrap();
+        assert_eq!(run.env(), [("PYTHONPATH".into(), dir.clone().into_os_string())]);
+        assert_eq!(run.hash.as_deref(), Some(set.hash.as_str()));
+        assert!(run.is_leased() && f.deps.leases.in_use(&set.key()));
+        drop(run);
+        assert!(!f.deps.leases.in_use(&set.key()));
+
+        let plain = script(&f.catalog, "python/b.py", ScriptDepsState::default()).await;
+        assert!(f.deps.prepare_for_run(&plain).await.unwrap().env().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_unusable_set_is_a_clear_error() {
+        let f = fixture().await;
+        let state = ScriptDepsState {
+            file: Some("python/a_requirements.txt".into()),
+            hash: None,
+            status: Some("failed".into()),
+            error: Some("python/a_requirements.txt: line 1: the option -r is not supported".into()),
+        };
+        let a = script(&f.catalog, "python/a.py", state).await;
+        let error = f.deps.prepare_for_run(&a).await.unwrap_err();
+        let DepsError::InstallFailed { path, reason, .. } = &error else {
+            panic!("{error}");
+        };
+        assert_eq!(path, "python/a.py");
+        assert!(reason.contains("-r is not supported"), "{reason}");
+    }
+
+    /// `cargo test --lib prepare_for_run_cost -- --ignored --nocapture`
+    #[tokio::test]
+    #[ignore = "a measurement, not a check"]
+    async fn prepare_for_run_cost() {
+        let f = fixture().await;
+        let set = DepSet::new(Runtime::Python, vec!["sgdemo==1.0".into()]);
+        complete_cache(&f.cache_root, &set);
+        let a = script(&f.catalog, "python/a.py", ready(&set)).await;
+        let rounds = 20_000;
+        let started = Instant::now();
+        for _ in 0..rounds {
+            let run = f.deps.prepare_for_run(&a).await.unwrap();
+            std::hint::black_box(run);
+        }
+        let per_call = started.elapsed() / rounds;
+        println!("prepare_for_run, set installed: {per_call:?} per call");
+    }
+}

@@ -68,7 +68,6 @@ impl Installer {
         }
     }
 
-
     /// The command that installs `set` into the empty folder `target`.
     pub fn command(&self, set: &DepSet, target: &Path) -> Result<InstallCommand, String> {
         let (tool, program, args) = match set.runtime {
@@ -262,7 +261,11 @@ fn exited_reason(names: &[&str], tool: &str, code: i32, output: &Output) -> Stri
 }
 
 fn one_line(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     lines.join(" ")
 }
 

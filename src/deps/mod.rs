@@ -39,7 +39,7 @@ pub use locate::{declared_for, Declared};
 pub use set::{DepSet, DepsKey};
 pub use shared::{SharedDep, SharedDepsView, SharedRequest};
 pub use sync::ScriptDeclared;
-pub use views::{BatchView, EnvironmentView, ScriptDepsView};
+pub use views::{BatchView, EnvironmentView, InstallLogView, ScriptDepsView, ScriptInstallView};
 
 use env::Leases;
 use installer::Installer;

@@ -17,7 +17,7 @@ use super::set::{entry_name, DepSet, DepsKey};
 use super::{DepsError, DepsManager};
 
 /// `POST /api/deps/install`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct SharedRequest {
     pub runtime: String,
     pub deps: Vec<SharedDep>,
@@ -27,7 +27,7 @@ pub struct SharedRequest {
 }
 
 /// A package and its version (`1.2.3`, `>=1,<2`, `^9.0.1`; empty for any).
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct SharedDep {
     pub name: String,
     #[serde(default)]
@@ -35,15 +35,16 @@ pub struct SharedDep {
 }
 
 /// The shared set of one runtime.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SharedDepsView {
+    #[schema(value_type = String, example = "python")]
     pub runtime: Runtime,
     pub hash: Option<String>,
     pub cache_dir: String,
     pub deps: Vec<SharedPackage>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SharedPackage {
     pub name: String,
     /// As requested: the normalised entry.

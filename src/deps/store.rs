@@ -30,7 +30,6 @@ impl CacheStore {
         CacheStore { root }
     }
 
-
     pub fn runtime_dir(&self, runtime: Runtime) -> PathBuf {
         self.root.join(match runtime {
             Runtime::Python => "python",
@@ -219,7 +218,7 @@ mod tests {
         assert!(store.is_complete(&k));
         assert!(store.dir(&k).join("pkg.py").is_file());
         assert!(!built.exists());
-        assert_eq!(store.list(), [k.clone()]);
+        assert_eq!(store.list(), std::slice::from_ref(&k));
 
         let again = store.temp_dir(&k).unwrap();
         std::fs::write(again.join("pkg.py"), "X = 2\n").unwrap();

@@ -18,9 +18,10 @@ use super::sync::ScriptDeclared;
 use super::{DepsError, DepsManager};
 
 /// `GET /api/scripts/{id}/dependencies`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ScriptDepsView {
     pub script_id: i64,
+    #[schema(value_type = String, example = "python")]
     pub runtime: Runtime,
     /// The dependency file, relative to scripts_repo (`None` without one).
     pub source_file: Option<String>,
@@ -34,12 +35,13 @@ pub struct ScriptDepsView {
     pub status: Option<String>,
     pub error: Option<String>,
     /// `uv`, `pip` or `npm`.
+    #[schema(value_type = String)]
     pub installer: &'static str,
     pub attempts: i64,
     pub last_install: Option<InstallLogView>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct InstallLogView {
     pub id: i64,
     pub trigger: String,
@@ -67,7 +69,7 @@ impl From<InstallLog> for InstallLogView {
 }
 
 /// `POST /api/scripts/{id}/dependencies/install`, and one item of a batch.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ScriptInstallView {
     pub script_id: i64,
     pub path: String,
@@ -75,10 +77,12 @@ pub struct ScriptInstallView {
     pub deps: Vec<String>,
     pub hash: Option<String>,
     /// `ready`, `failed`, or `none` (no dependencies).
+    #[schema(value_type = String)]
     pub status: &'static str,
     /// Nothing was installed (already installed, or a remembered failure).
     pub reused: bool,
     pub error: Option<String>,
+    #[schema(value_type = Option<String>)]
     pub installer: Option<&'static str>,
     pub duration_ms: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -86,7 +90,7 @@ pub struct ScriptInstallView {
 }
 
 /// `POST /api/scripts/batch/dependencies/install`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BatchView {
     pub results: Vec<ScriptInstallView>,
     pub not_found: Vec<i64>,
@@ -96,10 +100,11 @@ pub struct BatchView {
 }
 
 /// `GET /api/scripts/{id}/environment`: what a run of the script gets.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EnvironmentView {
     pub script_id: i64,
     pub path: String,
+    #[schema(value_type = String, example = "python")]
     pub runtime: Runtime,
     pub interpreter: Option<String>,
     pub interpreter_error: Option<String>,
@@ -247,13 +252,18 @@ impl DepsManager {
             Some(ids) => ids,
             None => {
                 let rows = self.catalog.script_deps_rows().await?;
-                rows.into_iter().filter(|r| r.state.file.is_some()).map(|r| r.id).collect()
+                rows.into_iter()
+                    .filter(|r| r.state.file.is_some())
+                    .map(|r| r.id)
+                    .collect()
             }
         };
         let (mut scripts, mut not_found) = (Vec::new(), Vec::new());
         for id in ids {
             match self.catalog.script(id).await? {
-                Some(script) if !scripts.iter().any(|s: &Script| s.id == id) => scripts.push(script),
+                Some(script) if !scripts.iter().any(|s: &Script| s.id == id) => {
+                    scripts.push(script)
+                }
                 Some(_) => {}
                 None => not_found.push(id),
             }

@@ -75,6 +75,7 @@ pub fn bind(
                 None => continue,
             },
         };
+        let value = value.and_then(fits_in_an_argument);
         match value {
             Ok(bound) => {
                 if matches!(bound, Bound::File { .. }) {
@@ -89,6 +90,9 @@ pub fn bind(
             }),
         }
     }
+    if problems.is_empty() {
+        problems.extend(too_many_argument_bytes(map, &argv));
+    }
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -97,6 +101,40 @@ pub fn bind(
         recorded,
         ignored: input.into_keys().collect(),
         file_positions,
+    })
+}
+
+/// Linux refuses to start a program with one argument of 128 KiB or more.
+const MAX_ARGUMENT_BYTES: usize = 128 * 1024 - 1;
+/// All arguments together, leaving room for the environment within ARG_MAX (2 MiB here).
+const MAX_ARGV_BYTES: usize = 1024 * 1024;
+
+fn fits_in_an_argument(bound: Bound) -> Result<Bound, String> {
+    let length = match &bound {
+        Bound::Text(text) => text.len(),
+        Bound::Json(value) => value.to_string().len(),
+        _ => 0,
+    };
+    if length > MAX_ARGUMENT_BYTES {
+        return Err(format!(
+            "is {length} bytes, more than one command-line argument can hold ({MAX_ARGUMENT_BYTES}); send large input as a file"
+        ));
+    }
+    Ok(bound)
+}
+
+fn too_many_argument_bytes(map: &ArgsMap, argv: &[OsString]) -> Option<ParamProblem> {
+    let total: usize = argv.iter().map(|a| a.len() + 1).sum();
+    if total <= MAX_ARGV_BYTES {
+        return None;
+    }
+    let largest = map.specs().iter().max_by_key(|spec| {
+        let at = argv.iter().position(|a| a.to_str() == Some(spec.flag.as_str()));
+        at.and_then(|i| argv.get(i + 1)).map_or(0, |v| v.len())
+    })?;
+    Some(ParamProblem {
+        param: largest.name.clone(),
+        message: format!("the parameters add up to {total} bytes, more than the {MAX_ARGV_BYTES} that can be passed as arguments; send large input as a file"),
     })
 }
 

@@ -83,6 +83,17 @@ pub enum ProcessError {
     Wait { program: String, source: io::Error },
 }
 
+impl ProcessError {
+    /// The cause without the program's path, for messages shown to clients.
+    pub fn reason(&self) -> String {
+        match self {
+            ProcessError::Spawn { source, .. } | ProcessError::Limits { source, .. } | ProcessError::Wait { source, .. } => {
+                source.to_string()
+            }
+        }
+    }
+}
+
 /// Runs a child to completion (or until its deadline, output cap or cancellation).
 pub async fn run(
     spec: &ProcessSpec,

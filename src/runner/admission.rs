@@ -8,13 +8,25 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Held for the whole of a run; dropping it frees the slots.
 pub struct Slots {
-    _global: OwnedSemaphorePermit,
+    global: Option<OwnedSemaphorePermit>,
     _script: Option<OwnedSemaphorePermit>,
+    /// Global slots still to retire after the limit was lowered while they were in use.
+    debt: Arc<AtomicUsize>,
+}
+
+impl Drop for Slots {
+    fn drop(&mut self) {
+        let retire = self.debt.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |d| d.checked_sub(1)).is_ok();
+        if let (true, Some(permit)) = (retire, self.global.take()) {
+            permit.forget();
+        }
+    }
 }
 
 /// A place in the queue; waiting on it yields slots in arrival order.
 pub struct QueuePlace {
     global: Arc<Semaphore>,
+    debt: Arc<AtomicUsize>,
     script: Option<Arc<Semaphore>>,
     waiting: Arc<AtomicUsize>,
 }
@@ -39,8 +51,9 @@ impl QueuePlace {
             .await
             .expect("never closed");
         Slots {
-            _global: global,
+            global: Some(global),
             _script: script,
+            debt: self.debt.clone(),
         }
     }
 }
@@ -65,18 +78,39 @@ pub struct QueueFull {
 
 pub struct Admission {
     global: Arc<Semaphore>,
+    limit: AtomicUsize,
+    debt: Arc<AtomicUsize>,
     per_script: Mutex<HashMap<i64, (usize, Arc<Semaphore>)>>,
     waiting: Arc<AtomicUsize>,
-    capacity: usize,
+    capacity: AtomicUsize,
 }
 
 impl Admission {
     pub fn new(max_running: usize, queue_capacity: usize) -> Admission {
         Admission {
             global: Arc::new(Semaphore::new(max_running.max(1))),
+            limit: AtomicUsize::new(max_running.max(1)),
+            debt: Arc::new(AtomicUsize::new(0)),
             per_script: Mutex::new(HashMap::new()),
             waiting: Arc::new(AtomicUsize::new(0)),
-            capacity: queue_capacity,
+            capacity: AtomicUsize::new(queue_capacity),
+        }
+    }
+
+    /// Applies new limits live: more slots open at once; fewer close as runs finish.
+    pub fn resize(&self, max_running: usize, queue_capacity: usize) {
+        self.capacity.store(queue_capacity, Ordering::SeqCst);
+        let new = max_running.max(1);
+        let old = self.limit.swap(new, Ordering::SeqCst);
+        if new > old {
+            let mut added = new - old;
+            while added > 0 && self.debt.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |d| d.checked_sub(1)).is_ok() {
+                added -= 1;
+            }
+            self.global.add_permits(added);
+        } else if old > new {
+            let retired = self.global.forget_permits(old - new);
+            self.debt.fetch_add(old - new - retired, Ordering::SeqCst);
         }
     }
 
@@ -86,21 +120,18 @@ impl Admission {
         if let Some(slots) = self.try_now(script.as_ref()) {
             return Ok(Entry::Now(slots));
         }
+        let capacity = self.capacity.load(Ordering::SeqCst);
         let reserved = self
             .waiting
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-                (n < self.capacity).then_some(n + 1)
-            });
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < capacity).then_some(n + 1));
         match reserved {
             Ok(_) => Ok(Entry::Queued(QueuePlace {
                 global: self.global.clone(),
+                debt: self.debt.clone(),
                 script,
                 waiting: self.waiting.clone(),
             })),
-            Err(waiting) => Err(QueueFull {
-                waiting,
-                capacity: self.capacity,
-            }),
+            Err(waiting) => Err(QueueFull { waiting, capacity }),
         }
     }
 
@@ -115,8 +146,9 @@ impl Admission {
         };
         let global = self.global.clone().try_acquire_owned().ok()?;
         Some(Slots {
-            _global: global,
+            global: Some(global),
             _script: script_permit,
+            debt: self.debt.clone(),
         })
     }
 
@@ -162,6 +194,22 @@ mod tests {
         assert_eq!(admission.waiting(), 1);
         drop((slots, second, fourth));
         assert_eq!(admission.waiting(), 0);
+    }
+
+    #[tokio::test]
+    async fn limits_change_live() {
+        let admission = Admission::new(2, 5);
+        let a = admission.enter(1, None).unwrap();
+        let b = admission.enter(1, None).unwrap();
+        admission.resize(1, 5);
+        drop(a);
+        assert!(matches!(admission.enter(1, None).unwrap(), Entry::Queued(_)), "one slot, still taken by b");
+        drop(b);
+        assert!(matches!(admission.enter(1, None).unwrap(), Entry::Now(_)), "b's slot reopens");
+        admission.resize(3, 0);
+        let held: Vec<_> = (0..3).map(|_| admission.enter(1, None).unwrap()).collect();
+        assert!(held.iter().all(|e| matches!(e, Entry::Now(_))), "three slots now");
+        assert!(admission.enter(1, None).is_err(), "a queue of 0 refuses at once");
     }
 
     #[tokio::test]

@@ -80,7 +80,7 @@ impl Execution {
             .await
         {
             Ok(output) => record_output(&output, &run_dir, &launch).await,
-            Err(error) => failed_to_start(error.to_string()),
+            Err(error) => failed_to_start(error.reason()),
         };
         let end = if end.status == RunStatus::Cancelled {
             stopped_end_from(&active, end)
@@ -169,6 +169,7 @@ async fn record_output(output: &Output, run_dir: &RunDir, launch: &Launch) -> Ru
         max_output_bytes: settings.max_output_bytes,
         cpu_seconds: settings.cpu_seconds,
         memory_limited: settings.address_space_bytes.is_some(),
+        file_size_limited: settings.file_size_bytes.is_some(),
     };
     let verdict = outcome::judge(output, limits);
     let mut end = RunEnd {
@@ -228,7 +229,7 @@ fn empty_end() -> RunEnd {
 fn failed_to_start(message: String) -> RunEnd {
     RunEnd {
         error_code: Some("start_failed".into()),
-        error_message: Some(message),
+        error_message: Some(format!("the script could not be started: {message}")),
         ..empty_end()
     }
 }

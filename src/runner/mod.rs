@@ -22,6 +22,7 @@ use tracing::Instrument;
 
 use crate::catalog::{Catalog, CatalogError, LoadStatus, NewRun, Run, Script};
 use crate::config::RunSettings;
+use crate::settings::Settings;
 use crate::domain::{bind, ArgsMap, ParamProblem, RunArgs};
 use crate::process::{self, Interpreters};
 
@@ -64,13 +65,6 @@ pub enum RunError {
     Task(String),
 }
 
-/// Limits on how many runs go at once.
-#[derive(Debug, Clone, Copy)]
-pub struct Concurrency {
-    pub max_running: usize,
-    pub max_queued: usize,
-}
-
 /// A submitted run: its id, whether it had to queue, and its eventual record.
 pub struct Submitted {
     pub run_id: i64,
@@ -105,7 +99,7 @@ impl Submitted {
 pub struct Runner {
     catalog: Catalog,
     interpreters: Arc<Interpreters>,
-    settings: RunSettings,
+    settings: Arc<Settings>,
     scripts_repo: PathBuf,
     runs_dir: PathBuf,
     child_path: OsString,
@@ -121,8 +115,7 @@ pub struct Runner {
 pub struct RunnerParts {
     pub catalog: Catalog,
     pub interpreters: Arc<Interpreters>,
-    pub settings: RunSettings,
-    pub concurrency: Concurrency,
+    pub settings: Arc<Settings>,
     pub scripts_repo: PathBuf,
     pub runs_dir: PathBuf,
     pub child_path: OsString,
@@ -130,6 +123,7 @@ pub struct RunnerParts {
 
 impl Runner {
     pub fn new(parts: RunnerParts) -> Runner {
+        let current = parts.settings.current();
         Runner {
             catalog: parts.catalog,
             interpreters: parts.interpreters,
@@ -137,7 +131,7 @@ impl Runner {
             scripts_repo: parts.scripts_repo,
             runs_dir: parts.runs_dir,
             child_path: parts.child_path,
-            admission: Admission::new(parts.concurrency.max_running, parts.concurrency.max_queued),
+            admission: Admission::new(current.max_concurrent_runs, current.max_queued_runs),
             registry: Arc::new(Registry::default()),
             accepting: AtomicBool::new(true),
             finished: broadcast::channel(256).0,
@@ -145,8 +139,22 @@ impl Runner {
         }
     }
 
-    pub fn settings(&self) -> &RunSettings {
-        &self.settings
+    /// The run limits in force now.
+    pub fn settings(&self) -> RunSettings {
+        self.settings.current().run.clone()
+    }
+
+    /// Keeps the concurrency limits in step with the settings, for the life of the runtime.
+    pub fn follow_settings(self: &Arc<Self>) {
+        let runner = Arc::downgrade(self);
+        let mut changes = self.settings.subscribe();
+        tokio::spawn(async move {
+            while changes.changed().await.is_ok() {
+                let Some(runner) = runner.upgrade() else { return };
+                let current = changes.borrow_and_update().clone();
+                runner.admission.resize(current.max_concurrent_runs, current.max_queued_runs);
+            }
+        });
     }
 
     /// A place for uploads to land while a request is read.
@@ -253,7 +261,8 @@ impl Runner {
             .interpreters
             .executable(script.runtime)
             .map_err(RunError::InterpreterMissing)?;
-        let mut timeout = self.settings.timeout;
+        let settings = self.settings();
+        let mut timeout = settings.timeout;
         if let Some(own) = script.timeout_sec.filter(|s| *s > 0) {
             timeout = timeout.min(Duration::from_secs(own.unsigned_abs()));
         }
@@ -265,7 +274,7 @@ impl Runner {
             script_file: self.scripts_repo.join(&script.path),
             child_path: self.child_path.clone(),
             timeout,
-            settings: self.settings.clone(),
+            settings,
         })
     }
 

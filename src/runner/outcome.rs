@@ -20,6 +20,7 @@ pub struct LimitsInForce {
     pub max_output_bytes: usize,
     pub cpu_seconds: Option<u64>,
     pub memory_limited: bool,
+    pub file_size_limited: bool,
 }
 
 pub fn judge(output: &Output, limits: LimitsInForce) -> Verdict {
@@ -40,6 +41,14 @@ pub fn judge(output: &Output, limits: LimitsInForce) -> Verdict {
                 Some(code),
                 "limit_exceeded",
                 "the script ran out of memory (memory limit)".into(),
+            )
+        }
+        Termination::Exited(code) if limits.file_size_limited && wrote_too_large_a_file(&output.stderr) => {
+            verdict(
+                RunStatus::LimitExceeded,
+                Some(code),
+                "limit_exceeded",
+                "the script wrote a file larger than allowed (file size limit)".into(),
             )
         }
         Termination::Exited(code) => verdict(
@@ -99,6 +108,12 @@ pub fn judge(output: &Output, limits: LimitsInForce) -> Verdict {
             "the run was cancelled".into(),
         ),
     }
+}
+
+/// Python and Node ignore SIGXFSZ; the write fails with EFBIG and they report it.
+fn wrote_too_large_a_file(stderr: &[u8]) -> bool {
+    let tail = crate::process::tail_text(stderr, 4000);
+    tail.contains("File too large") || tail.contains("EFBIG")
 }
 
 fn ran_out_of_memory(stderr: &[u8]) -> bool {
@@ -185,6 +200,7 @@ mod tests {
         max_output_bytes: 100,
         cpu_seconds: Some(9),
         memory_limited: true,
+        file_size_limited: true,
     };
 
     #[test]

@@ -136,6 +136,10 @@ fn collect_into(root: &Path, dir: &Path, depth: usize, files: &mut Vec<RunFile>)
         if kind.is_dir() && depth < MAX_DEPTH {
             collect_into(root, &path, depth + 1, files);
         } else if kind.is_file() {
+            // A name that is not UTF-8 could never be asked for by URL; it is not listed.
+            if path.to_str().is_none() {
+                continue;
+            }
             let name = path.strip_prefix(root).unwrap_or(&path);
             let name = name
                 .components()

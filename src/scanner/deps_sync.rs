@@ -28,7 +28,10 @@ pub async fn next_installed(receiver: &mut Option<broadcast::Receiver<DepsKey>>)
             match rx.recv().await {
                 Ok(key) => return key,
                 Err(RecvError::Lagged(missed)) => {
-                    tracing::warn!(missed, "missed finished installs; their schemas refresh on the next change");
+                    tracing::warn!(
+                        missed,
+                        "missed finished installs; their schemas refresh on the next change"
+                    );
                 }
                 Err(RecvError::Closed) => break,
             }

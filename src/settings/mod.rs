@@ -253,7 +253,7 @@ mod tests {
         let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
         assert_eq!(keys, ["nope", "max_concurrent_runs"], "in the order given");
         let valid = settings.validate(json!({"timeout_sec": 5}).as_object().unwrap()).unwrap();
-        let mut changes = settings.subscribe();
+        let changes = settings.subscribe();
         settings.apply(valid);
         assert!(changes.has_changed().unwrap(), "subscribers hear about it");
         assert_eq!(settings.current().run.timeout, Duration::from_secs(5));

@@ -76,14 +76,23 @@ impl LocalPackages {
 
     /// A `file:` spec for the local `sgdemo-js` of `version`.
     pub fn npm(&self, version: &str) -> String {
-        format!("file:{}", self.dir.path().join(format!("npm/sgdemo-js-{version}")).display())
+        format!(
+            "file:{}",
+            self.dir
+                .path()
+                .join(format!("npm/sgdemo-js-{version}"))
+                .display()
+        )
     }
 
     /// Flags that make the gateway install only from these packages, with uv when the
     /// test run names one in `DEPS_TEST_UV` (otherwise whatever PATH offers, or pip).
     pub fn gateway_flags(&self) -> Vec<String> {
         let mut flags = vec![
-            format!("--python-install-args=--no-index --find-links={}", self.wheels().display()),
+            format!(
+                "--python-install-args=--no-index --find-links={}",
+                self.wheels().display()
+            ),
             "--npm-install-args=--offline".to_string(),
         ];
         if let Some(uv) = std::env::var_os("DEPS_TEST_UV") {
@@ -94,7 +103,12 @@ impl LocalPackages {
 }
 
 /// A gateway over `repo` that installs from `packages` only.
-pub fn spawn_offline(repo: &TestRepo, data: &Path, packages: &LocalPackages, extra: &[&str]) -> TestApp {
+pub fn spawn_offline(
+    repo: &TestRepo,
+    data: &Path,
+    packages: &LocalPackages,
+    extra: &[&str],
+) -> TestApp {
     let flags = packages.gateway_flags();
     let mut args: Vec<&str> = flags.iter().map(String::as_str).collect();
     args.extend_from_slice(extra);
@@ -160,7 +174,12 @@ pub fn wait_for_help(app: &TestApp, path: &str, want: &str) -> Value {
         let script = app.script_by_path(path)?;
         (script["args_schema"]["x"]["help"] == json!(want)).then_some(script)
     })
-    .unwrap_or_else(|| panic!("{path} never got help {want:?}: {:?}", app.script_by_path(path)))
+    .unwrap_or_else(|| {
+        panic!(
+            "{path} never got help {want:?}: {:?}",
+            app.script_by_path(path)
+        )
+    })
 }
 
 /// `GET /api/scripts/{id}/dependencies`.

@@ -12,3 +12,4 @@ mod scanner;
 mod scripts;
 mod deps;
 mod deps_support;
+mod openapi;
