@@ -35,11 +35,17 @@ fn main() {
             let url = format!("{address}/api/scripts/1/run?i={i}");
             let statuses = statuses.clone();
             std::thread::spawn(move || {
-                let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(120)).build();
+                let agent = ureq::AgentBuilder::new()
+                    .timeout(Duration::from_secs(120))
+                    .build();
                 let outcome = match agent.get(&url).call() {
                     Ok(response) => {
                         let body: serde_json::Value = response.into_json().unwrap_or_default();
-                        if body["data"]["i"] == i { 200 } else { 0 }
+                        if body["data"]["i"] == i {
+                            200
+                        } else {
+                            0
+                        }
                     }
                     Err(ureq::Error::Status(code, _)) => code,
                     Err(_) => 1,
@@ -53,29 +59,55 @@ fn main() {
 
     let statuses = statuses.lock().unwrap();
     let count = |code: u16| statuses.iter().filter(|s| **s == code).count();
-    let runs: serde_json::Value = ureq::get(&format!("{address}/api/runs?page_size=1&status=success"))
-        .call()
-        .expect("history")
-        .into_json()
-        .expect("json");
+    let runs: serde_json::Value =
+        ureq::get(&format!("{address}/api/runs?page_size=1&status=success"))
+            .call()
+            .expect("history")
+            .into_json()
+            .expect("json");
     let ideal = Duration::from_millis(REQUESTS as u64 * SCRIPT_MS / LIMIT as u64);
     println!("== {REQUESTS} concurrent requests, {SCRIPT_MS} ms script, {LIMIT} running at once");
     println!("answered 200 with the right data : {}", count(200));
     println!("answered 429 (queue full)        : {}", count(429));
-    println!("5xx                              : {}", statuses.iter().filter(|s| (500..600).contains(*s)).count());
+    println!(
+        "5xx                              : {}",
+        statuses.iter().filter(|s| (500..600).contains(*s)).count()
+    );
     println!("wrong data or no answer          : {}", count(0) + count(1));
     println!("successful runs recorded         : {}", runs["total"]);
-    println!("total time {:.2} s; sleep-bound ideal {:.2} s; ratio {:.2}", elapsed.as_secs_f64(), ideal.as_secs_f64(), elapsed.as_secs_f64() / ideal.as_secs_f64());
+    println!(
+        "total time {:.2} s; sleep-bound ideal {:.2} s; ratio {:.2}",
+        elapsed.as_secs_f64(),
+        ideal.as_secs_f64(),
+        elapsed.as_secs_f64() / ideal.as_secs_f64()
+    );
     println!("(each run also pays the interpreter's start-up, ≈ 20–30 ms of CPU on 2 cores)");
     let _ = gateway.kill();
     let _ = gateway.wait();
-    assert_eq!(count(200), REQUESTS, "every request must succeed with its own data");
+    assert_eq!(
+        count(200),
+        REQUESTS,
+        "every request must succeed with its own data"
+    );
 }
 
 fn start(repo: &std::path::Path, data: &std::path::Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_script-gateway"))
-        .args(["serve", "--port", "0", "--scan-interval-sec", "0", "--log", "warn"])
-        .args(["--max-concurrent-runs", &LIMIT.to_string(), "--max-queued-runs", &REQUESTS.to_string()])
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--scan-interval-sec",
+            "0",
+            "--log",
+            "warn",
+        ])
+        .args([
+            "--max-concurrent-runs",
+            &LIMIT.to_string(),
+            "--max-queued-runs",
+            &REQUESTS.to_string(),
+        ])
         .arg("--scripts-repo")
         .arg(repo)
         .arg("--data-dir")
@@ -87,6 +119,11 @@ fn start(repo: &std::path::Path, data: &std::path::Path) -> Child {
 
 fn read_address(gateway: &mut Child) -> String {
     let mut line = String::new();
-    BufReader::new(gateway.stdout.take().expect("piped")).read_line(&mut line).expect("listening line");
-    line.trim().strip_prefix("listening on ").expect("listening on ...").to_string()
+    BufReader::new(gateway.stdout.take().expect("piped"))
+        .read_line(&mut line)
+        .expect("listening line");
+    line.trim()
+        .strip_prefix("listening on ")
+        .expect("listening on ...")
+        .to_string()
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::catalog::ScriptFilter;
-use crate::config::{ValueSources, Config, RepoArgs, ServeArgs};
+use crate::config::{Config, RepoArgs, ServeArgs, ValueSources};
 use crate::openapi::DocCache;
 use crate::startup::{Application, Core};
 use crate::telemetry;
@@ -40,7 +40,8 @@ enum Command {
 pub fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
-    let sources = ValueSources::from_matches(matches.subcommand_matches("serve").unwrap_or(&matches));
+    let sources =
+        ValueSources::from_matches(matches.subcommand_matches("serve").unwrap_or(&matches));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

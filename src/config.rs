@@ -434,7 +434,11 @@ impl ValueSources {
     pub fn from_matches(matches: &clap::ArgMatches) -> ValueSources {
         let mut sources = std::collections::HashMap::new();
         for id in SETTING_FLAGS {
-            let source = match matches.try_contains_id(id).ok().and_then(|_| matches.value_source(id)) {
+            let source = match matches
+                .try_contains_id(id)
+                .ok()
+                .and_then(|_| matches.value_source(id))
+            {
                 Some(clap::parser::ValueSource::CommandLine) => Source::Cli,
                 Some(clap::parser::ValueSource::EnvVariable) => Source::Env,
                 _ => continue,
@@ -451,14 +455,32 @@ impl ValueSources {
 
 /// Flags that set a runtime setting.
 const SETTING_FLAGS: &[&str] = &[
-    "timeout_sec", "timeout_min", "schema_timeout_sec", "scan_interval_sec", "watch_debounce_ms",
-    "max_concurrent_runs", "max_queued_runs", "max_output_mb", "max_body_mb", "cpu_limit_sec",
-    "memory_limit_mb", "max_open_files", "max_processes", "max_file_size_mb", "notify_url",
-    "notify_timeout_sec", "base_url", "run_retention_days", "max_runs_per_script",
+    "timeout_sec",
+    "timeout_min",
+    "schema_timeout_sec",
+    "scan_interval_sec",
+    "watch_debounce_ms",
+    "max_concurrent_runs",
+    "max_queued_runs",
+    "max_output_mb",
+    "max_body_mb",
+    "cpu_limit_sec",
+    "memory_limit_mb",
+    "max_open_files",
+    "max_processes",
+    "max_file_size_mb",
+    "notify_url",
+    "notify_timeout_sec",
+    "base_url",
+    "run_retention_days",
+    "max_runs_per_script",
 ];
 
 /// The runtime settings given at start, each with the source of its flag.
-fn startup_settings(args: &ServeArgs, sources: &ValueSources) -> Vec<(&'static str, serde_json::Value, Source)> {
+fn startup_settings(
+    args: &ServeArgs,
+    sources: &ValueSources,
+) -> Vec<(&'static str, serde_json::Value, Source)> {
     use serde_json::json;
     const MIB: u64 = 1024 * 1024;
     let run = &args.run;
@@ -468,23 +490,75 @@ fn startup_settings(args: &ServeArgs, sources: &ValueSources) -> Vec<(&'static s
         (None, None) => None,
     };
     let candidates = [
-        ("schema_timeout_sec", "schema_timeout_sec", json!(args.repo.schema_timeout_sec)),
-        ("scan_interval_sec", "scan_interval_sec", json!(args.scan_interval_sec)),
-        ("watch_debounce_ms", "watch_debounce_ms", json!(args.watch_debounce_ms)),
-        ("max_concurrent_runs", "max_concurrent_runs", json!(run.max_concurrent_runs)),
-        ("max_queued_runs", "max_queued_runs", json!(run.max_queued_runs)),
-        ("max_output_bytes", "max_output_mb", json!(run.max_output_mb * MIB)),
-        ("max_body_bytes", "max_body_mb", json!(run.max_body_mb * MIB)),
+        (
+            "schema_timeout_sec",
+            "schema_timeout_sec",
+            json!(args.repo.schema_timeout_sec),
+        ),
+        (
+            "scan_interval_sec",
+            "scan_interval_sec",
+            json!(args.scan_interval_sec),
+        ),
+        (
+            "watch_debounce_ms",
+            "watch_debounce_ms",
+            json!(args.watch_debounce_ms),
+        ),
+        (
+            "max_concurrent_runs",
+            "max_concurrent_runs",
+            json!(run.max_concurrent_runs),
+        ),
+        (
+            "max_queued_runs",
+            "max_queued_runs",
+            json!(run.max_queued_runs),
+        ),
+        (
+            "max_output_bytes",
+            "max_output_mb",
+            json!(run.max_output_mb * MIB),
+        ),
+        (
+            "max_body_bytes",
+            "max_body_mb",
+            json!(run.max_body_mb * MIB),
+        ),
         ("cpu_limit_sec", "cpu_limit_sec", json!(run.cpu_limit_sec)),
-        ("memory_limit_mb", "memory_limit_mb", json!(run.memory_limit_mb)),
-        ("max_open_files", "max_open_files", json!(run.max_open_files)),
+        (
+            "memory_limit_mb",
+            "memory_limit_mb",
+            json!(run.memory_limit_mb),
+        ),
+        (
+            "max_open_files",
+            "max_open_files",
+            json!(run.max_open_files),
+        ),
         ("max_processes", "max_processes", json!(run.max_processes)),
-        ("max_file_size_mb", "max_file_size_mb", json!(run.max_file_size_mb)),
+        (
+            "max_file_size_mb",
+            "max_file_size_mb",
+            json!(run.max_file_size_mb),
+        ),
         ("notify_url", "notify_url", json!(args.notify_url)),
-        ("notify_timeout_sec", "notify_timeout_sec", json!(args.notify_timeout_sec)),
+        (
+            "notify_timeout_sec",
+            "notify_timeout_sec",
+            json!(args.notify_timeout_sec),
+        ),
         ("base_url", "base_url", json!(args.base_url)),
-        ("run_retention_days", "run_retention_days", json!(args.run_retention_days)),
-        ("max_runs_per_script", "max_runs_per_script", json!(args.max_runs_per_script)),
+        (
+            "run_retention_days",
+            "run_retention_days",
+            json!(args.run_retention_days),
+        ),
+        (
+            "max_runs_per_script",
+            "max_runs_per_script",
+            json!(args.max_runs_per_script),
+        ),
     ];
     let timeout = timeout.map(|(flag, value)| ("timeout_sec", flag, value));
     timeout
@@ -524,17 +598,47 @@ mod tests {
         use clap::{CommandFactory, FromArgMatches};
         let dir = std::env::temp_dir().join("sg-config-sources");
         let (repo, data) = (dir.join("r"), dir.join("d"));
-        let argv = ["sg", "--scripts-repo", repo.to_str().unwrap(), "--data-dir", data.to_str().unwrap(),
-            "--timeout-min", "2", "--max-output-mb", "3", "--notify-url", "http://hooks.local/x"];
+        let argv = [
+            "sg",
+            "--scripts-repo",
+            repo.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--timeout-min",
+            "2",
+            "--max-output-mb",
+            "3",
+            "--notify-url",
+            "http://hooks.local/x",
+        ];
         let matches = TestCli::command().get_matches_from(argv);
         let args = TestCli::from_arg_matches(&matches).unwrap().serve;
         let config = Config::for_serve(&args, &ValueSources::from_matches(&matches)).unwrap();
-        let find = |key: &str| config.startup_settings.iter().find(|(k, _, _)| *k == key).map(|(_, v, s)| (v.clone(), *s));
-        assert_eq!(find("timeout_sec"), Some((serde_json::json!(120.0), Source::Cli)));
-        assert_eq!(find("max_output_bytes"), Some((serde_json::json!(3 * 1024 * 1024), Source::Cli)));
-        assert_eq!(find("notify_url"), Some((serde_json::json!("http://hooks.local/x"), Source::Cli)));
+        let find = |key: &str| {
+            config
+                .startup_settings
+                .iter()
+                .find(|(k, _, _)| *k == key)
+                .map(|(_, v, s)| (v.clone(), *s))
+        };
+        assert_eq!(
+            find("timeout_sec"),
+            Some((serde_json::json!(120.0), Source::Cli))
+        );
+        assert_eq!(
+            find("max_output_bytes"),
+            Some((serde_json::json!(3 * 1024 * 1024), Source::Cli))
+        );
+        assert_eq!(
+            find("notify_url"),
+            Some((serde_json::json!("http://hooks.local/x"), Source::Cli))
+        );
         if std::env::var_os("SG_MAX_QUEUED_RUNS").is_none() {
-            assert_eq!(find("max_queued_runs"), None, "defaults are not startup values");
+            assert_eq!(
+                find("max_queued_runs"),
+                None,
+                "defaults are not startup values"
+            );
         }
     }
 

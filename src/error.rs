@@ -9,6 +9,8 @@ use utoipa::ToSchema;
 
 use crate::catalog::CatalogError;
 use crate::deps::DepsError;
+use crate::manage::ManageError;
+use crate::repo::RepoError;
 use crate::runner::RunError;
 use crate::scanner::ScanError;
 
@@ -22,9 +24,11 @@ pub enum ErrorCode {
     InvalidParams,
     InvalidSettings,
     Unauthorized,
+    Forbidden,
     NotFound,
     MethodNotAllowed,
     ScriptDisabled,
+    ScriptExists,
     RunAlreadyEnded,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -46,9 +50,12 @@ impl ErrorCode {
             | ErrorCode::InvalidParams
             | ErrorCode::InvalidSettings => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ErrorCode::ScriptDisabled | ErrorCode::RunAlreadyEnded => StatusCode::CONFLICT,
+            ErrorCode::ScriptDisabled | ErrorCode::RunAlreadyEnded | ErrorCode::ScriptExists => {
+                StatusCode::CONFLICT
+            }
             ErrorCode::TooManyRuns => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -69,10 +76,12 @@ impl ErrorCode {
             ErrorCode::InvalidParams => "invalid_params",
             ErrorCode::InvalidSettings => "invalid_settings",
             ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::ScriptDisabled => "script_disabled",
             ErrorCode::RunAlreadyEnded => "run_already_ended",
+            ErrorCode::ScriptExists => "script_exists",
             ErrorCode::TooManyRuns => "too_many_runs",
             ErrorCode::ShuttingDown => "shutting_down",
             ErrorCode::PayloadTooLarge => "payload_too_large",
@@ -232,8 +241,50 @@ impl From<DepsError> for ApiError {
     }
 }
 
+impl From<ManageError> for ApiError {
+    fn from(error: ManageError) -> ApiError {
+        let message = error.to_string();
+        match error {
+            ManageError::Repo(RepoError::InvalidPath(_)) => {
+                ApiError::new(ErrorCode::InvalidPath, message)
+            }
+            ManageError::Repo(RepoError::Exists(_)) => {
+                ApiError::new(ErrorCode::ScriptExists, message)
+            }
+            ManageError::Repo(RepoError::Missing(_)) | ManageError::NotFound(_) => {
+                ApiError::new(ErrorCode::NotFound, message)
+            }
+            ManageError::Repo(RepoError::TooLarge) => {
+                ApiError::new(ErrorCode::PayloadTooLarge, message)
+            }
+            ManageError::Repo(RepoError::Io { .. })
+            | ManageError::Catalog(_)
+            | ManageError::Scan(_)
+            | ManageError::Task(_) => ApiError::internal(&error),
+        }
+    }
+}
+
 impl From<ScanError> for ApiError {
     fn from(error: ScanError) -> ApiError {
+        ApiError::internal(&error)
+    }
+}
+
+impl From<crate::webhook::WebhookError> for ApiError {
+    fn from(error: crate::webhook::WebhookError) -> ApiError {
+        use crate::webhook::WebhookError;
+        match error {
+            WebhookError::NoUrl | WebhookError::InvalidUrl(_) => {
+                ApiError::new(ErrorCode::InvalidRequest, error.to_string())
+            }
+            WebhookError::Catalog(_) => ApiError::internal(&error),
+        }
+    }
+}
+
+impl From<crate::retention::RetentionError> for ApiError {
+    fn from(error: crate::retention::RetentionError) -> ApiError {
         ApiError::internal(&error)
     }
 }

@@ -50,42 +50,68 @@ impl ScriptRepo {
         }
         let path = Path::new(relative);
         if !path.components().all(|c| matches!(c, Component::Normal(_))) {
-            return Err(invalid("must be relative to the scripts folder, without '..'"));
+            return Err(invalid(
+                "must be relative to the scripts folder, without '..'",
+            ));
         }
         let parts: Vec<&str> = relative.split('/').collect();
         let runtime = Runtime::parse(parts[0])
             .filter(|r| r.folder() == parts[0])
             .ok_or_else(|| invalid("must start with python/ or js/"))?;
         let file = parts[parts.len() - 1];
-        let extension = Path::new(file).extension().and_then(|e| e.to_str()).unwrap_or_default();
+        let extension = Path::new(file)
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or_default();
         if parts.len() < 2 || !runtime.is_script_extension(extension) {
-            let allowed = if runtime == Runtime::Python { ".py" } else { ".js, .mjs or .cjs" };
+            let allowed = if runtime == Runtime::Python {
+                ".py"
+            } else {
+                ".js, .mjs or .cjs"
+            };
             return Err(invalid(&format!("must name a {allowed} file")));
         }
-        if parts.iter().any(|p| crate::scanner::is_ignored_folder(p) || p.starts_with('.')) || file.ends_with("._map.json") {
+        if parts
+            .iter()
+            .any(|p| crate::scanner::is_ignored_folder(p) || p.starts_with('.'))
+            || file.ends_with("._map.json")
+        {
             return Err(invalid("names a hidden or ignored folder"));
         }
         let absolute = self.root.join(path);
         self.check_inside(&absolute, runtime)?;
-        Ok(ScriptPath { relative: relative.to_string(), runtime, absolute })
+        Ok(ScriptPath {
+            relative: relative.to_string(),
+            runtime,
+            absolute,
+        })
     }
 
     /// The deepest existing ancestor must resolve inside `root/<runtime>`, and the file itself
     /// must not be a link, so no symbolic link can carry a write outside.
     fn check_inside(&self, absolute: &Path, runtime: Runtime) -> Result<(), RepoError> {
-        let base = self.root.join(runtime.folder()).canonicalize().map_err(|source| self.io(absolute, source))?;
+        let base = self
+            .root
+            .join(runtime.folder())
+            .canonicalize()
+            .map_err(|source| self.io(absolute, source))?;
         let mut existing = absolute.parent();
         while let Some(dir) = existing {
             if dir.exists() {
                 let real = dir.canonicalize().map_err(|source| self.io(dir, source))?;
                 if !real.starts_with(&base) {
-                    return Err(RepoError::InvalidPath("the path leads outside the scripts folder".into()));
+                    return Err(RepoError::InvalidPath(
+                        "the path leads outside the scripts folder".into(),
+                    ));
                 }
                 break;
             }
             existing = dir.parent();
         }
-        if absolute.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink()) {
+        if absolute
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink())
+        {
             return Err(RepoError::InvalidPath("the path is a symbolic link".into()));
         }
         Ok(())
@@ -94,7 +120,9 @@ impl ScriptRepo {
     pub fn read(&self, path: &ScriptPath) -> Result<String, RepoError> {
         match std::fs::read(&path.absolute) {
             Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(RepoError::Missing(path.relative.clone())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Err(RepoError::Missing(path.relative.clone()))
+            }
             Err(source) => Err(self.io(&path.absolute, source)),
         }
     }
@@ -114,23 +142,36 @@ impl ScriptRepo {
         let folder = path.absolute.parent().expect("a script path has a folder");
         std::fs::create_dir_all(folder).map_err(|source| self.io(folder, source))?;
         self.check_inside(&path.absolute, path.runtime)?;
-        let mut temporary = tempfile::NamedTempFile::new_in(folder).map_err(|source| self.io(folder, source))?;
-        io::Write::write_all(&mut temporary, content.as_bytes()).map_err(|source| self.io(folder, source))?;
-        temporary.persist(&path.absolute).map_err(|e| self.io(&path.absolute, e.error))?;
+        let mut temporary =
+            tempfile::NamedTempFile::new_in(folder).map_err(|source| self.io(folder, source))?;
+        io::Write::write_all(&mut temporary, content.as_bytes())
+            .map_err(|source| self.io(folder, source))?;
+        temporary
+            .persist(&path.absolute)
+            .map_err(|e| self.io(&path.absolute, e.error))?;
         Ok(())
     }
 
     pub fn delete(&self, path: &ScriptPath) -> Result<(), RepoError> {
         match std::fs::remove_file(&path.absolute) {
             Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(RepoError::Missing(path.relative.clone())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Err(RepoError::Missing(path.relative.clone()))
+            }
             Err(source) => Err(self.io(&path.absolute, source)),
         }
     }
 
     fn io(&self, path: &Path, source: io::Error) -> RepoError {
-        let shown = path.strip_prefix(&self.root).unwrap_or(path).display().to_string();
-        RepoError::Io { path: shown, source }
+        let shown = path
+            .strip_prefix(&self.root)
+            .unwrap_or(path)
+            .display()
+            .to_string();
+        RepoError::Io {
+            path: shown,
+            source,
+        }
     }
 }
 
@@ -170,10 +211,16 @@ mod tests {
             "python/x._map.json",
         ];
         for path in refused {
-            assert!(matches!(repo.resolve(path), Err(RepoError::InvalidPath(_))), "{path:?} accepted");
+            assert!(
+                matches!(repo.resolve(path), Err(RepoError::InvalidPath(_))),
+                "{path:?} accepted"
+            );
         }
         let ok = repo.resolve("python/tools/clean.py").unwrap();
-        assert_eq!((ok.relative.as_str(), ok.runtime), ("python/tools/clean.py", Runtime::Python));
+        assert_eq!(
+            (ok.relative.as_str(), ok.runtime),
+            ("python/tools/clean.py", Runtime::Python)
+        );
         assert_eq!(repo.resolve("./js/a.mjs").unwrap().relative, "js/a.mjs");
     }
 
@@ -182,9 +229,15 @@ mod tests {
         let (dir, repo) = repo();
         let outside = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(outside.path(), dir.path().join("python/escape")).unwrap();
-        assert!(matches!(repo.resolve("python/escape/x.py"), Err(RepoError::InvalidPath(_))));
+        assert!(matches!(
+            repo.resolve("python/escape/x.py"),
+            Err(RepoError::InvalidPath(_))
+        ));
         std::os::unix::fs::symlink("/etc/hostname", dir.path().join("python/link.py")).unwrap();
-        assert!(matches!(repo.resolve("python/link.py"), Err(RepoError::InvalidPath(_))));
+        assert!(matches!(
+            repo.resolve("python/link.py"),
+            Err(RepoError::InvalidPath(_))
+        ));
     }
 
     #[test]
@@ -192,12 +245,21 @@ mod tests {
         let (_dir, repo) = repo();
         let path = repo.resolve("python/new/tool.py").unwrap();
         repo.write(&path, "print(1)\n", true).unwrap();
-        assert!(matches!(repo.write(&path, "x", true), Err(RepoError::Exists(_))));
+        assert!(matches!(
+            repo.write(&path, "x", true),
+            Err(RepoError::Exists(_))
+        ));
         repo.write(&path, "print(2)\n", false).unwrap();
         assert_eq!(repo.read(&path).unwrap(), "print(2)\n");
         repo.delete(&path).unwrap();
         assert!(matches!(repo.read(&path), Err(RepoError::Missing(_))));
-        assert!(matches!(repo.write(&path, "x", false), Err(RepoError::Missing(_))));
-        assert!(matches!(repo.write(&path, &"x".repeat(MAX_SCRIPT_BYTES + 1), true), Err(RepoError::TooLarge)));
+        assert!(matches!(
+            repo.write(&path, "x", false),
+            Err(RepoError::Missing(_))
+        ));
+        assert!(matches!(
+            repo.write(&path, &"x".repeat(MAX_SCRIPT_BYTES + 1), true),
+            Err(RepoError::TooLarge)
+        ));
     }
 }

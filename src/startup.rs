@@ -11,15 +11,17 @@ use actix_web::{web, App, HttpServer};
 use tokio::sync::mpsc;
 use tracing_actix_web::TracingLogger;
 
+use crate::access::Access;
 use crate::api::{self, AppState};
 use crate::catalog::{Catalog, CatalogError};
 use crate::config::Config;
-use crate::openapi;
 use crate::deps::{DepsError, DepsManager, DepsParts};
+use crate::manage::ScriptManager;
+use crate::openapi;
 use crate::process::Interpreters;
 use crate::runner::{Runner, RunnerParts};
-use crate::settings::Settings;
 use crate::scanner::{Extractor, RepoWatcher, ScanError, ScanReport, Scanner};
+use crate::settings::Settings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -72,7 +74,11 @@ impl Core {
             .map_err(|e| CatalogError::Task(e.to_string()))??;
         let stored = catalog.stored_settings().await?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let settings = Arc::new(Settings::new(cores, config.startup_settings.clone(), stored));
+        let settings = Arc::new(Settings::new(
+            cores,
+            config.startup_settings.clone(),
+            stored,
+        ));
         let interpreters =
             Interpreters::resolve(&config.python, &config.node, &config.child_path).await;
         tracing::info!(?interpreters, "interpreters resolved");
@@ -158,8 +164,30 @@ impl Application {
             );
         }
         runner.follow_settings();
+        let notifier = Arc::new(crate::webhook::Notifier::new(
+            core.catalog.clone(),
+            core.settings.clone(),
+        ));
+        notifier.start(runner.subscribe_finished());
+        let retention = Arc::new(crate::retention::Retention::new(
+            core.catalog.clone(),
+            core.settings.clone(),
+            config.runs_dir(),
+        ));
+        retention.schedule(crate::retention::EVERY);
+        let manager = Arc::new(ScriptManager::new(
+            config.scan.scripts_repo.clone(),
+            core.scanner.clone(),
+            core.catalog.clone(),
+            config.data_dir.join("templates"),
+        ));
+        let access = Access::new(config.api_key.clone(), core.catalog.clone()).await?;
         let state = web::Data::new(AppState {
+            access: Arc::new(access),
+            manager,
             settings: core.settings,
+            notifier,
+            retention,
             runner: runner.clone(),
             catalog: core.catalog,
             scanner: core.scanner,

@@ -3,41 +3,46 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::web;
-use subtle::ConstantTimeEq;
 
+use crate::access::AccessError;
 use crate::error::{ApiError, ErrorCode};
 
 use super::AppState;
 
-/// With an API key configured, every `/api/*` request must present it, as
-/// `Authorization: Bearer KEY` or `X-API-Key: KEY`. `/health` and the docs stay open.
+/// Once keys are in use (a master key, or any active named key), every `/api/*` request must
+/// present one, as `Authorization: Bearer KEY` or `X-API-Key: KEY`, and its scope must allow
+/// the route. `/health`, `/openapi.json` and the docs stay open.
 pub async fn require_api_key(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let expected = request
-        .app_data::<web::Data<AppState>>()
-        .and_then(|s| s.api_key.clone());
-    if let Some(expected) = expected {
-        if is_protected(request.path()) {
-            match presented_key(&request) {
-                None => {
-                    return Err(ApiError::new(
-                        ErrorCode::Unauthorized,
-                        "an API key is required: send Authorization: Bearer KEY or X-API-Key: KEY",
-                    )
-                    .into())
-                }
-                Some(key) if !bool::from(key.as_bytes().ct_eq(expected.expose().as_bytes())) => {
-                    return Err(
-                        ApiError::new(ErrorCode::Unauthorized, "the API key is not valid").into(),
-                    )
-                }
-                Some(_) => {}
-            }
+    let Some(state) = request.app_data::<web::Data<AppState>>().cloned() else {
+        return Err(ApiError::internal(&"the application state is missing").into());
+    };
+    if state.access.required() && is_protected(request.path()) {
+        let scope = state
+            .access
+            .check(presented_key(&request).as_deref())
+            .await
+            .map_err(refusal)?;
+        if !scope.allows(request.method().as_str(), request.path()) {
+            let message = format!(
+                "a {} key may not {} {}",
+                scope.as_str(),
+                request.method(),
+                request.path()
+            );
+            return Err(ApiError::new(ErrorCode::Forbidden, message).into());
         }
     }
     next.call(request).await
+}
+
+fn refusal(error: AccessError) -> ApiError {
+    match error {
+        AccessError::Catalog(cause) => ApiError::internal(&cause),
+        other => ApiError::new(ErrorCode::Unauthorized, other.to_string()),
+    }
 }
 
 fn is_protected(path: &str) -> bool {

@@ -64,7 +64,8 @@ async fn get_script_swagger(
 }
 
 /// Ready curl commands for the script: GET (without files), JSON POST, and multipart (with
-/// files), against the host the request came to. With an API key set, they carry a placeholder.
+/// files), against the `base_url` setting, or else the host the request came to. With an API
+/// key set, they carry a placeholder for it.
 #[utoipa::path(
     get,
     path = "/scripts/{id}/curl",
@@ -83,10 +84,15 @@ async fn get_script_curl(
 ) -> Result<HttpResponse, ApiError> {
     let script = find_script(&state, id.into_inner()).await?;
     let map = loaded(&script)?;
-    let base_url = {
-        let connection = request.connection_info();
-        format!("{}://{}", connection.scheme(), connection.host())
-    };
+    let base_url = state
+        .settings
+        .current()
+        .base_url
+        .clone()
+        .unwrap_or_else(|| {
+            let connection = request.connection_info();
+            format!("{}://{}", connection.scheme(), connection.host())
+        });
     let commands = curl_commands(&base_url, script.id, &map, state.api_key.is_some());
     Ok(HttpResponse::Ok().json(commands))
 }

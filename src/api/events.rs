@@ -17,6 +17,26 @@ use super::AppState;
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
+/// One Server-Sent Event of a run: `stdout` and `stderr` carry one line in `data`; `end`
+/// carries the run (as `GET /api/runs/{id}` shows it) as JSON text, and is the last event.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct RunEvent {
+    /// Its position; send it back as `Last-Event-ID` to resume after it.
+    id: String,
+    event: RunEventKind,
+    data: String,
+}
+
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum RunEventKind {
+    Stdout,
+    Stderr,
+    End,
+}
+
 pub fn wants_event_stream(request: &HttpRequest) -> bool {
     request
         .headers()
@@ -38,7 +58,7 @@ pub fn wants_event_stream(request: &HttpRequest) -> bool {
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id"),
     ),
     responses(
-        (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
+        (status = 200, description = "An event stream", content_type = "text/event-stream", body = RunEvent),
         (status = 404, description = "No run with this id", body = crate::error::ErrorBody),
     )
 )]

@@ -5,25 +5,32 @@ mod deps;
 mod docs;
 mod events;
 mod health;
+mod keys;
+mod manage;
+mod retention;
 mod run;
 mod run_input;
 mod runs;
 mod scan;
+mod script_logs;
 mod scripts;
 mod settings;
+mod webhook;
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use crate::access::Access;
 use crate::catalog::Catalog;
 use crate::config::ApiKey;
 use crate::deps::DepsManager;
 use crate::error::{ApiError, ErrorCode};
+use crate::manage::ScriptManager;
 use crate::runner::Runner;
-use crate::settings::Settings;
 use crate::scanner::Scanner;
+use crate::settings::Settings;
 
 pub use auth::require_api_key;
 
@@ -34,7 +41,11 @@ pub struct AppState {
     pub runner: Arc<Runner>,
     pub deps: Arc<DepsManager>,
     pub settings: Arc<Settings>,
+    pub notifier: Arc<crate::webhook::Notifier>,
+    pub retention: Arc<crate::retention::Retention>,
+    pub manager: Arc<ScriptManager>,
     pub api_key: Option<ApiKey>,
+    pub access: Arc<Access>,
     pub started: Instant,
 }
 
@@ -47,12 +58,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(crate::openapi::configure)
         .service(
             web::scope("/api")
+                .configure(manage::configure_before_scripts)
                 .configure(run::configure)
                 .configure(docs::configure)
                 .configure(scripts::configure)
+                .configure(script_logs::configure)
+                // Before runs: `/runs/{id}` would take `/runs/cleanup` (and answer 405).
+                .configure(retention::configure)
                 .configure(runs::configure)
                 .configure(scan::configure)
+                .configure(webhook::configure)
                 .configure(settings::configure)
+                .configure(keys::configure)
                 .configure(deps::configure)
                 .default_service(web::to(unknown_route)),
         )
@@ -68,12 +85,21 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         docs::DocsCompatApi::openapi(),
         scripts::ScriptsApi::openapi(),
         runs::RunsApi::openapi(),
+        retention::RetentionApi::openapi(),
+        script_logs::ScriptLogsApi::openapi(),
+        webhook::WebhookApi::openapi(),
         scan::ScanApi::openapi(),
+        manage::ManageApi::openapi(),
+        keys::KeysApi::openapi(),
         deps::DepsApi::openapi(),
+        settings::SettingsApi::openapi(),
     ]
     .into_iter()
-    .fold(health::HealthApi::openapi(), |doc, module| {
-        doc.nest("/api", module)
+    .fold(health::HealthApi::openapi(), |mut doc, module| {
+        // `nest` would replace a path another module already documents (`/api/scripts` has
+        // GET in one module and POST in another); `merge` joins their operations.
+        doc.merge(utoipa::openapi::OpenApi::default().nest("/api", module));
+        doc
     })
 }
 

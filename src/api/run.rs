@@ -115,7 +115,7 @@ struct ActiveRunsView {
     responses(
         (status = 200, description = "The run ended (successfully or not)", content(
             (RunResultView = "application/json"),
-            (String = "text/event-stream"),
+            (events::RunEvent = "text/event-stream"),
         )),
         (status = 202, description = "Accepted: the run goes on in the background", body = AcceptedView),
         (status = 400, description = "Bad parameters (`invalid_params`, with `details`) or options", body = ErrorBody),
@@ -160,7 +160,7 @@ async fn run_script_get(
     responses(
         (status = 200, description = "The run ended (successfully or not)", content(
             (RunResultView = "application/json"),
-            (String = "text/event-stream"),
+            (events::RunEvent = "text/event-stream"),
         )),
         (status = 202, description = "Accepted: the run goes on in the background", body = AcceptedView),
         (status = 400, description = "Bad parameters (`invalid_params`, with `details`), body or options", body = ErrorBody),
@@ -296,7 +296,11 @@ async fn list_running(state: web::Data<AppState>) -> HttpResponse {
             run_id: run.run_id,
             script_id: run.script_id,
             script_path: run.script_path.clone(),
-            status: if run.is_running() { "running" } else { "queued" },
+            status: if run.is_running() {
+                "running"
+            } else {
+                "queued"
+            },
             queue_position: state.runner.queue_position(run.run_id),
             pid: run.pid(),
         })

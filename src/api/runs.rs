@@ -464,7 +464,10 @@ mod tests {
         failed.exit_code = Some(2);
         failed.stderr = Some("boom".into());
         failed.error_code = Some("script_failed".into());
-        failed.files = vec![RunFile { name: "chart.png".into(), size: 9 }];
+        failed.files = vec![RunFile {
+            name: "chart.png".into(),
+            size: 9,
+        }];
         failed.ignored_params = vec!["extra".into()];
         let mut queued = run(RunStatus::Queued);
         queued.started_at = None;
@@ -472,7 +475,12 @@ mod tests {
         queued.data = None;
         queued.duration_ms = None;
         queued.exit_code = None;
-        for (what, run) in [("data", run(RunStatus::Success)), ("file", file_output), ("failed", failed), ("queued", queued)] {
+        for (what, run) in [
+            ("data", run(RunStatus::Success)),
+            ("file", file_output),
+            ("failed", failed),
+            ("queued", queued),
+        ] {
             assert_eq!(
                 serde_json::to_string(&run_view(&run)).unwrap(),
                 legacy_run_view(&run).to_string(),
@@ -486,8 +494,15 @@ mod tests {
 /// holding `#`, `?`, `%` or spaces download as they are.
 pub fn file_url(run_id: i64, name: &str) -> String {
     use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-    const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
-    let encoded: Vec<String> = name.split('/').map(|part| utf8_percent_encode(part, SEGMENT).to_string()).collect();
+    const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    let encoded: Vec<String> = name
+        .split('/')
+        .map(|part| utf8_percent_encode(part, SEGMENT).to_string())
+        .collect();
     format!("/api/runs/{run_id}/files/{}", encoded.join("/"))
 }
 
@@ -495,8 +510,17 @@ pub fn file_url(run_id: i64, name: &str) -> String {
 mod file_url_tests {
     #[test]
     fn file_urls_encode_each_segment() {
-        assert_eq!(super::file_url(3, "sub dir/a#b?.txt"), "/api/runs/3/files/sub%20dir/a%23b%3F.txt");
-        assert_eq!(super::file_url(3, "pct%2e.txt"), "/api/runs/3/files/pct%252e.txt");
-        assert_eq!(super::file_url(3, "plain-name_1.csv"), "/api/runs/3/files/plain-name_1.csv");
+        assert_eq!(
+            super::file_url(3, "sub dir/a#b?.txt"),
+            "/api/runs/3/files/sub%20dir/a%23b%3F.txt"
+        );
+        assert_eq!(
+            super::file_url(3, "pct%2e.txt"),
+            "/api/runs/3/files/pct%252e.txt"
+        );
+        assert_eq!(
+            super::file_url(3, "plain-name_1.csv"),
+            "/api/runs/3/files/plain-name_1.csv"
+        );
     }
 }

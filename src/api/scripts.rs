@@ -13,9 +13,18 @@ use super::{resource, AppState};
 pub const MAX_PAGE_SIZE: u32 = 500;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/scripts").route(web::get().to(list_scripts)))
-        .service(resource("/scripts/{id}").route(web::get().to(get_script)))
-        .service(resource("/scripts/{id}/schema").route(web::get().to(get_script_schema)));
+    cfg.service(
+        resource("/scripts")
+            .route(web::get().to(list_scripts))
+            .route(web::post().to(super::manage::create_script)),
+    )
+    .service(
+        resource("/scripts/{id}")
+            .route(web::get().to(get_script))
+            .route(web::patch().to(super::manage::patch_script))
+            .route(web::delete().to(super::manage::delete_script)),
+    )
+    .service(resource("/scripts/{id}/schema").route(web::get().to(get_script_schema)));
 }
 
 #[derive(OpenApi)]
@@ -117,6 +126,10 @@ pub struct ScriptView {
     description: Option<String>,
     enabled: bool,
     notify_enabled: bool,
+    /// This script's own timeout in seconds (replaces the global one), if set.
+    timeout_sec: Option<i64>,
+    /// Runs of this script allowed at once, if limited.
+    max_concurrent: Option<i64>,
     #[schema(value_type = LoadStatusName)]
     load_status: &'static str,
     load_error: Option<String>,
@@ -149,6 +162,8 @@ impl From<Script> for ScriptView {
             description: s.description,
             enabled: s.enabled,
             notify_enabled: s.notify_enabled,
+            timeout_sec: s.timeout_sec,
+            max_concurrent: s.max_concurrent,
             load_status: s.load_status.as_str(),
             load_error: s.load_error,
             args_schema: s.args_schema,

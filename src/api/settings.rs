@@ -1,7 +1,8 @@
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};
+use utoipa::{OpenApi, ToSchema};
 
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ErrorBody, ErrorCode};
 
 use super::{resource, AppState};
 
@@ -10,12 +11,47 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         resource("/settings")
             .route(web::get().to(get_settings))
             .route(web::put().to(put_settings))
-            .route(web::patch().to(put_settings)),
+            .route(web::patch().to(patch_settings)),
     )
     .service(resource("/settings/{key}").route(web::delete().to(reset_setting)));
 }
 
+#[derive(OpenApi)]
+#[openapi(paths(get_settings, put_settings, patch_settings, reset_setting))]
+pub struct SettingsApi;
+
+/// Every setting keyed by name.
+#[derive(ToSchema)]
+#[schema(as = Settings)]
+#[allow(dead_code)]
+struct SettingsDoc {
+    settings: std::collections::BTreeMap<String, SettingDoc>,
+}
+
+/// One setting: its value in force, where it comes from, its type, bounds and meaning.
+#[derive(ToSchema)]
+#[schema(as = Setting)]
+#[allow(dead_code)]
+struct SettingDoc {
+    key: String,
+    value: Value,
+    /// `db`, `cli`, `env` or `default`.
+    source: String,
+    #[schema(rename = "type")]
+    kind: String,
+    default: Value,
+    min: Option<f64>,
+    max: Option<f64>,
+    description: String,
+}
+
 /// Every setting keyed by name: value, source (db, cli, env, default), type, bounds, meaning.
+#[utoipa::path(
+    get,
+    path = "/settings",
+    tag = "settings",
+    responses((status = 200, description = "Every setting", body = SettingsDoc))
+)]
 async fn get_settings(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(settings_body(&state))
 }
@@ -25,29 +61,85 @@ fn settings_body(state: &AppState) -> Value {
         .settings
         .list()
         .into_iter()
-        .map(|view| (view.key.to_string(), serde_json::to_value(&view).unwrap_or_default()))
+        .map(|view| {
+            (
+                view.key.to_string(),
+                serde_json::to_value(&view).unwrap_or_default(),
+            )
+        })
         .collect();
     json!({ "settings": settings })
 }
 
-/// `{"key": value, ...}`: all keys are validated first; nothing is stored unless all are valid.
-/// The new values apply at once, without a restart.
-async fn put_settings(state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
+/// Stores settings: `{"key": value, ...}`, all validated first, applied without a restart.
+///
+/// Nothing is stored unless every key is valid.
+#[utoipa::path(
+    put,
+    path = "/settings",
+    tag = "settings",
+    request_body(content = Object, description = "`{\"key\": value, ...}`"),
+    responses(
+        (status = 200, description = "Every setting, as now in force", body = SettingsDoc),
+        (status = 400, description = "An unknown key or a bad value (`invalid_settings`, with `details`)", body = ErrorBody),
+    )
+)]
+async fn put_settings(
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
     let Value::Object(changes) = body.into_inner() else {
-        return Err(ApiError::new(ErrorCode::InvalidJson, "the body must be a JSON object of settings"));
+        return Err(ApiError::new(
+            ErrorCode::InvalidJson,
+            "the body must be a JSON object of settings",
+        ));
     };
     let valid = state.settings.validate(&changes).map_err(|problems| {
         let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
-        ApiError::new(ErrorCode::InvalidSettings, format!("invalid settings: {}", keys.join(", ")))
-            .with_details(serde_json::to_value(&problems).unwrap_or_default())
+        ApiError::new(
+            ErrorCode::InvalidSettings,
+            format!("invalid settings: {}", keys.join(", ")),
+        )
+        .with_details(serde_json::to_value(&problems).unwrap_or_default())
     })?;
     state.catalog.store_settings(valid.clone()).await?;
     state.settings.apply(valid);
     Ok(HttpResponse::Ok().json(settings_body(&state)))
 }
 
+/// The same as `PUT /api/settings`: only the keys given change.
+#[utoipa::path(
+    patch,
+    path = "/settings",
+    tag = "settings",
+    request_body(content = Object, description = "`{\"key\": value, ...}`"),
+    responses(
+        (status = 200, description = "Every setting, as now in force", body = SettingsDoc),
+        (status = 400, description = "An unknown key or a bad value (`invalid_settings`, with `details`)", body = ErrorBody),
+    )
+)]
+async fn patch_settings(
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    put_settings(state, body).await
+}
+
 /// Forgets the stored value; the setting falls back to its flag, environment or default.
-async fn reset_setting(state: web::Data<AppState>, key: web::Path<String>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    delete,
+    path = "/settings/{key}",
+    tag = "settings",
+    params(("key" = String, Path, description = "The setting's name")),
+    responses(
+        (status = 200, description = "Every setting, as now in force", body = SettingsDoc),
+        (status = 404, description = "There is no such setting", body = ErrorBody),
+    )
+)]
+async fn reset_setting(
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let key = key.into_inner();
     if !state.settings.is_known(&key) {
         return Err(ApiError::not_found(format!("there is no setting {key:?}")));

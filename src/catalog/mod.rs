@@ -2,6 +2,9 @@
 //! `&Connection`, behind an async facade that runs them on the blocking pool.
 
 mod deps;
+mod keys;
+mod manage;
+mod retention;
 mod runs;
 mod scripts;
 mod settings;
@@ -19,6 +22,9 @@ use rusqlite_migration::Migrations;
 pub use deps::{
     CacheStatus, DepCache, InstallEnd, InstallLog, NewInstall, ScriptDepsRow, ScriptDepsState,
 };
+pub use keys::{ApiKeyRecord, KeyMatch};
+pub use manage::ScriptPatch;
+pub use retention::PrunedRun;
 pub use runs::{NewRun, Run, RunEnd, RunFile, RunFilter, RunStatus};
 pub use scripts::{LoadStatus, Page, Script, ScriptFilter, ScriptIndexEntry, ScriptUpsert};
 
@@ -161,15 +167,81 @@ impl Catalog {
     }
 
     /// Settings stored over the API.
-    pub async fn stored_settings(&self) -> Result<std::collections::BTreeMap<String, serde_json::Value>, CatalogError> {
+    pub async fn stored_settings(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, serde_json::Value>, CatalogError> {
         self.call(|conn| settings::load(conn)).await
     }
 
-    pub async fn store_settings(&self, values: Vec<(String, serde_json::Value)>) -> Result<(), CatalogError> {
+    pub async fn store_settings(
+        &self,
+        values: Vec<(String, serde_json::Value)>,
+    ) -> Result<(), CatalogError> {
         self.call(move |conn| settings::store(conn, &values)).await
     }
 
     pub async fn remove_settings(&self, keys: Vec<String>) -> Result<(), CatalogError> {
         self.call(move |conn| settings::remove(conn, &keys)).await
+    }
+
+    /// Applies an operator's choices to a script; None when it does not exist.
+    pub async fn patch_script(
+        &self,
+        id: i64,
+        patch: ScriptPatch,
+    ) -> Result<Option<Script>, CatalogError> {
+        self.call(move |conn| manage::patch(conn, id, &patch)).await
+    }
+
+    /// The live script at a path.
+    pub async fn script_by_path(&self, path: String) -> Result<Option<Script>, CatalogError> {
+        self.call(move |conn| manage::live_by_path(conn, &path))
+            .await
+    }
+
+    /// Deletes finished runs that ended at least `age` ago; returns them with their folders.
+    pub async fn delete_runs_older_than(
+        &self,
+        age: Duration,
+    ) -> Result<Vec<PrunedRun>, CatalogError> {
+        self.call(move |conn| retention::delete_older_than(conn, age.as_secs()))
+            .await
+    }
+
+    /// Deletes each script's finished runs beyond its `keep` newest; returns them.
+    pub async fn delete_runs_beyond_cap(&self, keep: u64) -> Result<Vec<PrunedRun>, CatalogError> {
+        self.call(move |conn| retention::delete_beyond_cap(conn, keep))
+            .await
+    }
+
+    pub async fn create_api_key(
+        &self,
+        name: String,
+        key_hash: String,
+        prefix: String,
+        scope: String,
+    ) -> Result<ApiKeyRecord, CatalogError> {
+        self.call(move |conn| keys::insert(conn, &name, &key_hash, &prefix, &scope))
+            .await
+    }
+
+    pub async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, CatalogError> {
+        self.call(|conn| keys::list(conn)).await
+    }
+
+    pub async fn revoke_api_key(&self, id: i64) -> Result<Option<ApiKeyRecord>, CatalogError> {
+        self.call(move |conn| keys::revoke(conn, id)).await
+    }
+
+    pub async fn find_api_key(&self, key_hash: String) -> Result<Option<KeyMatch>, CatalogError> {
+        self.call(move |conn| keys::find(conn, &key_hash)).await
+    }
+
+    pub async fn touch_api_key(&self, id: i64) -> Result<(), CatalogError> {
+        self.call(move |conn| keys::touch(conn, id)).await
+    }
+
+    pub async fn active_api_key_count(&self) -> Result<i64, CatalogError> {
+        self.call(|conn| keys::active_count(conn)).await
     }
 }

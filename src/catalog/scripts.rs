@@ -137,6 +137,12 @@ pub fn by_id(conn: &Connection, id: i64) -> Result<Option<Script>, CatalogError>
     Ok(conn.query_row(&sql, [id], script_from_row).optional()?)
 }
 
+pub fn by_path_live(conn: &Connection, path: &str) -> Result<Option<Script>, CatalogError> {
+    let sql =
+        format!("SELECT {SCRIPT_COLUMNS} FROM scripts WHERE path = ?1 AND deleted_at IS NULL");
+    Ok(conn.query_row(&sql, [path], script_from_row).optional()?)
+}
+
 pub fn live_count(conn: &Connection) -> Result<i64, CatalogError> {
     Ok(conn.query_row(
         "SELECT COUNT(*) FROM scripts WHERE deleted_at IS NULL",
@@ -298,7 +304,12 @@ mod tests {
         upsert(&conn, &upsert_for("python/a.py", "h2", None)).unwrap();
         mark_deleted(&conn, id_a).unwrap();
         upsert(&conn, &upsert_for("python/c.py", "h1", None)).unwrap();
-        let id_c = index(&conn).unwrap().iter().find(|e| e.path == "python/c.py").unwrap().id;
+        let id_c = index(&conn)
+            .unwrap()
+            .iter()
+            .find(|e| e.path == "python/c.py")
+            .unwrap()
+            .id;
         assert_eq!(id_c, id_a + 2, "updates spend no ids");
         assert!(
             by_id(&conn, id_a).unwrap().is_none(),

@@ -7,7 +7,9 @@ use super::CatalogError;
 
 pub fn load(conn: &Connection) -> Result<BTreeMap<String, Value>, CatalogError> {
     let mut statement = conn.prepare("SELECT key, value FROM settings")?;
-    let rows = statement.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?;
+    let rows = statement.query_map([], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+    })?;
     let mut settings = BTreeMap::new();
     for row in rows {
         let (key, text) = row?;
@@ -50,10 +52,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let catalog = Catalog::open(&dir.path().join("gateway.db")).unwrap();
         let mut conn = catalog.pool.get().unwrap();
-        store(&mut conn, &[("timeout_sec".into(), json!(5.5)), ("notify_url".into(), json!("http://x"))]).unwrap();
+        store(
+            &mut conn,
+            &[
+                ("timeout_sec".into(), json!(5.5)),
+                ("notify_url".into(), json!("http://x")),
+            ],
+        )
+        .unwrap();
         store(&mut conn, &[("timeout_sec".into(), json!(7))]).unwrap();
         let loaded = load(&conn).unwrap();
-        assert_eq!(loaded, BTreeMap::from([("notify_url".into(), json!("http://x")), ("timeout_sec".into(), json!(7))]));
+        assert_eq!(
+            loaded,
+            BTreeMap::from([
+                ("notify_url".into(), json!("http://x")),
+                ("timeout_sec".into(), json!(7))
+            ])
+        );
         remove(&conn, &["notify_url".into()]).unwrap();
         assert_eq!(load(&conn).unwrap().len(), 1);
     }

@@ -244,7 +244,12 @@ mod tests {
         })
         .await
         .unwrap();
-        Fixture { _dir: dir, catalog, deps, cache_root }
+        Fixture {
+            _dir: dir,
+            catalog,
+            deps,
+            cache_root,
+        }
     }
 
     /// A script row with the given dependency columns, as the catalog returns it.
@@ -260,7 +265,10 @@ mod tests {
             load: Some(Ok(serde_json::json!({}))),
         };
         catalog.apply_scan(vec![upsert], Vec::new()).await.unwrap();
-        catalog.set_script_deps(vec![(path.into(), state)]).await.unwrap();
+        catalog
+            .set_script_deps(vec![(path.into(), state)])
+            .await
+            .unwrap();
         let rows = catalog.script_deps_rows().await.unwrap();
         let id = rows.iter().find(|r| r.path == path).unwrap().id;
         catalog.script(id).await.unwrap().unwrap()
@@ -290,14 +298,23 @@ mod tests {
         let dir = complete_cache(&f.cache_root, &set);
         let a = script(&f.catalog, "python/a.py", ready(&set)).await;
         let run = f.deps.prepare_for_run(&a).await.unwrap();
-        assert_eq!(run.env(), [("PYTHONPATH".into(), dir.clone().into_os_string())]);
+        assert_eq!(
+            run.env(),
+            [("PYTHONPATH".into(), dir.clone().into_os_string())]
+        );
         assert_eq!(run.hash.as_deref(), Some(set.hash.as_str()));
         assert!(run.is_leased() && f.deps.leases.in_use(&set.key()));
         drop(run);
         assert!(!f.deps.leases.in_use(&set.key()));
 
         let plain = script(&f.catalog, "python/b.py", ScriptDepsState::default()).await;
-        assert!(f.deps.prepare_for_run(&plain).await.unwrap().env().is_empty());
+        assert!(f
+            .deps
+            .prepare_for_run(&plain)
+            .await
+            .unwrap()
+            .env()
+            .is_empty());
     }
 
     #[tokio::test]

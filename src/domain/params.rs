@@ -129,7 +129,9 @@ fn too_many_argument_bytes(map: &ArgsMap, argv: &[OsString]) -> Option<ParamProb
         return None;
     }
     let largest = map.specs().iter().max_by_key(|spec| {
-        let at = argv.iter().position(|a| a.to_str() == Some(spec.flag.as_str()));
+        let at = argv
+            .iter()
+            .position(|a| a.to_str() == Some(spec.flag.as_str()));
         at.and_then(|i| argv.get(i + 1)).map_or(0, |v| v.len())
     })?;
     Some(ParamProblem {

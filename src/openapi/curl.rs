@@ -44,7 +44,11 @@ pub fn curl_commands(base_url: &str, script_id: i64, map: &ArgsMap, auth: bool) 
             query.append_pair(name, &as_text(value));
         }
         let query = query.finish();
-        let full = if query.is_empty() { url.clone() } else { format!("{url}?{query}") };
+        let full = if query.is_empty() {
+            url.clone()
+        } else {
+            format!("{url}?{query}")
+        };
         format!("curl{header} {}", quote(&full))
     });
     let body = Value::Object(example.clone()).to_string();
@@ -56,7 +60,12 @@ pub fn curl_commands(base_url: &str, script_id: i64, map: &ArgsMap, auth: bool) 
     let post_multipart = map.has_file_param().then(|| {
         let mut fields: Vec<String> = example
             .iter()
-            .map(|(name, value)| format!("--form-string {}", quote(&format!("{name}={}", as_text(value)))))
+            .map(|(name, value)| {
+                format!(
+                    "--form-string {}",
+                    quote(&format!("{name}={}", as_text(value)))
+                )
+            })
             .collect();
         fields.extend(
             map.specs()

@@ -66,7 +66,9 @@ fn apply_shared_rules(doc: &mut utoipa::openapi::OpenApi) {
         SecurityScheme::Http(
             HttpBuilder::new()
                 .scheme(HttpAuthScheme::Bearer)
-                .description(Some("`Authorization: Bearer KEY`, when the gateway has an API key"))
+                .description(Some(
+                    "`Authorization: Bearer KEY`, when the gateway has an API key",
+                ))
                 .build(),
         ),
     );

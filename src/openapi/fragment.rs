@@ -126,7 +126,10 @@ mod tests {
             .cloned()
             .collect();
         assert_eq!(schemas, ["A", "B"], "A and what A references, not Unused");
-        assert_eq!(part["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+        assert_eq!(
+            part["components"]["securitySchemes"]["bearer"]["scheme"],
+            "bearer"
+        );
         assert_eq!(part["tags"], json!([{"name": "t"}]));
         assert!(fragment(&document, "/missing", "x").is_none());
     }

@@ -20,7 +20,9 @@ fn string_enum<I: IntoIterator<Item = &'static str>>(values: I) -> RefOr<Schema>
 
 /// A schema any JSON value satisfies: `{}`.
 pub fn any_value() -> Schema {
-    ObjectBuilder::new().schema_type(SchemaType::AnyValue).into()
+    ObjectBuilder::new()
+        .schema_type(SchemaType::AnyValue)
+        .into()
 }
 
 /// `python` or `js`.
@@ -81,7 +83,9 @@ impl PartialSchema for ArgsMapSchema {
         let nullable = |t: Type| SchemaType::from_iter([t, Type::Null]);
         let entry = ObjectBuilder::new()
             .schema_type(Type::Object)
-            .description(Some("One parameter: how it reaches the script and what it accepts."))
+            .description(Some(
+                "One parameter: how it reaches the script and what it accepts.",
+            ))
             .property(
                 "flag",
                 ObjectBuilder::new()
@@ -93,17 +97,30 @@ impl PartialSchema for ArgsMapSchema {
                 "type",
                 ObjectBuilder::new()
                     .schema_type(nullable(Type::String))
-                    .enum_values(Some(param_type_names().into_iter().map(Value::from).chain([Value::Null])))
+                    .enum_values(Some(
+                        param_type_names()
+                            .into_iter()
+                            .map(Value::from)
+                            .chain([Value::Null]),
+                    ))
                     .description(Some("Missing means `str`.")),
             )
-            .property("required", ObjectBuilder::new().schema_type(nullable(Type::Boolean)))
+            .property(
+                "required",
+                ObjectBuilder::new().schema_type(nullable(Type::Boolean)),
+            )
             .property("default", any_value())
-            .property("help", ObjectBuilder::new().schema_type(nullable(Type::String)))
+            .property(
+                "help",
+                ObjectBuilder::new().schema_type(nullable(Type::String)),
+            )
             .property(
                 "choices",
                 ObjectBuilder::new()
                     .schema_type(nullable(Type::Array))
-                    .description(Some("The allowed values of a `choice` (strings or numbers).")),
+                    .description(Some(
+                        "The allowed values of a `choice` (strings or numbers).",
+                    )),
             )
             .property(
                 "action",

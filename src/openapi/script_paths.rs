@@ -5,12 +5,12 @@
 use std::collections::BTreeSet;
 
 use serde_json::{json, Map, Value};
+use utoipa::openapi::example::ExampleBuilder;
 use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::request_body::RequestBodyBuilder;
-use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, SchemaType};
 use utoipa::openapi::schema::Type;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, SchemaType};
 use utoipa::openapi::tag::TagBuilder;
-use utoipa::openapi::example::ExampleBuilder;
 use utoipa::openapi::{ContentBuilder, OpenApi, RefOr, Required};
 
 use crate::catalog::{LoadStatus, Script};
@@ -41,7 +41,12 @@ pub fn loaded_args_map(script: &Script) -> Option<ArgsMap> {
 
 /// Adds each loaded script's path and a tag per folder.
 pub fn add_scripts(doc: &mut OpenApi, scripts: &[Script]) {
-    let generic = doc.paths.paths.get(GENERIC_RUN).cloned().unwrap_or_default();
+    let generic = doc
+        .paths
+        .paths
+        .get(GENERIC_RUN)
+        .cloned()
+        .unwrap_or_default();
     let mut tags = BTreeSet::new();
     for script in scripts {
         let Some(map) = loaded_args_map(script) else {
@@ -68,8 +73,11 @@ fn path_item(script: &Script, map: &ArgsMap, generic: &PathItem, tag: &str) -> P
     let mut item = PathItem::default();
     if !map.has_file_param() {
         let mut get = operation(script, map, generic.get.as_ref(), tag, "get");
-        let mut parameters: Vec<RefOr<Parameter>> =
-            map.specs().iter().map(|s| RefOr::T(query_param(s))).collect();
+        let mut parameters: Vec<RefOr<Parameter>> = map
+            .specs()
+            .iter()
+            .map(|s| RefOr::T(query_param(s)))
+            .collect();
         parameters.extend(get.parameters.take().into_iter().flatten());
         get.parameters = Some(parameters);
         item.get = Some(get);
@@ -101,7 +109,10 @@ fn operation(
 
 /// The template's query options (`async`, `wait`, `timeout`); a name the script declares
 /// itself goes to the script, so the option is written with a leading underscore.
-fn gateway_options(template: Option<Vec<RefOr<Parameter>>>, map: &ArgsMap) -> Vec<RefOr<Parameter>> {
+fn gateway_options(
+    template: Option<Vec<RefOr<Parameter>>>,
+    map: &ArgsMap,
+) -> Vec<RefOr<Parameter>> {
     let declared = |name: &str| map.specs().iter().any(|s| s.name == name);
     template
         .into_iter()
@@ -135,7 +146,11 @@ fn summary(script: &Script) -> String {
 
 fn description(script: &Script, map: &ArgsMap, method: &str) -> String {
     let mut text = format!("Runs `{}` ({}).", script.path, script.runtime.as_str());
-    if let Some(description) = script.description.as_deref().filter(|d| !d.trim().is_empty()) {
+    if let Some(description) = script
+        .description
+        .as_deref()
+        .filter(|d| !d.trim().is_empty())
+    {
         text.push_str("\n\n");
         text.push_str(description.trim());
     }
@@ -163,7 +178,9 @@ fn query_param(spec: &ArgSpec) -> Parameter {
         .description(spec.help.clone());
     if spec.kind == ParamType::Json {
         // JSON text in the query: the `content` form says so, and Swagger UI offers a text area.
-        let content = ContentBuilder::new().schema(Some(param_schema(spec))).build();
+        let content = ContentBuilder::new()
+            .schema(Some(param_schema(spec)))
+            .build();
         builder.content("application/json", content).build()
     } else {
         builder.schema(Some(param_schema(spec))).build()
@@ -178,25 +195,28 @@ fn required(yes: bool) -> Required {
     }
 }
 
-/// JSON always (file parameters cannot be sent as JSON); multipart too when there are files.
+/// JSON (without the files, which cannot be sent as JSON; so none when a file is required),
+/// and multipart too when there are files.
 fn request_body(map: &ArgsMap) -> utoipa::openapi::request_body::RequestBody {
-    let json = ContentBuilder::new()
-        .schema(Some(object_schema(map, Encoding::Json)))
-        .example(Some(Value::Object(example_params(map))))
-        .build();
+    let file_required = map
+        .specs()
+        .iter()
+        .any(|s| s.required && s.kind == ParamType::File);
     let mut body = RequestBodyBuilder::new()
         .description(Some("The script's parameters, by name"))
-        .required(Some(required(
-            map.specs().iter().any(|s| s.required && s.kind != ParamType::File),
-        )))
-        .content("application/json", json);
+        .required(Some(required(map.specs().iter().any(|s| s.required))));
+    if !file_required {
+        let json = ContentBuilder::new()
+            .schema(Some(object_schema(map, Encoding::Json)))
+            .example(Some(Value::Object(example_params(map))))
+            .build();
+        body = body.content("application/json", json);
+    }
     if map.has_file_param() {
         let multipart = ContentBuilder::new()
             .schema(Some(object_schema(map, Encoding::Multipart)))
             .build();
-        body = body
-            .content("multipart/form-data", multipart)
-            .required(Some(Required::True));
+        body = body.content("multipart/form-data", multipart);
     }
     body.build()
 }
@@ -322,7 +342,10 @@ fn add_examples(operation: &mut Operation, script_id: i64) {
                "run_id": 41, "duration_ms": 37, "exit_code": 0})
     };
     let mut success = base("success", "success");
-    extend(&mut success, json!({"data": {"msg": "Hello Bob"}, "stderr": "", "files": []}));
+    extend(
+        &mut success,
+        json!({"data": {"msg": "Hello Bob"}, "stderr": "", "files": []}),
+    );
     let mut file = base("success", "success");
     extend(
         &mut file,
@@ -338,8 +361,16 @@ fn add_examples(operation: &mut Operation, script_id: i64) {
     );
     for (name, summary, value) in [
         ("success", "The script printed JSON: it is `data`", success),
-        ("file", "The script printed something else: it is a file at `url`", file),
-        ("failure", "The script failed: still 200, with `status: \"error\"`", failure),
+        (
+            "file",
+            "The script printed something else: it is a file at `url`",
+            file,
+        ),
+        (
+            "failure",
+            "The script failed: still 200, with `status: \"error\"`",
+            failure,
+        ),
     ] {
         let example = ExampleBuilder::new().summary(summary).value(Some(value));
         content.examples.insert(name.to_string(), example.into());

@@ -26,7 +26,10 @@ fn leaf_patterns(debug: &str) -> Vec<String> {
         !debug.contains("named: {\""),
         "named resources are not expected here: {debug}"
     );
-    assert!(!debug.contains("Multi("), "multi-pattern resources are not expected");
+    assert!(
+        !debug.contains("Multi("),
+        "multi-pattern resources are not expected"
+    );
     let mut found = Vec::new();
     let mut scopes: Vec<(String, usize)> = Vec::new();
     let mut last_pattern = String::new();
@@ -113,7 +116,8 @@ async fn every_mounted_route_is_documented_and_every_documented_one_is_mounted()
     )
     .await;
     let request = actix_test::TestRequest::get().uri(DUMP).to_request();
-    let debug = String::from_utf8(actix_test::call_and_read_body(&app, request).await.to_vec()).unwrap();
+    let debug =
+        String::from_utf8(actix_test::call_and_read_body(&app, request).await.to_vec()).unwrap();
     let patterns: Vec<String> = leaf_patterns(&debug)
         .into_iter()
         .filter(|p| p != DUMP)
@@ -175,7 +179,10 @@ fn the_resource_map_walk_finds_nested_patterns() {
         leaf_patterns(debug),
         ["/health", "/api/runs/{id}/files/{name:.*}", "/docs/{_:.*}"]
     );
-    assert_eq!(normalise("/api/runs/{id}/files/{name:.*}"), "/api/runs/{}/files/{}");
+    assert_eq!(
+        normalise("/api/runs/{id}/files/{name:.*}"),
+        "/api/runs/{}/files/{}"
+    );
     assert_eq!(normalise("/docs/{_:.*}"), "/docs/");
     assert_eq!(sample("/api/scripts/{id}/run"), "/api/scripts/0/run");
 }

@@ -87,9 +87,9 @@ impl ProcessError {
     /// The cause without the program's path, for messages shown to clients.
     pub fn reason(&self) -> String {
         match self {
-            ProcessError::Spawn { source, .. } | ProcessError::Limits { source, .. } | ProcessError::Wait { source, .. } => {
-                source.to_string()
-            }
+            ProcessError::Spawn { source, .. }
+            | ProcessError::Limits { source, .. }
+            | ProcessError::Wait { source, .. } => source.to_string(),
         }
     }
 }

@@ -16,7 +16,10 @@ pub struct Slots {
 
 impl Drop for Slots {
     fn drop(&mut self) {
-        let retire = self.debt.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |d| d.checked_sub(1)).is_ok();
+        let retire = self
+            .debt
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |d| d.checked_sub(1))
+            .is_ok();
         if let (true, Some(permit)) = (retire, self.global.take()) {
             permit.forget();
         }
@@ -104,7 +107,12 @@ impl Admission {
         let old = self.limit.swap(new, Ordering::SeqCst);
         if new > old {
             let mut added = new - old;
-            while added > 0 && self.debt.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |d| d.checked_sub(1)).is_ok() {
+            while added > 0
+                && self
+                    .debt
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |d| d.checked_sub(1))
+                    .is_ok()
+            {
                 added -= 1;
             }
             self.global.add_permits(added);
@@ -123,7 +131,9 @@ impl Admission {
         let capacity = self.capacity.load(Ordering::SeqCst);
         let reserved = self
             .waiting
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < capacity).then_some(n + 1));
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < capacity).then_some(n + 1)
+            });
         match reserved {
             Ok(_) => Ok(Entry::Queued(QueuePlace {
                 global: self.global.clone(),
@@ -203,13 +213,25 @@ mod tests {
         let b = admission.enter(1, None).unwrap();
         admission.resize(1, 5);
         drop(a);
-        assert!(matches!(admission.enter(1, None).unwrap(), Entry::Queued(_)), "one slot, still taken by b");
+        assert!(
+            matches!(admission.enter(1, None).unwrap(), Entry::Queued(_)),
+            "one slot, still taken by b"
+        );
         drop(b);
-        assert!(matches!(admission.enter(1, None).unwrap(), Entry::Now(_)), "b's slot reopens");
+        assert!(
+            matches!(admission.enter(1, None).unwrap(), Entry::Now(_)),
+            "b's slot reopens"
+        );
         admission.resize(3, 0);
         let held: Vec<_> = (0..3).map(|_| admission.enter(1, None).unwrap()).collect();
-        assert!(held.iter().all(|e| matches!(e, Entry::Now(_))), "three slots now");
-        assert!(admission.enter(1, None).is_err(), "a queue of 0 refuses at once");
+        assert!(
+            held.iter().all(|e| matches!(e, Entry::Now(_))),
+            "three slots now"
+        );
+        assert!(
+            admission.enter(1, None).is_err(),
+            "a queue of 0 refuses at once"
+        );
     }
 
     #[tokio::test]

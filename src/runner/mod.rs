@@ -22,9 +22,9 @@ use tracing::Instrument;
 
 use crate::catalog::{Catalog, CatalogError, LoadStatus, NewRun, Run, Script};
 use crate::config::RunSettings;
-use crate::settings::Settings;
 use crate::domain::{bind, ArgsMap, ParamProblem, RunArgs};
 use crate::process::{self, Interpreters};
+use crate::settings::Settings;
 
 pub use live::{LiveEvent, LiveOutput};
 pub use registry::ActiveRun;
@@ -150,9 +150,13 @@ impl Runner {
         let mut changes = self.settings.subscribe();
         tokio::spawn(async move {
             while changes.changed().await.is_ok() {
-                let Some(runner) = runner.upgrade() else { return };
+                let Some(runner) = runner.upgrade() else {
+                    return;
+                };
                 let current = changes.borrow_and_update().clone();
-                runner.admission.resize(current.max_concurrent_runs, current.max_queued_runs);
+                runner
+                    .admission
+                    .resize(current.max_concurrent_runs, current.max_queued_runs);
             }
         });
     }
@@ -262,10 +266,12 @@ impl Runner {
             .executable(script.runtime)
             .map_err(RunError::InterpreterMissing)?;
         let settings = self.settings();
-        let mut timeout = settings.timeout;
-        if let Some(own) = script.timeout_sec.filter(|s| *s > 0) {
-            timeout = timeout.min(Duration::from_secs(own.unsigned_abs()));
-        }
+        // A script's own timeout (set by an operator) replaces the global one; a caller can
+        // only shorten it.
+        let mut timeout = match script.timeout_sec.filter(|s| *s > 0) {
+            Some(own) => Duration::from_secs(own.unsigned_abs()),
+            None => settings.timeout,
+        };
         if let Some(requested) = options.timeout {
             timeout = timeout.min(requested);
         }

@@ -43,7 +43,9 @@ pub fn judge(output: &Output, limits: LimitsInForce) -> Verdict {
                 "the script ran out of memory (memory limit)".into(),
             )
         }
-        Termination::Exited(code) if limits.file_size_limited && wrote_too_large_a_file(&output.stderr) => {
+        Termination::Exited(code)
+            if limits.file_size_limited && wrote_too_large_a_file(&output.stderr) =>
+        {
             verdict(
                 RunStatus::LimitExceeded,
                 Some(code),

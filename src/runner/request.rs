@@ -88,7 +88,8 @@ fn seconds(name: &str, value: &str) -> Result<Duration, RunError> {
         .parse::<f64>()
         .ok()
         .filter(|s| s.is_finite() && *s > 0.0)
-        .map(Duration::from_secs_f64)
+        // Past a day, every option is capped anyway (and 1.9e19 s overflows a `Duration`).
+        .map(|s| Duration::from_secs_f64(s.min(86_400.0)))
         .ok_or_else(|| {
             RunError::InvalidOption(format!(
                 "{name} must be a positive number of seconds, not {value:?}"
@@ -182,6 +183,18 @@ mod tests {
                 "{name}={bad}"
             );
         }
+    }
+
+    #[test]
+    fn huge_values_are_capped_not_a_crash() {
+        let plain = ArgsMap::parse(json!({})).unwrap();
+        let mut request = RunRequest::from_query_pairs(
+            pairs(&[("timeout", "1.8446744073709552e19"), ("wait", "1e308")]),
+            true,
+        );
+        let options = parse_options(&plain, &mut request).unwrap();
+        assert_eq!(options.timeout, Some(Duration::from_secs(86_400)));
+        assert_eq!(options.wait, Some(MAX_WAIT));
     }
 
     #[test]

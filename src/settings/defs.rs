@@ -5,8 +5,14 @@ use serde_json::{json, Value};
 /// The type of a setting's value.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Kind {
-    Integer { min: i64, max: i64 },
-    Number { min: f64, max: f64 },
+    Integer {
+        min: i64,
+        max: i64,
+    },
+    Number {
+        min: f64,
+        max: f64,
+    },
     /// An http(s) URL, or empty for none.
     Url,
 }
@@ -33,15 +39,30 @@ pub struct Def {
 const MIB: i64 = 1024 * 1024;
 
 fn int(key: &'static str, min: i64, max: i64, default: i64, description: &'static str) -> Def {
-    Def { key, kind: Kind::Integer { min, max }, default: json!(default), description }
+    Def {
+        key,
+        kind: Kind::Integer { min, max },
+        default: json!(default),
+        description,
+    }
 }
 
 fn number(key: &'static str, min: f64, max: f64, default: f64, description: &'static str) -> Def {
-    Def { key, kind: Kind::Number { min, max }, default: json!(default), description }
+    Def {
+        key,
+        kind: Kind::Number { min, max },
+        default: json!(default),
+        description,
+    }
 }
 
 fn url(key: &'static str, description: &'static str) -> Def {
-    Def { key, kind: Kind::Url, default: json!(""), description }
+    Def {
+        key,
+        kind: Kind::Url,
+        default: json!(""),
+        description,
+    }
 }
 
 /// All settings, in the order they are listed.
@@ -75,7 +96,12 @@ pub fn validate(def: &Def, value: &Value) -> Result<Value, String> {
         Kind::Integer { min, max } => {
             let n = value
                 .as_i64()
-                .or_else(|| value.as_f64().filter(|x| x.fract() == 0.0 && x.abs() < 9e15).map(|x| x as i64))
+                .or_else(|| {
+                    value
+                        .as_f64()
+                        .filter(|x| x.fract() == 0.0 && x.abs() < 9e15)
+                        .map(|x| x as i64)
+                })
                 .ok_or_else(|| format!("must be an integer, not {value}"))?;
             if n < min || n > max {
                 return Err(format!("must be between {min} and {max}, not {n}"));
@@ -83,14 +109,19 @@ pub fn validate(def: &Def, value: &Value) -> Result<Value, String> {
             Ok(json!(n))
         }
         Kind::Number { min, max } => {
-            let x = value.as_f64().ok_or_else(|| format!("must be a number, not {value}"))?;
+            let x = value
+                .as_f64()
+                .ok_or_else(|| format!("must be a number, not {value}"))?;
             if !(min..=max).contains(&x) {
                 return Err(format!("must be between {min} and {max}, not {x}"));
             }
             Ok(json!(x))
         }
         Kind::Url => {
-            let text = value.as_str().ok_or_else(|| format!("must be a URL string (or empty), not {value}"))?.trim();
+            let text = value
+                .as_str()
+                .ok_or_else(|| format!("must be a URL string (or empty), not {value}"))?
+                .trim();
             if text.is_empty() {
                 return Ok(json!(""));
             }
@@ -123,8 +154,16 @@ mod tests {
             ("timeout_sec", json!(-1), Err("between 0.1 and 86400")),
             ("timeout_sec", json!(true), Err("must be a number")),
             ("notify_url", json!(""), Ok(json!(""))),
-            ("notify_url", json!(" http://hooks.local/x "), Ok(json!("http://hooks.local/x"))),
-            ("notify_url", json!("file:///etc/passwd"), Err("not an http(s) URL")),
+            (
+                "notify_url",
+                json!(" http://hooks.local/x "),
+                Ok(json!("http://hooks.local/x")),
+            ),
+            (
+                "notify_url",
+                json!("file:///etc/passwd"),
+                Err("not an http(s) URL"),
+            ),
             ("notify_url", json!("not a url"), Err("not a valid URL")),
             ("notify_url", json!(5), Err("must be a URL string")),
         ];
@@ -132,7 +171,10 @@ mod tests {
             let got = validate(&def(key), &value);
             match expected {
                 Ok(v) => assert_eq!(got, Ok(v), "{key}={value}"),
-                Err(part) => assert!(got.as_ref().is_err_and(|e| e.contains(part)), "{key}={value}: {got:?}"),
+                Err(part) => assert!(
+                    got.as_ref().is_err_and(|e| e.contains(part)),
+                    "{key}={value}: {got:?}"
+                ),
             }
         }
     }
@@ -140,7 +182,12 @@ mod tests {
     #[test]
     fn every_default_is_valid() {
         for def in all(8) {
-            assert_eq!(validate(&def, &def.default), Ok(def.default.clone()), "{}", def.key);
+            assert_eq!(
+                validate(&def, &def.default),
+                Ok(def.default.clone()),
+                "{}",
+                def.key
+            );
         }
     }
 }

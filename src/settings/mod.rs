@@ -74,21 +74,36 @@ pub struct Settings {
 
 impl Settings {
     /// `startup` holds values given by flag or environment; `stored` what the database holds.
-    pub fn new(cores: usize, startup: Vec<(&'static str, Value, Source)>, stored: BTreeMap<String, Value>) -> Settings {
+    pub fn new(
+        cores: usize,
+        startup: Vec<(&'static str, Value, Source)>,
+        stored: BTreeMap<String, Value>,
+    ) -> Settings {
         let defs = defs::all(cores);
         let mut startup_values = BTreeMap::new();
         for (key, value, source) in startup {
-            match defs.iter().find(|d| d.key == key).map(|d| defs::validate(d, &value)) {
+            match defs
+                .iter()
+                .find(|d| d.key == key)
+                .map(|d| defs::validate(d, &value))
+            {
                 Some(Ok(value)) => {
                     startup_values.insert(key, (value, source));
                 }
-                Some(Err(problem)) => tracing::warn!(key, problem, "ignoring an invalid startup value"),
+                Some(Err(problem)) => {
+                    tracing::warn!(key, problem, "ignoring an invalid startup value")
+                }
                 None => tracing::warn!(key, "ignoring an unknown startup setting"),
             }
         }
         let stored = valid_stored(&defs, stored);
         let effective = Arc::new(effective(&resolve(&defs, &startup_values, &stored)));
-        Settings { defs, startup: startup_values, stored: RwLock::new(stored), current: watch::channel(effective).0 }
+        Settings {
+            defs,
+            startup: startup_values,
+            stored: RwLock::new(stored),
+            current: watch::channel(effective).0,
+        }
     }
 
     pub fn current(&self) -> Arc<Effective> {
@@ -101,7 +116,10 @@ impl Settings {
 
     pub fn list(&self) -> Vec<SettingView> {
         let stored = self.stored.read().expect("not poisoned");
-        self.defs.iter().map(|def| self.view(def, &stored)).collect()
+        self.defs
+            .iter()
+            .map(|def| self.view(def, &stored))
+            .collect()
     }
 
     fn view(&self, def: &Def, stored: &BTreeMap<String, Value>) -> SettingView {
@@ -111,15 +129,30 @@ impl Settings {
             Kind::Number { min, max } => (Some(min), Some(max)),
             Kind::Url => (None, None),
         };
-        SettingView { key: def.key, value, source, kind: def.kind.name(), default: def.default.clone(), min, max, description: def.description }
+        SettingView {
+            key: def.key,
+            value,
+            source,
+            kind: def.kind.name(),
+            default: def.default.clone(),
+            min,
+            max,
+            description: def.description,
+        }
     }
 
     /// Validates every change (unknown keys included); all or nothing.
-    pub fn validate(&self, changes: &Map<String, Value>) -> Result<Vec<(String, Value)>, Vec<SettingProblem>> {
+    pub fn validate(
+        &self,
+        changes: &Map<String, Value>,
+    ) -> Result<Vec<(String, Value)>, Vec<SettingProblem>> {
         let mut valid = Vec::new();
         let mut problems = Vec::new();
         for (key, value) in changes {
-            let problem = |message: String| SettingProblem { key: key.clone(), message };
+            let problem = |message: String| SettingProblem {
+                key: key.clone(),
+                message,
+            };
             match self.defs.iter().find(|d| d.key == key) {
                 None => problems.push(problem("is not a setting".into())),
                 Some(def) => match defs::validate(def, value) {
@@ -177,7 +210,11 @@ fn valid_stored(defs: &[Def], stored: BTreeMap<String, Value>) -> BTreeMap<Strin
         .collect()
 }
 
-fn value_of(def: &Def, startup: &BTreeMap<&'static str, (Value, Source)>, stored: &BTreeMap<String, Value>) -> (Value, Source) {
+fn value_of(
+    def: &Def,
+    startup: &BTreeMap<&'static str, (Value, Source)>,
+    stored: &BTreeMap<String, Value>,
+) -> (Value, Source) {
     if let Some(value) = stored.get(def.key) {
         return (value.clone(), Source::Db);
     }
@@ -187,14 +224,27 @@ fn value_of(def: &Def, startup: &BTreeMap<&'static str, (Value, Source)>, stored
     (def.default.clone(), Source::Default)
 }
 
-fn resolve(defs: &[Def], startup: &BTreeMap<&'static str, (Value, Source)>, stored: &BTreeMap<String, Value>) -> BTreeMap<&'static str, Value> {
-    defs.iter().map(|def| (def.key, value_of(def, startup, stored).0)).collect()
+fn resolve(
+    defs: &[Def],
+    startup: &BTreeMap<&'static str, (Value, Source)>,
+    stored: &BTreeMap<String, Value>,
+) -> BTreeMap<&'static str, Value> {
+    defs.iter()
+        .map(|def| (def.key, value_of(def, startup, stored).0))
+        .collect()
 }
 
 fn effective(values: &BTreeMap<&'static str, Value>) -> Effective {
     let int = |key: &str| values.get(key).and_then(Value::as_i64).unwrap_or(0).max(0) as u64;
-    let secs = |key: &str| Duration::from_secs_f64(values.get(key).and_then(Value::as_f64).unwrap_or(1.0));
-    let text = |key: &str| values.get(key).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+    let secs =
+        |key: &str| Duration::from_secs_f64(values.get(key).and_then(Value::as_f64).unwrap_or(1.0));
+    let text = |key: &str| {
+        values
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
     let optional = |key: &str| Some(int(key)).filter(|n| *n > 0);
     const MIB: u64 = 1024 * 1024;
     Effective {
@@ -233,16 +283,31 @@ mod tests {
 
     #[test]
     fn database_beats_startup_beats_default() {
-        let startup = vec![("timeout_sec", json!(120.0), Source::Env), ("max_queued_runs", json!(5), Source::Cli)];
+        let startup = vec![
+            ("timeout_sec", json!(120.0), Source::Env),
+            ("max_queued_runs", json!(5), Source::Cli),
+        ];
         let stored = BTreeMap::from([("max_queued_runs".to_string(), json!(9))]);
         let settings = Settings::new(2, startup, stored);
-        assert_eq!(source_of(&settings, "timeout_sec"), (json!(120.0), Source::Env));
-        assert_eq!(source_of(&settings, "max_queued_runs"), (json!(9), Source::Db));
-        assert_eq!(source_of(&settings, "max_concurrent_runs"), (json!(4), Source::Default));
+        assert_eq!(
+            source_of(&settings, "timeout_sec"),
+            (json!(120.0), Source::Env)
+        );
+        assert_eq!(
+            source_of(&settings, "max_queued_runs"),
+            (json!(9), Source::Db)
+        );
+        assert_eq!(
+            source_of(&settings, "max_concurrent_runs"),
+            (json!(4), Source::Default)
+        );
         assert_eq!(settings.current().run.timeout, Duration::from_secs(120));
         assert_eq!(settings.current().max_queued_runs, 9);
         settings.reset(&["max_queued_runs".into()]);
-        assert_eq!(source_of(&settings, "max_queued_runs"), (json!(5), Source::Cli));
+        assert_eq!(
+            source_of(&settings, "max_queued_runs"),
+            (json!(5), Source::Cli)
+        );
     }
 
     #[test]
@@ -252,7 +317,9 @@ mod tests {
         let problems = settings.validate(changes.as_object().unwrap()).unwrap_err();
         let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
         assert_eq!(keys, ["nope", "max_concurrent_runs"], "in the order given");
-        let valid = settings.validate(json!({"timeout_sec": 5}).as_object().unwrap()).unwrap();
+        let valid = settings
+            .validate(json!({"timeout_sec": 5}).as_object().unwrap())
+            .unwrap();
         let changes = settings.subscribe();
         settings.apply(valid);
         assert!(changes.has_changed().unwrap(), "subscribers hear about it");
@@ -262,7 +329,10 @@ mod tests {
 
     #[test]
     fn invalid_stored_and_startup_values_are_ignored() {
-        let stored = BTreeMap::from([("timeout_sec".to_string(), json!("soon")), ("gone".to_string(), json!(1))]);
+        let stored = BTreeMap::from([
+            ("timeout_sec".to_string(), json!("soon")),
+            ("gone".to_string(), json!(1)),
+        ]);
         let settings = Settings::new(2, vec![("max_processes", json!(-1), Source::Env)], stored);
         assert_eq!(source_of(&settings, "timeout_sec").1, Source::Default);
         assert_eq!(source_of(&settings, "max_processes").1, Source::Default);
@@ -270,7 +340,11 @@ mod tests {
 
     #[test]
     fn zero_means_off_for_limits_and_retention() {
-        let startup = vec![("memory_limit_mb", json!(0), Source::Cli), ("run_retention_days", json!(0), Source::Env), ("scan_interval_sec", json!(0), Source::Env)];
+        let startup = vec![
+            ("memory_limit_mb", json!(0), Source::Cli),
+            ("run_retention_days", json!(0), Source::Env),
+            ("scan_interval_sec", json!(0), Source::Env),
+        ];
         let effective = Settings::new(2, startup, BTreeMap::new()).current();
         assert_eq!(effective.run.address_space_bytes, None);
         assert_eq!(effective.run_retention, None);

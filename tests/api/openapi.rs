@@ -39,7 +39,10 @@ fn docs_repo() -> TestRepo {
         "python/tools/greet.py",
         &fixtures::python("Greets someone.", &fixtures::greet_schema()),
     );
-    repo.write("js/tool.js", &fixtures::js("A JS tool.", &fixtures::one_param("x")));
+    repo.write(
+        "js/tool.js",
+        &fixtures::js("A JS tool.", &fixtures::one_param("x")),
+    );
     repo.write(
         "python/broken.py",
         &fixtures::python_schema_mode("print('not json')"),
@@ -118,22 +121,43 @@ fn the_document_is_valid_openapi_3_1_with_every_script_typed() {
 
     let every = id_of(&app, "python/every_type.py");
     let item = &doc["paths"][format!("/api/scripts/{every}/run")];
-    assert!(item.get("get").is_none(), "a script with a file parameter has no GET");
+    assert!(
+        item.get("get").is_none(),
+        "a script with a file parameter has no GET"
+    );
     let body = &item["post"]["requestBody"]["content"];
     let json_props = &body["application/json"]["schema"]["properties"];
     let cases = [
-        ("name", json!({"type": "string", "description": "Who to greet"})),
-        ("times", json!({"type": "integer", "format": "int64", "default": 2})),
-        ("ratio", json!({"type": "number", "format": "double", "default": 0.5})),
+        (
+            "name",
+            json!({"type": "string", "description": "Who to greet"}),
+        ),
+        (
+            "times",
+            json!({"type": "integer", "format": "int64", "default": 2}),
+        ),
+        (
+            "ratio",
+            json!({"type": "number", "format": "double", "default": 0.5}),
+        ),
         ("loud", json!({"type": "boolean", "default": false})),
-        ("format", json!({"type": "string", "enum": ["json", "csv"], "default": "json"})),
+        (
+            "format",
+            json!({"type": "string", "enum": ["json", "csv"], "default": "json"}),
+        ),
         ("options", json!({})),
-        ("site", json!({"type": "string", "format": "uri", "pattern": "^https?://"})),
+        (
+            "site",
+            json!({"type": "string", "format": "uri", "pattern": "^https?://"}),
+        ),
     ];
     for (name, want) in cases {
         assert_eq!(json_props[name], want, "JSON body property {name}");
     }
-    assert_eq!(body["application/json"]["schema"]["required"], json!(["name"]));
+    assert_eq!(
+        body["application/json"]["schema"]["required"],
+        json!(["name"])
+    );
     assert_eq!(
         body["application/json"]["example"],
         json!({"name": "text", "times": 2, "ratio": 0.5, "loud": false, "format": "json"})
@@ -150,12 +174,17 @@ fn the_document_is_valid_openapi_3_1_with_every_script_typed() {
     assert_eq!(parameter(get, "name")["required"], true);
     assert_eq!(parameter(get, "name")["description"], "Who to greet");
     assert_eq!(parameter(get, "times")["schema"]["type"], "integer");
-    assert_eq!(parameter(get, "format")["schema"]["enum"], json!(["json", "csv"]));
+    assert_eq!(
+        parameter(get, "format")["schema"]["enum"],
+        json!(["json", "csv"])
+    );
     assert_eq!(get["tags"], json!(["python/tools/"]));
 
     let broken = id_of(&app, "python/broken.py");
     assert!(
-        doc["paths"].get(format!("/api/scripts/{broken}/run")).is_none(),
+        doc["paths"]
+            .get(format!("/api/scripts/{broken}/run"))
+            .is_none(),
         "a script whose schema did not load has no operations"
     );
     let schemes = &doc["components"]["securitySchemes"];
@@ -171,11 +200,17 @@ fn a_new_script_appears_in_the_document_within_a_second_of_the_catalog() {
     let app = spawn_app(&repo, data.path(), &[]);
     let before = document(&app);
     let again = document(&app);
-    assert_eq!(before, again, "served from the cache: the same document twice");
+    assert_eq!(
+        before, again,
+        "served from the cache: the same document twice"
+    );
 
-    repo.write("python/late.py", &fixtures::python("Late.", &fixtures::greet_schema()));
-    let listed = wait_for(WAIT, || app.script_by_path("python/late.py"))
-        .expect("the new script is listed");
+    repo.write(
+        "python/late.py",
+        &fixtures::python("Late.", &fixtures::greet_schema()),
+    );
+    let listed =
+        wait_for(WAIT, || app.script_by_path("python/late.py")).expect("the new script is listed");
     let listed_at = Instant::now();
     let path = format!("/api/scripts/{}/run", listed["id"]);
     let documented = wait_for(WAIT, || {
@@ -192,7 +227,11 @@ fn a_new_script_appears_in_the_document_within_a_second_of_the_catalog() {
 
     repo.remove("python/late.py");
     assert!(
-        wait_for(WAIT, || document(&app)["paths"].get(&path).is_none().then_some(())).is_some(),
+        wait_for(WAIT, || document(&app)["paths"]
+            .get(&path)
+            .is_none()
+            .then_some(()))
+        .is_some(),
         "a removed script leaves the document"
     );
 }
@@ -212,9 +251,7 @@ fn every_documented_operation_is_routed_in_the_running_gateway() {
                 continue;
             }
             // Ids that name nothing: handlers answer 404 without side effects.
-            let concrete = path
-                .replace("{id}", "999999")
-                .replace("{name}", "missing");
+            let concrete = path.replace("{id}", "999999").replace("{name}", "missing");
             let body = (method != "get").then(|| json!({"script_ids": []}));
             let reply = app.call(&method.to_uppercase(), &concrete, &[], body.as_ref());
             let unrouted = reply.body["error"]["message"]
@@ -252,14 +289,24 @@ fn swagger_ui_is_served_offline_and_the_old_urls_redirect_to_it() {
         assert_eq!(response.status(), 308, "{old}");
         assert_eq!(response.header("location"), Some("/docs/"), "{old}");
     }
-    let page = no_redirects().get(&app.url("/docs/")).call().expect("GET /docs/");
+    let page = no_redirects()
+        .get(&app.url("/docs/"))
+        .call()
+        .expect("GET /docs/");
     assert_eq!(page.status(), 200);
     assert!(page.content_type().starts_with("text/html"));
     let html = page.into_string().expect("text");
     assert!(html.contains("swagger-ui-bundle.js"), "{html}");
-    assert!(!html.contains("http"), "nothing is loaded from another host: {html}");
+    assert!(
+        !html.contains("http"),
+        "nothing is loaded from another host: {html}"
+    );
 
-    let assets = ["swagger-ui-bundle.js", "swagger-ui.css", "swagger-initializer.js"];
+    let assets = [
+        "swagger-ui-bundle.js",
+        "swagger-ui.css",
+        "swagger-initializer.js",
+    ];
     for asset in assets {
         let response = no_redirects()
             .get(&app.url(&format!("/docs/{asset}")))
@@ -272,7 +319,10 @@ fn swagger_ui_is_served_offline_and_the_old_urls_redirect_to_it() {
         }
     }
     let (status, _) = app.get("/openapi.json");
-    assert_eq!(status, 200, "the document needs no API key, even with one set");
+    assert_eq!(
+        status, 200,
+        "the document needs no API key, even with one set"
+    );
 }
 
 #[test]
@@ -285,13 +335,24 @@ fn the_original_gateway_docs_routes_answer_the_whole_document_a_fragment_and_cur
 
     let all = app.call("GET", "/api/scripts/swagger-all", &key, None);
     assert_eq!(all.status, 200, "{}", all.body);
-    assert_eq!(all.body, document(&app), "swagger-all is the whole document");
+    assert_eq!(
+        all.body,
+        document(&app),
+        "swagger-all is the whole document"
+    );
     let refused = app.call("GET", "/api/scripts/swagger-all", &[], None);
-    assert_eq!(refused.status, 401, "the compatibility routes are under /api");
+    assert_eq!(
+        refused.status, 401,
+        "the compatibility routes are under /api"
+    );
 
     let part = app.call("GET", &format!("/api/scripts/{greet}/swagger"), &key, None);
     assert_eq!(part.status, 200, "{}", part.body);
-    let paths: Vec<&String> = part.body["paths"].as_object().expect("paths").keys().collect();
+    let paths: Vec<&String> = part.body["paths"]
+        .as_object()
+        .expect("paths")
+        .keys()
+        .collect();
     assert_eq!(paths, [&format!("/api/scripts/{greet}/run")]);
     for schema in ["RunResult", "Error", "RunAccepted"] {
         assert!(
@@ -300,7 +361,9 @@ fn the_original_gateway_docs_routes_answer_the_whole_document_a_fragment_and_cur
         );
     }
     assert!(
-        part.body["components"]["schemas"].get("ScriptPage").is_none(),
+        part.body["components"]["schemas"]
+            .get("ScriptPage")
+            .is_none(),
         "only what the script's path references"
     );
     if let Some(result) = validate_with_openapi_spec_validator(&part.body) {
@@ -315,14 +378,24 @@ fn the_original_gateway_docs_routes_answer_the_whole_document_a_fragment_and_cur
         get.contains(&format!("http://{host}/api/scripts/{greet}/run?name=text")),
         "{get}"
     );
-    assert!(curl.body["post_json"].as_str().unwrap().contains("-d '{\"name\":\"text\""));
+    assert!(curl.body["post_json"]
+        .as_str()
+        .unwrap()
+        .contains("-d '{\"name\":\"text\""));
     assert_eq!(curl.body["post_multipart"], Value::Null, "no files");
     assert_eq!(curl.body["auth_header"], "X-API-Key: YOUR_API_KEY");
-    assert!(!curl.body.to_string().contains("s3cret"), "the key is never shown");
+    assert!(
+        !curl.body.to_string().contains("s3cret"),
+        "the key is never shown"
+    );
 
     let every = id_of_with_key(&app, "python/every_type.py", &key);
     let curl = app.call("GET", &format!("/api/scripts/{every}/curl"), &key, None);
-    assert_eq!(curl.body["get"], Value::Null, "a script with files has no GET");
+    assert_eq!(
+        curl.body["get"],
+        Value::Null,
+        "a script with files has no GET"
+    );
     assert!(curl.body["post_multipart"]
         .as_str()
         .unwrap()
@@ -383,7 +456,10 @@ fn chromium() -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
-fn headless(chromium: &Path, profile: &Path, extra: &[&str], url: &str) -> std::process::Output {
+/// Runs headless Chromium on `url` and returns what it printed (stdout goes to a file, so a
+/// large DOM never fills a pipe nobody reads).
+fn headless(chromium: &Path, profile: &Path, extra: &[&str], url: &str) -> String {
+    let stdout = profile.join("stdout.txt");
     let mut child = Command::new(chromium)
         .args([
             "--headless",
@@ -399,16 +475,17 @@ fn headless(chromium: &Path, profile: &Path, extra: &[&str], url: &str) -> std::
         .args(extra)
         .arg(url)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(std::fs::File::create(&stdout).expect("a file for chromium's output"))
+        .stderr(Stdio::null())
         .spawn()
         .expect("chromium starts");
     let finished = wait_for(Duration::from_secs(90), || child.try_wait().ok().flatten());
     if finished.is_none() {
         let _ = child.kill();
+        let _ = child.wait();
         panic!("chromium did not finish within 90 s");
     }
-    child.wait_with_output().expect("chromium's output")
+    std::fs::read_to_string(&stdout).unwrap_or_default()
 }
 
 #[test]
@@ -426,8 +503,12 @@ fn swagger_ui_renders_the_operations_of_a_script_in_headless_chromium() {
     let greet = id_of(&app, "python/tools/greet.py");
     let profile = tempfile::tempdir().expect("a profile folder");
 
-    let dom = headless(&chromium, profile.path(), &["--dump-dom"], &app.url("/docs/"));
-    let dom = String::from_utf8_lossy(&dom.stdout);
+    let dom = headless(
+        &chromium,
+        profile.path(),
+        &["--dump-dom"],
+        &app.url("/docs/"),
+    );
     for expected in [
         format!("/api/scripts/{greet}/run"),
         "Greets someone.".to_string(),
@@ -451,6 +532,10 @@ fn swagger_ui_renders_the_operations_of_a_script_in_headless_chromium() {
         &app.url("/docs/"),
     );
     let size = std::fs::metadata(&screenshot).map(|m| m.len()).unwrap_or(0);
-    assert!(size > 10_000, "a screenshot of the page at {}", screenshot.display());
+    assert!(
+        size > 10_000,
+        "a screenshot of the page at {}",
+        screenshot.display()
+    );
     eprintln!("Swagger UI screenshot: {}", screenshot.display());
 }

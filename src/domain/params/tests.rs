@@ -298,11 +298,27 @@ fn values_too_long_for_a_command_line_are_refused_before_the_run() {
     let one = "x".repeat(200 * 1024);
     let problems = bind(&map, text(&[("a", &one)])).unwrap_err();
     assert_eq!(problems[0].param, "a");
-    assert!(problems[0].message.contains("more than one command-line argument can hold"), "{:?}", problems[0]);
+    assert!(
+        problems[0]
+            .message
+            .contains("more than one command-line argument can hold"),
+        "{:?}",
+        problems[0]
+    );
     let big = "y".repeat(120 * 1024);
-    let many: Vec<(&str, &str)> = ["a", "b", "c", "d", "e", "f", "g", "h", "i"].iter().map(|k| (*k, big.as_str())).collect();
+    let many: Vec<(&str, &str)> = ["a", "b", "c", "d", "e", "f", "g", "h", "i"]
+        .iter()
+        .map(|k| (*k, big.as_str()))
+        .collect();
     let problems = bind(&map, text(&many)).unwrap_err();
     assert_eq!(problems.len(), 1);
-    assert!(problems[0].message.contains("add up to"), "{:?}", problems[0]);
-    assert!(bind(&map, text(&[("a", &big)])).is_ok(), "120 KiB in one argument is fine");
+    assert!(
+        problems[0].message.contains("add up to"),
+        "{:?}",
+        problems[0]
+    );
+    assert!(
+        bind(&map, text(&[("a", &big)])).is_ok(),
+        "120 KiB in one argument is fine"
+    );
 }

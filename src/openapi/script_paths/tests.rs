@@ -66,12 +66,21 @@ fn each_type_maps_to_its_json_schema() {
     let get = &doc["paths"]["/api/scripts/3/run"]["get"];
     let cases = [
         ("name", json!({"type": "string"})),
-        ("times", json!({"type": "integer", "format": "int64", "default": 2})),
+        (
+            "times",
+            json!({"type": "integer", "format": "int64", "default": 2}),
+        ),
         ("ratio", json!({"type": "number", "format": "double"})),
         ("loud", json!({"type": "boolean", "default": false})),
-        ("format", json!({"type": "string", "enum": ["json", "csv"], "default": "csv"})),
+        (
+            "format",
+            json!({"type": "string", "enum": ["json", "csv"], "default": "csv"}),
+        ),
         ("level", json!({"type": "integer", "enum": [1, 2, 3]})),
-        ("site", json!({"type": "string", "format": "uri", "pattern": "^https?://"})),
+        (
+            "site",
+            json!({"type": "string", "format": "uri", "pattern": "^https?://"}),
+        ),
     ];
     for (name, want) in cases {
         assert_eq!(param(get, name)["schema"], want, "{name}");
@@ -102,11 +111,16 @@ fn the_post_body_is_typed_with_an_example_from_the_defaults() {
         json!({"name": "text", "times": 2, "loud": false, "format": "csv"})
     );
     assert!(
-        post["requestBody"]["content"].get("multipart/form-data").is_none(),
+        post["requestBody"]["content"]
+            .get("multipart/form-data")
+            .is_none(),
         "no files, no multipart"
     );
     assert_eq!(post["operationId"], "run_script_3_post");
-    assert_eq!(post["summary"], "Greets someone.", "the description's first line");
+    assert_eq!(
+        post["summary"], "Greets someone.",
+        "the description's first line"
+    );
     assert_eq!(post["tags"], json!(["python/"]));
 }
 
@@ -119,18 +133,24 @@ fn a_script_with_files_has_no_get_and_a_multipart_body() {
     });
     let doc = document_with(&[script(5, "python/tools/crop.py", schema)]);
     let item = &doc["paths"]["/api/scripts/5/run"];
-    assert!(item.get("get").is_none(), "files cannot go in a query string");
+    assert!(
+        item.get("get").is_none(),
+        "files cannot go in a query string"
+    );
     let content = &item["post"]["requestBody"]["content"];
     let multipart = &content["multipart/form-data"]["schema"];
     assert_eq!(
         multipart["properties"]["photo"],
         json!({"type": "string", "format": "binary", "contentMediaType": "application/octet-stream"})
     );
-    assert_eq!(multipart["properties"]["options"]["contentMediaType"], "application/json");
+    assert_eq!(
+        multipart["properties"]["options"]["contentMediaType"],
+        "application/json"
+    );
     assert_eq!(multipart["required"], json!(["photo"]));
     assert!(
-        content["application/json"]["schema"]["properties"].get("photo").is_none(),
-        "a file cannot be sent as JSON"
+        content.get("application/json").is_none(),
+        "a required file cannot be sent as JSON, so there is no JSON body"
     );
     assert_eq!(item["post"]["tags"], json!(["python/tools/"]));
 }
@@ -140,13 +160,23 @@ fn responses_and_options_come_from_the_generic_run_operation() {
     let doc = document_with(&[script(3, "python/greet.py", every_type())]);
     let get = &doc["paths"]["/api/scripts/3/run"]["get"];
     let generic = &doc["paths"]["/api/scripts/{id}/run"]["get"];
-    let statuses = |op: &Value| op["responses"].as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    let statuses = |op: &Value| {
+        op["responses"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+    };
     assert_eq!(statuses(get), statuses(generic));
     for status in ["200", "202", "400", "401", "404", "409", "422", "429"] {
         assert!(get["responses"].get(status).is_some(), "{status}");
     }
     let examples = &get["responses"]["200"]["content"]["application/json"]["examples"];
-    assert_eq!(examples["failure"]["value"]["error"]["code"], "script_failed");
+    assert_eq!(
+        examples["failure"]["value"]["error"]["code"],
+        "script_failed"
+    );
     assert_eq!(examples["file"]["value"]["type"], "file");
     assert_eq!(param(get, "async")["schema"]["type"], "boolean");
     assert_eq!(

@@ -1,0 +1,81 @@
+//! Named API keys: created, listed and revoked by an admin.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::{OpenApi, ToSchema};
+
+use crate::access::{CreatedKey, Scope};
+use crate::catalog::ApiKeyRecord;
+use crate::error::{ApiError, ErrorBody, ErrorCode};
+
+use super::{resource, AppState};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        resource("/keys")
+            .route(web::get().to(list_keys))
+            .route(web::post().to(create_key)),
+    )
+    .service(resource("/keys/{id}").route(web::delete().to(revoke_key)));
+}
+
+#[derive(OpenApi)]
+#[openapi(paths(list_keys, create_key, revoke_key))]
+pub struct KeysApi;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKeyRequest {
+    name: String,
+    /// `run` (run scripts, read scripts and runs) or `admin` (everything).
+    scope: String,
+}
+
+/// Every named key, never with its secret.
+#[utoipa::path(get, path = "/keys", tag = "keys", responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn list_keys(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let keys: Vec<ApiKeyRecord> = state.access.list().await?;
+    Ok(HttpResponse::Ok().json(json!({"items": keys, "total": keys.len()})))
+}
+
+/// Creates a key; the answer holds the key itself, shown this one time only.
+#[utoipa::path(post, path = "/keys", tag = "keys", request_body = CreateKeyRequest,
+    responses((status = 201, body = Object), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn create_key(
+    state: web::Data<AppState>,
+    body: web::Json<CreateKeyRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let name = body.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "name must be 1 to 100 characters",
+        ));
+    }
+    let scope = Scope::parse(&body.scope).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!("scope must be \"run\" or \"admin\", not {:?}", body.scope),
+        )
+    })?;
+    let created: CreatedKey = state.access.create(name, scope).await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+/// Revokes a key at once; requests presenting it get 401.
+#[utoipa::path(delete, path = "/keys/{id}", tag = "keys", params(("id" = i64, Path)),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+async fn revoke_key(
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let revoked = state
+        .access
+        .revoke(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no key with id {id}")))?;
+    Ok(HttpResponse::Ok().json(revoked))
+}
