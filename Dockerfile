@@ -28,8 +28,10 @@ RUN mkdir -p src benches \
     && cargo build --release --locked \
     && rm -rf src
 
-# 2. The real sources. The touch makes sure cargo sees them as newer than the stand-ins.
+# 2. The real sources, and the folders they embed at compile time (include_dir!/include_str!).
+#    The touch makes sure cargo sees them as newer than the stand-ins.
 COPY migrations migrations
+COPY templates templates
 COPY src src
 RUN touch src/main.rs src/lib.rs \
     && cargo build --release --locked \

@@ -138,7 +138,7 @@ CONTEXT="$REPO"
 if [[ -n ${SG_PROOF_REF:-} ]]; then
     CONTEXT="$WORK/ref-context"
     rm -rf "$CONTEXT" && mkdir -p "$CONTEXT"
-    git -C "$REPO" archive "$SG_PROOF_REF" Cargo.toml Cargo.lock build.rs src migrations scripts_repo \
+    git -C "$REPO" archive "$SG_PROOF_REF" Cargo.toml Cargo.lock build.rs src migrations templates scripts_repo \
         | tar -x -C "$CONTEXT"
     cp "$REPO/Dockerfile" "$REPO/.dockerignore" "$CONTEXT/"
     echo "sources from $(git -C "$REPO" rev-parse --short "$SG_PROOF_REF")"
@@ -154,7 +154,7 @@ grep -E '^(Python|pip|v[0-9]|[0-9]+\.[0-9]+\.[0-9]+$|uv )' "$WORK/build.log" | s
 step "rebuild after a source-only change (the dependency layer must come from the cache)"
 ctx="$WORK/context"
 rm -rf "$ctx" && mkdir -p "$ctx"
-cp -a "$CONTEXT"/{Cargo.toml,Cargo.lock,build.rs,Dockerfile,.dockerignore,src,migrations,scripts_repo} "$ctx/"
+cp -a "$CONTEXT"/{Cargo.toml,Cargo.lock,build.rs,Dockerfile,.dockerignore,src,migrations,templates,scripts_repo} "$ctx/"
 echo "// docker-proof: a source-only change" >>"$ctx/src/main.rs"
 start=$(date +%s)
 docker build --network "$BUILD_NETWORK" -t script-gateway:proof-rebuild "$ctx" >"$WORK/rebuild.log" 2>&1 \

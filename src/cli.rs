@@ -28,7 +28,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the HTTP API (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Scan the scripts repository once, print every script's status, and exit
     /// (non-zero when a script failed to load).
     Scan(RepoArgs),
@@ -47,7 +47,7 @@ pub fn main() -> ExitCode {
         .build()
         .expect("a tokio runtime can be created");
     match cli.command {
-        Some(Command::Serve(args)) => runtime.block_on(serve(args, sources)),
+        Some(Command::Serve(args)) => runtime.block_on(serve(*args, sources)),
         None => runtime.block_on(serve(cli.serve, sources)),
         Some(Command::Scan(args)) => runtime.block_on(scan(args)),
         Some(Command::Openapi(args)) => runtime.block_on(print_openapi(args)),

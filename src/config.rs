@@ -216,10 +216,7 @@ impl fmt::Debug for ApiKey {
 #[derive(Debug, Clone)]
 pub struct ScanConfig {
     pub scripts_repo: PathBuf,
-    pub schema_timeout: Duration,
     pub concurrency: usize,
-    pub interval: Option<Duration>,
-    pub debounce: Duration,
 }
 
 /// Everything the gateway needs, resolved once at start.
@@ -274,9 +271,6 @@ impl Config {
         config.run = RunSettings::from_args(&args.run);
         config.concurrency = ConcurrencySettings::from_args(&args.run);
         config.startup_settings = startup_settings(args, sources);
-        config.scan.interval =
-            (args.scan_interval_sec > 0).then(|| Duration::from_secs(args.scan_interval_sec));
-        config.scan.debounce = Duration::from_millis(args.watch_debounce_ms.clamp(10, 10_000));
         Ok(config)
     }
 
@@ -292,10 +286,7 @@ impl Config {
             allow_unauthenticated: false,
             scan: ScanConfig {
                 scripts_repo,
-                schema_timeout: Duration::from_secs_f64(args.schema_timeout_sec),
                 concurrency: args.scan_concurrency.unwrap_or(cores).clamp(1, 64),
-                interval: None,
-                debounce: Duration::from_millis(100),
             },
             run: RunSettings::from_args(&RunArgs {
                 timeout_sec: None,
@@ -316,7 +307,12 @@ impl Config {
                 max_queued: 100,
                 shutdown_grace: Duration::from_secs(30),
             },
-            startup_settings: Vec::new(),
+            // `serve` replaces this with every setting flag and its real source.
+            startup_settings: vec![(
+                "schema_timeout_sec",
+                serde_json::json!(args.schema_timeout_sec),
+                Source::Cli,
+            )],
             python: args.python.clone(),
             node: args.node.clone(),
             child_path: std::env::var_os("PATH")

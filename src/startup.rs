@@ -8,7 +8,6 @@ use std::time::Instant;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
-use tokio::sync::mpsc;
 use tracing_actix_web::TracingLogger;
 
 use crate::access::Access;
@@ -20,7 +19,7 @@ use crate::manage::ScriptManager;
 use crate::openapi;
 use crate::process::Interpreters;
 use crate::runner::{Runner, RunnerParts};
-use crate::scanner::{Extractor, RepoWatcher, ScanError, ScanReport, Scanner};
+use crate::scanner::{Extractor, ScanError, ScanReport, Scanner};
 use crate::settings::Settings;
 
 #[derive(Debug, thiserror::Error)]
@@ -36,8 +35,6 @@ pub enum StartupError {
     Scan(#[from] ScanError),
     #[error("cannot prepare the dependency caches: {0}")]
     Deps(#[from] DepsError),
-    #[error("cannot watch the scripts repository: {0}")]
-    Watch(#[from] notify::Error),
     #[error("cannot recover runs left by an earlier stop: {0}")]
     Recover(String),
     #[error("cannot listen on {address}: {source}")]
@@ -95,7 +92,7 @@ impl Core {
         .await?;
         let extractor = Extractor {
             interpreters: interpreters.clone(),
-            timeout: config.scan.schema_timeout,
+            settings: settings.clone(),
             scratch_dir: config.scratch_dir(),
             child_path: config.child_path.clone(),
             deps: Some(deps.clone()),
@@ -120,7 +117,6 @@ pub struct Application {
     runner: Arc<Runner>,
     grace: std::time::Duration,
     first_scan: ScanReport,
-    _watcher: RepoWatcher,
 }
 
 impl Application {
@@ -130,13 +126,7 @@ impl Application {
         let doc_changes = core.scanner.changes();
         let docs = Arc::new(openapi::DocCache::load(&core.catalog).await?);
         openapi::keep_fresh(docs.clone(), core.catalog.clone(), doc_changes);
-        let (changed_tx, changed_rx) = mpsc::channel(1);
-        let watcher = core.scanner.watch(changed_tx)?;
-        tokio::spawn(
-            core.scanner
-                .clone()
-                .run_forever(changed_rx, config.scan.interval),
-        );
+        tokio::spawn(core.scanner.clone().run_forever(core.settings.clone()));
 
         let requested = SocketAddr::new(config.host, config.port);
         let bind_error = |source| StartupError::Bind {
@@ -216,7 +206,6 @@ impl Application {
             runner,
             grace,
             first_scan,
-            _watcher: watcher,
         })
     }
 

@@ -10,7 +10,7 @@ use futures_util::stream::{self, Stream};
 use crate::catalog::{Catalog, Run};
 use crate::error::ApiError;
 use crate::process::Stream as Output;
-use crate::runner::{LiveEvent, LiveOutput};
+use crate::runner::{self, LiveEvent, LiveOutput};
 
 use super::runs::run_view;
 use super::AppState;
@@ -86,7 +86,7 @@ pub async fn stream(state: &AppState, run_id: i64, from: usize) -> Result<HttpRe
                     .run(run_id)
                     .await?
                     .ok_or_else(|| ApiError::not_found(format!("no run with id {run_id}")))?;
-                let frames: Vec<_> = replay(&run).into_iter().skip(from).map(Ok).collect();
+                let frames: Vec<_> = replay(&run).await.into_iter().skip(from).map(Ok).collect();
                 Box::new(stream::iter(frames))
             }
         };
@@ -148,7 +148,22 @@ fn follow(
 }
 
 /// A finished run's events, rebuilt from its record.
-fn replay(run: &Run) -> Vec<Bytes> {
+async fn replay(run: &Run) -> Vec<Bytes> {
+    let lines = match runner::recorded_lines(run).await {
+        Some(lines) => lines,
+        None => reconstructed_lines(run),
+    };
+    let mut frames: Vec<Bytes> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, (s, t))| Bytes::from(line_frame(i, *s, t)))
+        .collect();
+    frames.push(Bytes::from(end_frame(lines.len(), run)));
+    frames
+}
+
+/// For runs without an event log (stopped before their end was recorded): what the record holds.
+fn reconstructed_lines(run: &Run) -> Vec<(Output, String)> {
     let mut lines: Vec<(Output, String)> = Vec::new();
     if let Some(data) = &run.data {
         lines.push((Output::Stdout, data.to_string()));
@@ -158,13 +173,7 @@ fn replay(run: &Run) -> Vec<Bytes> {
     if let Some(stderr) = &run.stderr {
         lines.extend(stderr.lines().map(|l| (Output::Stderr, l.to_string())));
     }
-    let mut frames: Vec<Bytes> = lines
-        .iter()
-        .enumerate()
-        .map(|(i, (s, t))| Bytes::from(line_frame(i, *s, t)))
-        .collect();
-    frames.push(Bytes::from(end_frame(lines.len(), run)));
-    frames
+    lines
 }
 
 fn line_frame(id: usize, stream: Output, text: &str) -> String {

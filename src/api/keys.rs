@@ -33,7 +33,7 @@ pub struct CreateKeyRequest {
 }
 
 /// Every named key, never with its secret.
-#[utoipa::path(get, path = "/keys", tag = "keys", responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/keys", tag = "keys", responses((status = 200, description = "The result", body = Object), (status = 401, description = "A valid API key is required", body = ErrorBody), (status = 403, description = "The key's scope does not allow this", body = ErrorBody)))]
 async fn list_keys(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let keys: Vec<ApiKeyRecord> = state.access.list().await?;
     Ok(HttpResponse::Ok().json(json!({"items": keys, "total": keys.len()})))
@@ -41,7 +41,7 @@ async fn list_keys(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
 
 /// Creates a key; the answer holds the key itself, shown this one time only.
 #[utoipa::path(post, path = "/keys", tag = "keys", request_body = CreateKeyRequest,
-    responses((status = 201, body = Object), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 201, description = "Created", body = Object), (status = 400, description = "Bad input (the error names the problem)", body = ErrorBody), (status = 403, description = "The key's scope does not allow this", body = ErrorBody)))]
 async fn create_key(
     state: web::Data<AppState>,
     body: web::Json<CreateKeyRequest>,
@@ -66,7 +66,7 @@ async fn create_key(
 
 /// Revokes a key at once; requests presenting it get 401.
 #[utoipa::path(delete, path = "/keys/{id}", tag = "keys", params(("id" = i64, Path)),
-    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "The result", body = Object), (status = 404, description = "Not found", body = ErrorBody)))]
 async fn revoke_key(
     state: web::Data<AppState>,
     id: web::Path<i64>,

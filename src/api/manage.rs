@@ -58,7 +58,7 @@ pub struct CreateScriptRequest {
 
 /// Creates a script file; answers with the script after its schema was extracted.
 #[utoipa::path(post, path = "/scripts", tag = "manage", request_body = CreateScriptRequest,
-    responses((status = 201, body = ScriptView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201, description = "Created", body = ScriptView), (status = 400, description = "Bad input (the error names the problem)", body = ErrorBody), (status = 409, description = "Conflicts with the current state", body = ErrorBody)))]
 pub async fn create_script(
     state: web::Data<AppState>,
     body: web::Json<CreateScriptRequest>,
@@ -94,7 +94,7 @@ pub struct CreateScriptCompatRequest {
 }
 
 #[utoipa::path(post, path = "/scripts/create", tag = "manage", request_body = CreateScriptCompatRequest,
-    responses((status = 201, body = ScriptView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201, description = "Created", body = ScriptView), (status = 400, description = "Bad input (the error names the problem)", body = ErrorBody), (status = 409, description = "Conflicts with the current state", body = ErrorBody)))]
 async fn create_script_compat(
     state: web::Data<AppState>,
     body: web::Json<CreateScriptCompatRequest>,
@@ -119,7 +119,7 @@ async fn create_script_compat(
 /// its extension implies, plus its file name).
 #[utoipa::path(post, path = "/scripts/upload", tag = "manage",
     request_body(content_type = "multipart/form-data", description = "`file`, and optionally `path`"),
-    responses((status = 201, body = ScriptView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody)))]
+    responses((status = 201, description = "Created", body = ScriptView), (status = 400, description = "Bad input (the error names the problem)", body = ErrorBody), (status = 409, description = "Conflicts with the current state", body = ErrorBody), (status = 413, description = "Too large", body = ErrorBody)))]
 async fn upload_script(
     state: web::Data<AppState>,
     mut form: Multipart,
@@ -189,7 +189,7 @@ struct ContentView {
 }
 
 #[utoipa::path(get, path = "/scripts/{id}/content", tag = "manage", params(("id" = i64, Path)),
-    responses((status = 200, body = ContentView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "The result", body = ContentView), (status = 404, description = "Not found", body = ErrorBody)))]
 async fn get_script_content(
     state: web::Data<AppState>,
     id: web::Path<i64>,
@@ -210,7 +210,7 @@ pub struct ContentRequest {
 
 /// Replaces the script's file; answers with the new schema, or the reason it failed to load.
 #[utoipa::path(put, path = "/scripts/{id}/content", tag = "manage", params(("id" = i64, Path)), request_body = ContentRequest,
-    responses((status = 200, body = ScriptView), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody)))]
+    responses((status = 200, description = "The result", body = ScriptView), (status = 404, description = "Not found", body = ErrorBody), (status = 413, description = "Too large", body = ErrorBody)))]
 async fn put_script_content(
     state: web::Data<AppState>,
     id: web::Path<i64>,
@@ -283,7 +283,7 @@ impl PatchScriptRequest {
 }
 
 #[utoipa::path(patch, path = "/scripts/{id}", tag = "manage", params(("id" = i64, Path)), request_body = PatchScriptRequest,
-    responses((status = 200, body = ScriptView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "The result", body = ScriptView), (status = 400, description = "Bad input (the error names the problem)", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)))]
 pub async fn patch_script(
     state: web::Data<AppState>,
     id: web::Path<i64>,
@@ -301,7 +301,7 @@ pub async fn patch_script(
 
 /// Deletes the file and its sidecar; the run history stays.
 #[utoipa::path(delete, path = "/scripts/{id}", tag = "manage", params(("id" = i64, Path)),
-    responses((status = 200, body = ScriptView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "The result", body = ScriptView), (status = 404, description = "Not found", body = ErrorBody)))]
 pub async fn delete_script(
     state: web::Data<AppState>,
     id: web::Path<i64>,
@@ -311,7 +311,7 @@ pub async fn delete_script(
 }
 
 #[utoipa::path(get, path = "/templates/{runtime}", tag = "manage", params(("runtime" = String, Path, description = "python or js")),
-    responses((status = 200, body = TemplateView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "The result", body = TemplateView), (status = 404, description = "Not found", body = ErrorBody)))]
 async fn get_template(
     state: web::Data<AppState>,
     runtime: web::Path<String>,
@@ -321,7 +321,7 @@ async fn get_template(
 }
 
 #[utoipa::path(put, path = "/templates/{runtime}", tag = "manage", params(("runtime" = String, Path, description = "python or js")),
-    request_body = ContentRequest, responses((status = 200, body = TemplateView), (status = 404, body = ErrorBody)))]
+    request_body = ContentRequest, responses((status = 200, description = "The result", body = TemplateView), (status = 404, description = "Not found", body = ErrorBody)))]
 async fn put_template(
     state: web::Data<AppState>,
     runtime: web::Path<String>,

@@ -200,12 +200,15 @@ async fn start(
         return events::stream(state, submitted.run_id, 0).await;
     }
     if submitted.options.respond_async {
-        return Ok(accepted(&submitted));
+        return Ok(accepted(&submitted, "queued"));
     }
     if let Some(wait) = submitted.options.wait {
         return match submitted.finished_within(wait).await {
             Ok(run) => Ok(HttpResponse::Ok().json(run_response(&run?))),
-            Err(still_running) => Ok(accepted(&still_running)),
+            Err(still_running) => {
+                let queued = state.runner.queue_position(still_running.run_id).is_some();
+                Ok(accepted(&still_running, if queued { "queued" } else { "running" }))
+            }
         };
     }
     let run = submitted.finished().await?;
@@ -221,13 +224,15 @@ fn prefers_async(request: &HttpRequest) -> bool {
         .any(|p| p.trim().eq_ignore_ascii_case("respond-async"))
 }
 
-fn accepted(submitted: &Submitted) -> HttpResponse {
+/// `status` is "queued" for a run accepted to run later (the contract's value), or
+/// "running" when a `wait` ran out while the run was already executing.
+fn accepted(submitted: &Submitted, status: &'static str) -> HttpResponse {
     let url = format!("/api/runs/{}", submitted.run_id);
     HttpResponse::Accepted()
         .insert_header((header::LOCATION, url.clone()))
         .json(AcceptedView {
             run_id: submitted.run_id,
-            status: "queued",
+            status,
             queued: submitted.queued,
             events_url: format!("{url}/events"),
             url,

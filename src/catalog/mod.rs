@@ -146,7 +146,7 @@ impl Catalog {
 
     /// Marks runs a stopped gateway left behind as interrupted; returns their (id, pid).
     pub async fn interrupt_leftover_runs(&self) -> Result<Vec<(i64, Option<u32>)>, CatalogError> {
-        self.call(|conn| runs::interrupt_leftovers(conn)).await
+        self.call(runs::interrupt_leftovers).await
     }
 
     /// Records how a run ended and returns the complete record.

@@ -74,43 +74,32 @@ impl DepsManager {
     pub async fn cache_status(&self) -> Result<Vec<CacheView>, DepsError> {
         let rows = self.catalog.dep_caches().await?;
         let users = self.catalog.script_deps_rows().await?;
-        let (on_disk, shared, ages) = self
-            .blocking(|store| {
-                let keys = store.list();
-                let ages: Vec<f64> = keys.iter().map(|k| idle_days_of(&store.dir(k))).collect();
-                let shared: HashSet<DepsKey> = Runtime::ALL
-                    .into_iter()
-                    .filter_map(|r| {
-                        store
-                            .shared_hash(r)
-                            .map(|hash| DepsKey { runtime: r, hash })
-                    })
-                    .collect();
-                (keys, shared, ages)
-            })
-            .await?;
+        let disk = self.blocking(|store| DiskState::read(&store)).await?;
         let mut views: BTreeMap<DepsKey, CacheView> = BTreeMap::new();
         for row in rows {
-            let key = DepsKey {
-                runtime: row.runtime,
-                hash: row.hash.clone(),
-            };
-            views.insert(key, self.view_of(row));
+            views.insert(
+                DepsKey {
+                    runtime: row.runtime,
+                    hash: row.hash.clone(),
+                },
+                self.view_of(row),
+            );
         }
-        for (key, idle_days) in on_disk.iter().zip(ages) {
+        for (key, idle_days) in &disk.caches {
             let view = views
                 .entry(key.clone())
-                .or_insert_with(|| self.unrecorded(key, idle_days));
+                .or_insert_with(|| self.unrecorded(key, *idle_days));
             view.on_disk = true;
         }
         for user in users {
             let Some(hash) = user.state.hash else {
                 continue;
             };
-            if let Some(view) = views.get_mut(&DepsKey {
+            let key = DepsKey {
                 runtime: user.runtime,
                 hash,
-            }) {
+            };
+            if let Some(view) = views.get_mut(&key) {
                 view.scripts.push(CacheUser {
                     id: user.id,
                     path: user.path,
@@ -118,7 +107,7 @@ impl DepsManager {
             }
         }
         for (key, view) in &mut views {
-            view.shared = shared.contains(key);
+            view.shared = disk.shared.contains(key);
             view.active_runs = self.leases.in_use(key);
         }
         Ok(views.into_values().collect())
@@ -219,6 +208,29 @@ impl DepsManager {
             .await?;
         tracing::info!(key = %key, size, "unused dependency cache removed");
         Ok(Some(size))
+    }
+}
+
+/// The caches on disk (with their idle days) and the shared sets' targets.
+struct DiskState {
+    caches: Vec<(DepsKey, f64)>,
+    shared: HashSet<DepsKey>,
+}
+
+impl DiskState {
+    fn read(store: &super::store::CacheStore) -> DiskState {
+        let caches = store.list().into_iter().map(|k| {
+            let idle = idle_days_of(&store.dir(&k));
+            (k, idle)
+        });
+        let shared = Runtime::ALL.into_iter().filter_map(|runtime| {
+            let hash = store.shared_hash(runtime)?;
+            Some(DepsKey { runtime, hash })
+        });
+        DiskState {
+            caches: caches.collect(),
+            shared: shared.collect(),
+        }
     }
 }
 

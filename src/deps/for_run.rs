@@ -55,6 +55,36 @@ impl DepsManager {
             })
     }
 
+    /// Refuses at once a script whose dependencies are known to be unusable (a malformed
+    /// file, or an install that failed and is remembered); never installs or waits. Call it
+    /// before a run is accepted, so such a request gets a clear error and records no run.
+    pub async fn check_runnable(&self, script: &Script) -> Result<(), DepsError> {
+        if script.deps_status.as_deref() != Some("failed") {
+            return Ok(());
+        }
+        let Some(hash) = script.deps_hash.clone() else {
+            return Err(self.failure_of(script).await?);
+        };
+        if self.store.is_complete(&DepsKey {
+            runtime: script.runtime,
+            hash: hash.clone(),
+        }) {
+            return Ok(());
+        }
+        let cache = self.catalog.dep_cache(script.runtime, hash.clone()).await?;
+        let (last, _) = self.catalog.last_dep_install(script.runtime, hash).await?;
+        Err(DepsError::InstallFailed {
+            path: script.path.clone(),
+            reason: cache
+                .and_then(|c| c.error)
+                .unwrap_or_else(|| "the install failed".into()),
+            log: last
+                .and_then(|l| l.log)
+                .map(|l| tail(&l))
+                .unwrap_or_default(),
+        })
+    }
+
     /// The run environment when the cache is complete (leased), else `None`.
     fn ready_deps(&self, script: &Script, key: &DepsKey) -> Option<RunDeps> {
         let lease = self.leases.acquire(key)?;

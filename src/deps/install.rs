@@ -60,6 +60,29 @@ impl InstallReport {
         self.status == "ready"
     }
 
+    fn finished(
+        set: &DepSet,
+        end: &InstallEnd,
+        installer: Option<&'static str>,
+        duration_ms: i64,
+        log: String,
+    ) -> InstallReport {
+        let (status, error) = match end {
+            InstallEnd::Ready { .. } => (CacheStatus::Ready, None),
+            InstallEnd::Failed { error, .. } => (CacheStatus::Failed, Some(error.clone())),
+        };
+        InstallReport {
+            runtime: set.runtime,
+            hash: set.hash.clone(),
+            status: status.as_str(),
+            reused: false,
+            error,
+            installer,
+            duration_ms: Some(duration_ms),
+            log: Some(log),
+        }
+    }
+
     fn reused(
         set: &DepSet,
         status: CacheStatus,
@@ -165,55 +188,47 @@ impl DepsManager {
             self.blocking(move |store| store.temp_dir(&key)).await??
         };
         let command = self.prepare_command(set, &built).await;
-        let display = command
-            .as_ref()
-            .map_or_else(|e| format!("(not started: {e})"), |c| c.display.clone());
-        let log_id = self
-            .catalog
-            .begin_dep_install(NewInstall {
-                runtime: key.runtime,
-                hash: key.hash.clone(),
-                deps: set.entries.clone(),
-                cache_dir: self.store.dir(&key).display().to_string(),
-                trigger: trigger.as_str(),
-                command: display.clone(),
-            })
-            .await?;
-        tracing::info!(key = %key, trigger = trigger.as_str(), "installing dependencies");
+        let log_id = self.begin(set, trigger, &command).await?;
         let (outcome, log, tool) = match command {
             Ok(command) => self.run_installer(set, command).await,
             Err(reason) => (Err(reason.clone()), reason, None),
         };
         let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         let end = self.settle(set, &built, outcome).await?;
-        let (status, error) = match &end {
-            InstallEnd::Ready { .. } => (CacheStatus::Ready, None),
-            InstallEnd::Failed { error, .. } => (CacheStatus::Failed, Some(error.clone())),
-        };
+        let report = InstallReport::finished(set, &end, tool, duration_ms, log.clone());
+        let (runtime, hash) = (key.runtime, key.hash.clone());
         self.catalog
-            .finish_dep_install(
-                key.runtime,
-                key.hash.clone(),
-                log_id,
-                end,
-                log.clone(),
-                duration_ms,
-            )
+            .finish_dep_install(runtime, hash, log_id, end, log, duration_ms)
             .await?;
-        if status == CacheStatus::Ready {
+        if report.is_ready() {
             let _ = self.finished.send(key.clone());
         }
-        tracing::info!(key = %key, status = status.as_str(), duration_ms, "dependency install finished");
-        Ok(InstallReport {
+        tracing::info!(key = %key, status = report.status, duration_ms, "dependency install finished");
+        Ok(report)
+    }
+
+    /// Records the start of an install (the set, its folder and the command line).
+    async fn begin(
+        &self,
+        set: &DepSet,
+        trigger: Trigger,
+        command: &Result<InstallCommand, String>,
+    ) -> Result<i64, DepsError> {
+        let key = set.key();
+        let display = match command {
+            Ok(command) => command.display.clone(),
+            Err(reason) => format!("(not started: {reason})"),
+        };
+        tracing::info!(key = %key, trigger = trigger.as_str(), "installing dependencies");
+        let install = NewInstall {
             runtime: key.runtime,
-            hash: key.hash,
-            status: status.as_str(),
-            reused: false,
-            error,
-            installer: tool,
-            duration_ms: Some(duration_ms),
-            log: Some(log),
-        })
+            hash: key.hash.clone(),
+            deps: set.entries.clone(),
+            cache_dir: self.store.dir(&key).display().to_string(),
+            trigger: trigger.as_str(),
+            command: display,
+        };
+        Ok(self.catalog.begin_dep_install(install).await?)
     }
 
     async fn prepare_command(

@@ -10,7 +10,7 @@ use crate::catalog::{InstallLog, Script};
 use crate::domain::Runtime;
 use crate::process;
 
-use super::env::masked;
+use super::env::{masked, RunDeps};
 use super::install::Trigger;
 use super::locate::Declared;
 use super::set::DepsKey;
@@ -121,23 +121,9 @@ pub struct EnvironmentView {
 impl DepsManager {
     pub async fn script_deps(&self, script: &Script) -> Result<ScriptDepsView, DepsError> {
         let declared = self.declared(script).await?;
-        let (deps, hash, mut error) = match &declared.set {
-            Ok(Some(set)) => (set.entries.clone(), Some(set.hash.clone()), None),
-            Ok(None) => (Vec::new(), None, None),
-            Err(reason) => (Vec::new(), None, Some(reason.clone())),
-        };
-        let key = hash.clone().map(|hash| DepsKey {
-            runtime: script.runtime,
-            hash,
-        });
+        let key = declared.key();
         let installed = key.as_ref().is_none_or(|k| self.store.is_complete(k));
-        let mut status = match (&key, &declared.set) {
-            (_, Err(_)) => Some("failed".to_string()),
-            (None, _) => None,
-            (Some(_), _) if installed => Some("ready".to_string()),
-            (Some(_), _) if script.deps_hash == hash => script.deps_status.clone(),
-            (Some(_), _) => Some("not_installed".to_string()),
-        };
+        let (status, error) = self.status_of(&declared, key.as_ref(), installed).await?;
         let (last, attempts) = match &key {
             Some(k) => {
                 self.catalog
@@ -146,27 +132,46 @@ impl DepsManager {
             }
             None => (None, 0),
         };
-        if let (Some(k), None, false) = (&key, &error, installed) {
-            if let Some(cache) = self.catalog.dep_cache(k.runtime, k.hash.clone()).await? {
-                status = Some(cache.status.as_str().to_string());
-                error = cache.error;
-            }
-        }
         Ok(ScriptDepsView {
             script_id: script.id,
             runtime: script.runtime,
+            deps: declared
+                .set
+                .iter()
+                .flatten()
+                .flat_map(|s| s.entries.clone())
+                .collect(),
             source_file: declared.file,
-            deps,
             installed,
             cache_dir: key
                 .as_ref()
                 .map(|k| self.store.dir(k).display().to_string()),
-            hash,
+            hash: key.map(|k| k.hash),
             status,
             error,
             installer: self.tool_for(script.runtime),
             attempts,
             last_install: last.map(InstallLogView::from),
+        })
+    }
+
+    /// The status (and failure) of what a script declares on disk now.
+    async fn status_of(
+        &self,
+        declared: &Declared,
+        key: Option<&DepsKey>,
+        installed: bool,
+    ) -> Result<(Option<String>, Option<String>), DepsError> {
+        let status = |s: &str| Some(s.to_string());
+        Ok(match (&declared.set, key) {
+            (Err(reason), _) => (status("failed"), Some(reason.clone())),
+            (_, None) => (None, None),
+            (_, Some(_)) if installed => (status("ready"), None),
+            (_, Some(k)) => match self.catalog.dep_cache(k.runtime, k.hash.clone()).await? {
+                Some(cache) => (status(cache.status.as_str()), cache.error),
+                None if self.is_pending(k) => (status("installing"), None),
+                None => (status("not_installed"), None),
+            },
         })
     }
 
@@ -287,40 +292,15 @@ impl DepsManager {
 
     pub async fn environment(&self, script: &Script) -> Result<EnvironmentView, DepsError> {
         let run_dir = self.runs_dir.join("{run_id}");
-        let mut env = process::clean_env(&self.child_path, &run_dir.join("work"));
-        env.retain(|(key, _)| key != "TMPDIR");
-        env.push(("TMPDIR".into(), run_dir.join("tmp").into_os_string()));
-        env.push(("SG_RUN_ID".into(), "{run_id}".into()));
-        env.push(("SG_SCRIPT_ID".into(), script.id.to_string().into()));
-        env.push(("SG_SCRIPT_PATH".into(), script.path.clone().into()));
         let key = script.deps_hash.clone().map(|hash| DepsKey {
             runtime: script.runtime,
             hash,
         });
-        let cache = key.as_ref().map(|k| self.store.dir(k));
         let script_file = self.scripts_repo.join(&script.path);
-        let deps = super::env::RunDeps::new(
-            None,
-            None,
-            self.env_for(script.runtime, &script_file, cache.as_deref()),
-            None,
-        );
-        deps.apply_to(&mut env);
         let (interpreter, interpreter_error) = match self.interpreters.executable(script.runtime) {
             Ok(path) => (Some(path.display().to_string()), None),
             Err(reason) => (None, Some(reason)),
         };
-        let shown = env
-            .iter()
-            .map(|(k, v)| {
-                let (k, v) = (
-                    k.to_string_lossy().to_string(),
-                    v.to_string_lossy().to_string(),
-                );
-                let v = masked(&k, &v);
-                (k, v)
-            })
-            .collect();
         Ok(EnvironmentView {
             script_id: script.id,
             path: script.path.clone(),
@@ -333,10 +313,36 @@ impl DepsManager {
             interpreter,
             interpreter_error,
             cwd: run_dir.join("work").display().to_string(),
-            env: shown,
+            env: self.run_env_shown(script, &run_dir, key.as_ref()),
             deps_installed: key.as_ref().is_none_or(|k| self.store.is_complete(k)),
             deps_hash: script.deps_hash.clone(),
             deps_status: script.deps_status.clone(),
         })
+    }
+
+    /// The variables a run starts with (as the runner sets them), secrets masked.
+    fn run_env_shown(
+        &self,
+        script: &Script,
+        run_dir: &std::path::Path,
+        key: Option<&DepsKey>,
+    ) -> BTreeMap<String, String> {
+        let mut env = process::clean_env(&self.child_path, &run_dir.join("work"));
+        env.retain(|(key, _)| key != "TMPDIR");
+        env.push(("TMPDIR".into(), run_dir.join("tmp").into_os_string()));
+        env.push(("SG_RUN_ID".into(), "{run_id}".into()));
+        env.push(("SG_SCRIPT_ID".into(), script.id.to_string().into()));
+        env.push(("SG_SCRIPT_PATH".into(), script.path.clone().into()));
+        let cache = key.map(|k| self.store.dir(k));
+        let script_file = self.scripts_repo.join(&script.path);
+        let deps = self.env_for(script.runtime, &script_file, cache.as_deref());
+        RunDeps::new(None, None, deps, None).apply_to(&mut env);
+        env.iter()
+            .map(|(k, v)| {
+                let key = k.to_string_lossy().to_string();
+                let value = masked(&key, &v.to_string_lossy());
+                (key, value)
+            })
+            .collect()
     }
 }

@@ -17,8 +17,8 @@ use actix_web::{web, HttpResponse};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 pub use cache::{keep_fresh, DocCache, Published};
-pub use document::{document, static_document, DocsApi};
-pub use script_paths::{loaded_args_map, run_path, script_tag};
+pub use document::{document, static_document};
+pub use script_paths::{loaded_args_map, run_path};
 
 /// Where the document is served; Swagger UI loads it from here.
 pub const DOCUMENT_URL: &str = "/openapi.json";

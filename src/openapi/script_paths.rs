@@ -5,7 +5,6 @@
 use std::collections::BTreeSet;
 
 use serde_json::{json, Map, Value};
-use utoipa::openapi::example::ExampleBuilder;
 use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::Type;
@@ -23,11 +22,12 @@ pub fn run_path(id: i64) -> String {
     format!("/api/scripts/{id}/run")
 }
 
-/// A script's tag: its folder, e.g. `python/` or `python/tools/`.
+/// A script's tag: its folder, `/` written ` › ` (Swagger UI's deep links break on a `/` in
+/// a tag), e.g. `python` or `python › tools`.
 pub fn script_tag(script: &Script) -> String {
     match script.path.rsplit_once('/') {
-        Some((folder, _)) => format!("{folder}/"),
-        None => format!("{}/", script.runtime.folder()),
+        Some((folder, _)) => folder.replace('/', " › "),
+        None => script.runtime.folder().to_string(),
     }
 }
 
@@ -62,7 +62,10 @@ pub fn add_scripts(doc: &mut OpenApi, scripts: &[Script]) {
     let gateway = std::mem::take(listed);
     listed.extend(tags.into_iter().map(|tag| {
         TagBuilder::new()
-            .description(Some(format!("The scripts in `{tag}`")))
+            .description(Some(format!(
+                "The scripts in `{}/`",
+                tag.replace(" › ", "/")
+            )))
             .name(tag)
             .build()
     }));
@@ -103,7 +106,7 @@ fn operation(
     operation.operation_id = Some(format!("run_script_{}_{method}", script.id));
     operation.request_body = None;
     operation.parameters = Some(gateway_options(operation.parameters.take(), map));
-    add_examples(&mut operation, script.id);
+    examples::add_examples(&mut operation, script.id);
     operation
 }
 
@@ -156,6 +159,13 @@ fn description(script: &Script, map: &ArgsMap, method: &str) -> String {
     }
     text.push_str(match method {
         "get" => "\n\nParameters in the query string, typed from the script's ARGS_MAP.",
+        _ if map
+            .specs()
+            .iter()
+            .any(|s| s.required && s.kind == ParamType::File) =>
+        {
+            "\n\nParameters as multipart fields, the files by parameter name."
+        }
         _ if map.has_file_param() => {
             "\n\nParameters as JSON, or as multipart fields with the files by parameter name."
         }
@@ -329,59 +339,6 @@ fn example_value(spec: &ArgSpec) -> Option<Value> {
     })
 }
 
-/// What a success, a file output and a failure look like, on the 200 answer.
-fn add_examples(operation: &mut Operation, script_id: i64) {
-    let Some(RefOr::T(ok)) = operation.responses.responses.get_mut("200") else {
-        return;
-    };
-    let Some(RefOr::T(content)) = ok.content.get_mut("application/json") else {
-        return;
-    };
-    let base = |status: &str, run_status: &str| {
-        json!({"status": status, "run_status": run_status, "script_id": script_id,
-               "run_id": 41, "duration_ms": 37, "exit_code": 0})
-    };
-    let mut success = base("success", "success");
-    extend(
-        &mut success,
-        json!({"data": {"msg": "Hello Bob"}, "stderr": "", "files": []}),
-    );
-    let mut file = base("success", "success");
-    extend(
-        &mut file,
-        json!({"type": "file", "url": "/api/runs/41/output", "filename": "output.txt",
-               "size": 12, "content_type": "text/plain", "stderr": "",
-               "files": [{"name": "chart.png", "size": 2048, "url": "/api/runs/41/files/chart.png"}]}),
-    );
-    let mut failure = base("error", "error");
-    extend(
-        &mut failure,
-        json!({"exit_code": 1, "data": null, "stderr": "Traceback (most recent call last): ...",
-               "files": [], "error": {"code": "script_failed", "message": "the script exited with code 1"}}),
-    );
-    for (name, summary, value) in [
-        ("success", "The script printed JSON: it is `data`", success),
-        (
-            "file",
-            "The script printed something else: it is a file at `url`",
-            file,
-        ),
-        (
-            "failure",
-            "The script failed: still 200, with `status: \"error\"`",
-            failure,
-        ),
-    ] {
-        let example = ExampleBuilder::new().summary(summary).value(Some(value));
-        content.examples.insert(name.to_string(), example.into());
-    }
-}
-
-fn extend(target: &mut Value, more: Value) {
-    if let (Value::Object(target), Value::Object(more)) = (target, more) {
-        target.extend(more);
-    }
-}
-
+mod examples;
 #[cfg(test)]
 mod tests;

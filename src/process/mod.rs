@@ -373,18 +373,36 @@ pub fn clean_env(path: &std::ffi::OsStr, home: &std::path::Path) -> Vec<(OsStrin
     ]
 }
 
-/// Kills the process group a crashed gateway left behind, but only if its leader is still
-/// the run it was (its environment holds `marker`), so a recycled pid is never touched.
-pub fn kill_leftover_group(pid: u32, marker: &str) -> bool {
-    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-    let ours = environ
-        .split(|b| *b == 0)
-        .any(|entry| entry == marker.as_bytes());
-    let Ok(raw) = i32::try_from(pid) else {
-        return false;
-    };
+/// Kills the process group a crashed gateway left behind, but only if a process still in
+/// it carries the run's `marker` in its environment (a group id cannot be reused while any
+/// member lives, so a recycled id is never touched). The leader may have exited already
+/// while its children live on: every member is looked at.
+pub fn kill_leftover_group(pgid: u32, marker: &str) -> bool {
+    let Ok(raw) = i32::try_from(pgid) else { return false };
+    let ours = group_members(pgid).into_iter().any(|pid| has_env_entry(pid, marker));
     if ours {
         ProcessGroup(Some(Pid::from_raw(raw))).kill_all();
     }
     ours
+}
+
+/// Pids whose process group is `pgid`, read from /proc.
+fn group_members(pgid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| process_group_of(*pid) == Some(pgid))
+        .collect()
+}
+
+/// Field 5 of /proc/<pid>/stat, counted after the command name (which may hold spaces).
+fn process_group_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(2)?.parse().ok()
+}
+
+fn has_env_entry(pid: u32, entry: &str) -> bool {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    environ.split(|b| *b == 0).any(|e| e == entry.as_bytes())
 }

@@ -203,3 +203,22 @@ fn leftover_groups_are_killed_only_when_they_are_ours() {
     let status = child.wait().unwrap();
     assert!(!status.success());
 }
+
+#[test]
+fn a_leftover_group_is_killed_even_when_its_leader_is_gone() {
+    // A leader that starts a grandchild in its own group and exits at once.
+    let leader = std::process::Command::new("sh")
+        .args(["-c", "sleep 30 & echo $!"])
+        .env("SG_RUN_ID", "777")
+        .process_group(0)
+        .output()
+        .unwrap();
+    let pgid_hint: u32 = String::from_utf8_lossy(&leader.stdout).trim().parse().unwrap();
+    let pgid = process_group_of(pgid_hint).expect("the grandchild lives");
+    assert!(kill_leftover_group(pgid, "SG_RUN_ID=777"), "found through the grandchild");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while process_group_of(pgid_hint) == Some(pgid) {
+        assert!(std::time::Instant::now() < deadline, "the grandchild survived");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

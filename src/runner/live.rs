@@ -76,6 +76,19 @@ impl LiveOutput {
         self.version.send_replace(count);
     }
 
+    /// Every line so far, in the order printed.
+    pub fn lines(&self) -> Vec<(Stream, String)> {
+        let state = self.state.lock().expect("not poisoned");
+        state
+            .events
+            .iter()
+            .filter_map(|event| match event {
+                LiveEvent::Line { stream, text } => Some((*stream, text.clone())),
+                LiveEvent::End(_) => None,
+            })
+            .collect()
+    }
+
     /// Events from `cursor` on; waits until there is at least one.
     pub async fn next_events(&self, cursor: usize) -> Vec<LiveEvent> {
         let mut changes = self.version.subscribe();

@@ -239,6 +239,9 @@ impl Runner {
             if let Ok(run) = &result {
                 let run = Arc::new(run.clone());
                 active.live.end(run.clone());
+                // Kept before the run leaves the registry, so a late client replays exactly
+                // what a live one saw, with the same event ids.
+                store_event_log(&run, &active.live).await;
                 let _ = announce.send(run);
             } else if let Err(error) = &result {
                 tracing::error!(%error, "run failed inside the gateway");
@@ -409,6 +412,37 @@ fn new_run(script: &Script, args: &RunArgs) -> NewRun {
 pub fn run_file_path(run: &Run, name: &str) -> Option<PathBuf> {
     let root = PathBuf::from(run.run_dir.as_ref()?);
     workspace::resolve_file(&root.join("work"), name, &run.files)
+}
+
+const EVENT_LOG: &str = "events.jsonl";
+
+/// One `[stream, line]` JSON array per line, in the order printed.
+async fn store_event_log(run: &Run, live: &LiveOutput) {
+    let Some(root) = run.run_dir.as_ref() else { return };
+    let mut log = String::new();
+    for (stream, text) in live.lines() {
+        let name = if stream == process::Stream::Stdout { "stdout" } else { "stderr" };
+        log.push_str(&serde_json::json!([name, text]).to_string());
+        log.push('\n');
+    }
+    if let Err(error) = tokio::fs::write(PathBuf::from(root).join(EVENT_LOG), log).await {
+        tracing::warn!(%error, "cannot keep the run's event log");
+    }
+}
+
+/// The lines a finished run printed, in order, if its event log was kept.
+pub async fn recorded_lines(run: &Run) -> Option<Vec<(process::Stream, String)>> {
+    let root = PathBuf::from(run.run_dir.as_ref()?);
+    let log = tokio::fs::read_to_string(root.join(EVENT_LOG)).await.ok()?;
+    let lines = log
+        .lines()
+        .filter_map(|line| {
+            let (name, text): (String, String) = serde_json::from_str(line).ok()?;
+            let stream = if name == "stderr" { process::Stream::Stderr } else { process::Stream::Stdout };
+            Some((stream, text))
+        })
+        .collect();
+    Some(lines)
 }
 
 /// The path of a run's stored raw stdout.

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::deps::DepsManager;
 use crate::domain::ArgsMap;
+use crate::settings::Settings;
 use crate::process::{self, Interpreters, Output, ProcessSpec, Stream, Termination};
 
 use super::discover::FoundScript;
@@ -20,7 +21,8 @@ const OUTPUT_LIMIT: usize = 1024 * 1024;
 #[derive(Clone)]
 pub struct Extractor {
     pub interpreters: Arc<Interpreters>,
-    pub timeout: Duration,
+    /// Read at each extraction, so a changed `schema_timeout_sec` applies at once.
+    pub settings: Arc<Settings>,
     pub scratch_dir: PathBuf,
     pub child_path: OsString,
     /// Gives scripts their installed dependencies (scripts import them at the top).
@@ -31,6 +33,7 @@ impl Extractor {
     /// The script's validated ARGS_MAP, or the reason it has none.
     pub async fn extract(&self, script: &FoundScript) -> Result<ArgsMap, String> {
         let interpreter = self.interpreters.executable(script.runtime)?;
+        let timeout = self.settings.current().schema_timeout;
         let cwd = script
             .absolute
             .parent()
@@ -41,13 +44,13 @@ impl Extractor {
             args: vec![script.absolute.clone().into(), SCHEMA_FLAG.into()],
             cwd,
             env: self.environment(script),
-            timeout: self.timeout,
+            timeout,
             output_limit: OUTPUT_LIMIT,
             kill_grace: Duration::from_millis(500),
             limits: Default::default(),
         };
         let output = process::run(&spec, None).await.map_err(|e| e.to_string())?;
-        interpret(&output, self.timeout)
+        interpret(&output, timeout)
     }
 
     fn environment(&self, script: &FoundScript) -> Vec<(OsString, OsString)> {

@@ -19,6 +19,7 @@ use tokio::task::JoinSet;
 
 use crate::catalog::{Catalog, CatalogError, ScriptUpsert};
 use crate::config::ScanConfig;
+use crate::settings::Settings;
 use crate::deps::{DepsError, DepsKey, DepsManager};
 
 pub use discover::{is_ignored_folder, md5_hex, FoundScript};
@@ -227,14 +228,14 @@ impl Scanner {
             .collect())
     }
 
-    /// Rescans when the watcher reports a change, and every `interval` as a safety net.
-    pub async fn run_forever(
-        self: Arc<Self>,
-        mut changed: mpsc::Receiver<()>,
-        interval: Option<Duration>,
-    ) {
-        let period = interval.unwrap_or(Duration::from_secs(365 * 24 * 3600));
-        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    /// Watches the repository and rescans on changes, on the safety-net interval, and when a
+    /// dependency set finishes installing. A changed interval or debounce applies at once.
+    pub async fn run_forever(self: Arc<Self>, settings: Arc<Settings>) {
+        let mut changes = settings.subscribe();
+        let (changed_tx, mut changed) = mpsc::channel(1);
+        let mut current = settings.current();
+        let mut watcher = self.start_watching(current.watch_debounce, changed_tx.clone());
+        let mut ticker = safety_net(current.scan_interval);
         let mut installs = self.installed.lock().expect("never poisoned").take();
         loop {
             let mut installed = HashSet::new();
@@ -242,6 +243,19 @@ impl Scanner {
                 message = changed.recv() => if message.is_none() { return },
                 _ = ticker.tick() => {},
                 key = deps_sync::next_installed(&mut installs) => { installed.insert(key); },
+                update = changes.changed() => {
+                    if update.is_err() { return }
+                    let next = changes.borrow_and_update().clone();
+                    if next.scan_interval != current.scan_interval {
+                        ticker = safety_net(next.scan_interval);
+                    }
+                    if next.watch_debounce != current.watch_debounce {
+                        drop(watcher.take());
+                        watcher = self.start_watching(next.watch_debounce, changed_tx.clone());
+                    }
+                    current = next;
+                    continue;
+                }
             }
             deps_sync::drain(&mut installs, &mut installed);
             if let Err(error) = self.scan_with(false, &installed).await {
@@ -250,10 +264,24 @@ impl Scanner {
         }
     }
 
-    /// Starts watching the repository; keep the returned handle alive.
-    pub fn watch(&self, changed: mpsc::Sender<()>) -> notify::Result<RepoWatcher> {
-        watch::watch(&self.config.scripts_repo, self.config.debounce, changed)
+    /// Watches the repository; without a watcher (e.g. no inotify watches left) the
+    /// safety-net interval still finds changes.
+    fn start_watching(&self, debounce: Duration, changed: mpsc::Sender<()>) -> Option<RepoWatcher> {
+        match watch::watch(&self.config.scripts_repo, debounce, changed) {
+            Ok(watcher) => Some(watcher),
+            Err(error) => {
+                tracing::error!(%error, "cannot watch the scripts folder; relying on the periodic rescan");
+                None
+            }
+        }
     }
+}
+
+fn safety_net(interval: Option<Duration>) -> tokio::time::Interval {
+    let period = interval.unwrap_or(Duration::from_secs(365 * 24 * 3600));
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker
 }
 
 fn upsert_for(

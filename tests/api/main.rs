@@ -19,3 +19,6 @@ mod scanner;
 mod script_logs;
 mod scripts;
 mod webhooks;
+mod settings;
+mod keys;
+mod manage;

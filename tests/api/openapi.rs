@@ -167,7 +167,7 @@ fn the_document_is_valid_openapi_3_1_with_every_script_typed() {
         "binary"
     );
     assert_eq!(item["post"]["summary"], "Every parameter type.");
-    assert_eq!(item["post"]["tags"], json!(["python/"]));
+    assert_eq!(item["post"]["tags"], json!(["python"]));
 
     let greet = id_of(&app, "python/tools/greet.py");
     let get = &doc["paths"][format!("/api/scripts/{greet}/run")]["get"];
@@ -178,7 +178,7 @@ fn the_document_is_valid_openapi_3_1_with_every_script_typed() {
         parameter(get, "format")["schema"]["enum"],
         json!(["json", "csv"])
     );
-    assert_eq!(get["tags"], json!(["python/tools/"]));
+    assert_eq!(get["tags"], json!(["python › tools"]));
 
     let broken = id_of(&app, "python/broken.py");
     assert!(
@@ -512,7 +512,7 @@ fn swagger_ui_renders_the_operations_of_a_script_in_headless_chromium() {
     for expected in [
         format!("/api/scripts/{greet}/run"),
         "Greets someone.".to_string(),
-        "python/tools/".to_string(),
+        "python › tools".to_string(),
         "ScriptGateway".to_string(),
     ] {
         assert!(

@@ -6,7 +6,9 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, data_dir, spawn_app, wait_for, TestApp, TestRepo, WAIT};
+use crate::helpers::{
+    assert_error, data_dir, spawn_app, wait_for, wait_until, TestApp, TestRepo, WAIT,
+};
 use crate::run_support::{post_as, python, run_dir, run_total, script_id};
 
 const KEEPER: &str = "python/keeper.py";
@@ -60,13 +62,15 @@ fn wait_for_ids(app: &TestApp, script_id: i64, want: &[i64]) {
     );
 }
 
-/// Asserts which run folders exist under the data folder.
+/// Asserts which run folders exist under the data folder. A scheduled pass removes the
+/// folders just after the rows, so removal is waited for (with a deadline).
 fn assert_folders(data: &Path, kept: &[i64], gone: &[i64]) {
+    for id in gone {
+        let removed = wait_until(WAIT, || !run_dir(data, *id).exists());
+        assert!(removed, "run {id}'s folder is removed");
+    }
     for id in kept {
         assert!(run_dir(data, *id).is_dir(), "run {id}'s folder is kept");
-    }
-    for id in gone {
-        assert!(!run_dir(data, *id).exists(), "run {id}'s folder is removed");
     }
 }
 

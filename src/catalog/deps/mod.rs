@@ -4,7 +4,11 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::domain::Runtime;
 
-use super::{Catalog, CatalogError};
+#[cfg(test)]
+use super::Catalog;
+use super::CatalogError;
+
+mod facade;
 
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 
@@ -267,23 +271,9 @@ pub fn finish_install(
     log: &str,
     duration_ms: i64,
 ) -> Result<(), CatalogError> {
-    let (log_status, cache_sql) = match end {
-        InstallEnd::Ready { .. } => (
-            "success",
-            format!(
-                "UPDATE dep_caches SET status = 'ready', error = NULL, size_bytes = ?3,
-                     installed_at = {NOW} WHERE runtime = ?1 AND hash = ?2"
-            ),
-        ),
-        InstallEnd::Failed {
-            cache_still_ready: true,
-            ..
-        } => ("failed", String::new()),
-        InstallEnd::Failed { .. } => (
-            "failed",
-            "UPDATE dep_caches SET status = 'failed', error = ?3 WHERE runtime = ?1 AND hash = ?2"
-                .to_string(),
-        ),
+    let log_status = match end {
+        InstallEnd::Ready { .. } => "success",
+        InstallEnd::Failed { .. } => "failed",
     };
     conn.execute(
         &format!(
@@ -292,18 +282,24 @@ pub fn finish_install(
         ),
         params![log_id, log_status, log, duration_ms],
     )?;
+    let runtime_text = runtime.as_str();
     match end {
-        InstallEnd::Ready { size_bytes } => {
-            conn.execute(&cache_sql, params![runtime.as_str(), hash, size_bytes])?;
-        }
+        InstallEnd::Ready { size_bytes } => conn.execute(
+            &format!(
+                "UPDATE dep_caches SET status = 'ready', error = NULL, size_bytes = ?3,
+                     installed_at = {NOW} WHERE runtime = ?1 AND hash = ?2"
+            ),
+            params![runtime_text, hash, size_bytes],
+        )?,
         InstallEnd::Failed {
-            error,
-            cache_still_ready: false,
-        } => {
-            conn.execute(&cache_sql, params![runtime.as_str(), hash, error])?;
-        }
-        InstallEnd::Failed { .. } => {}
-    }
+            cache_still_ready: true,
+            ..
+        } => 0,
+        InstallEnd::Failed { error, .. } => conn.execute(
+            "UPDATE dep_caches SET status = 'failed', error = ?3 WHERE runtime = ?1 AND hash = ?2",
+            params![runtime_text, hash, error],
+        )?,
+    };
     sync_scripts(conn, runtime, hash)
 }
 
@@ -367,115 +363,6 @@ pub fn forget_unfinished(conn: &Connection) -> Result<(), CatalogError> {
         [],
     )?;
     Ok(())
-}
-
-impl Catalog {
-    /// Every live script's dependency columns.
-    pub async fn script_deps_rows(&self) -> Result<Vec<ScriptDepsRow>, CatalogError> {
-        self.call(|conn| script_rows(conn)).await
-    }
-
-    pub async fn script_deps_row(&self, id: i64) -> Result<Option<ScriptDepsRow>, CatalogError> {
-        self.call(move |conn| script_row(conn, id)).await
-    }
-
-    /// Sets the dependency columns of scripts, by path, in one transaction.
-    pub async fn set_script_deps(
-        &self,
-        states: Vec<(String, ScriptDepsState)>,
-    ) -> Result<(), CatalogError> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
-            for (path, state) in &states {
-                set_script_state(&tx, path, state)?;
-            }
-            tx.commit()?;
-            Ok(())
-        })
-        .await
-    }
-
-    pub async fn dep_cache(
-        &self,
-        runtime: Runtime,
-        hash: String,
-    ) -> Result<Option<DepCache>, CatalogError> {
-        self.call(move |conn| cache(conn, runtime, &hash)).await
-    }
-
-    pub async fn dep_caches(&self) -> Result<Vec<DepCache>, CatalogError> {
-        self.call(|conn| caches(conn)).await
-    }
-
-    pub async fn mark_dep_cache_found(
-        &self,
-        runtime: Runtime,
-        hash: String,
-        deps: Vec<String>,
-        cache_dir: String,
-    ) -> Result<(), CatalogError> {
-        self.call(move |conn| mark_found_ready(conn, runtime, &hash, &deps, &cache_dir))
-            .await
-    }
-
-    pub async fn begin_dep_install(&self, install: NewInstall) -> Result<i64, CatalogError> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
-            let id = begin_install(&tx, &install)?;
-            tx.commit()?;
-            Ok(id)
-        })
-        .await
-    }
-
-    pub async fn finish_dep_install(
-        &self,
-        runtime: Runtime,
-        hash: String,
-        log_id: i64,
-        end: InstallEnd,
-        log: String,
-        duration_ms: i64,
-    ) -> Result<(), CatalogError> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
-            finish_install(&tx, runtime, &hash, log_id, &end, &log, duration_ms)?;
-            tx.commit()?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// The latest install attempt of a set, and how many there were.
-    pub async fn last_dep_install(
-        &self,
-        runtime: Runtime,
-        hash: String,
-    ) -> Result<(Option<InstallLog>, i64), CatalogError> {
-        self.call(move |conn| last_install(conn, runtime, &hash))
-            .await
-    }
-
-    pub async fn touch_dep_cache(
-        &self,
-        runtime: Runtime,
-        hash: String,
-    ) -> Result<(), CatalogError> {
-        self.call(move |conn| touch(conn, runtime, &hash)).await
-    }
-
-    pub async fn delete_dep_cache(
-        &self,
-        runtime: Runtime,
-        hash: String,
-    ) -> Result<(), CatalogError> {
-        self.call(move |conn| delete_cache(conn, runtime, &hash))
-            .await
-    }
-
-    pub async fn forget_unfinished_dep_installs(&self) -> Result<(), CatalogError> {
-        self.call(|conn| forget_unfinished(conn)).await
-    }
 }
 
 #[cfg(test)]
