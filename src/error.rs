@@ -23,6 +23,7 @@ pub enum ErrorCode {
     InvalidRequest,
     InvalidParams,
     InvalidSettings,
+    NotAScript,
     Unauthorized,
     Forbidden,
     NotFound,
@@ -48,7 +49,8 @@ impl ErrorCode {
             | ErrorCode::InvalidJson
             | ErrorCode::InvalidRequest
             | ErrorCode::InvalidParams
-            | ErrorCode::InvalidSettings => StatusCode::BAD_REQUEST,
+            | ErrorCode::InvalidSettings
+            | ErrorCode::NotAScript => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
@@ -75,6 +77,7 @@ impl ErrorCode {
             ErrorCode::InvalidRequest => "invalid_request",
             ErrorCode::InvalidParams => "invalid_params",
             ErrorCode::InvalidSettings => "invalid_settings",
+            ErrorCode::NotAScript => "not_a_script",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotFound => "not_found",
@@ -245,6 +248,7 @@ impl From<ManageError> for ApiError {
     fn from(error: ManageError) -> ApiError {
         let message = error.to_string();
         match error {
+            ManageError::NotAScript(_) => ApiError::new(ErrorCode::NotAScript, message),
             ManageError::Repo(RepoError::InvalidPath(_)) => {
                 ApiError::new(ErrorCode::InvalidPath, message)
             }

@@ -21,6 +21,8 @@ pub enum ManageError {
     Repo(#[from] RepoError),
     #[error("no script with id {0}")]
     NotFound(i64),
+    #[error("{0} would not be a script: it must mention _sys_get_schema (or, in Python, have an `if __name__ == \"__main__\"` guard)")]
+    NotAScript(String),
     #[error(transparent)]
     Catalog(#[from] CatalogError),
     #[error(transparent)]
@@ -62,6 +64,7 @@ impl ScriptManager {
     /// Writes a new script and returns it as the scan recorded it.
     pub async fn create(&self, path: &str, content: String) -> Result<Script, ManageError> {
         let path = self.repo.resolve(path)?;
+        ensure_script(&path, &content)?;
         self.blocking({
             let (repo, path) = (self.repo.clone(), path.clone());
             move || repo.write(&path, &content, true)
@@ -90,6 +93,7 @@ impl ScriptManager {
 
     pub async fn update(&self, id: i64, content: String) -> Result<Script, ManageError> {
         let (_, path) = self.script_path(id).await?;
+        ensure_script(&path, &content)?;
         self.blocking({
             let (repo, path) = (self.repo.clone(), path.clone());
             move || repo.write(&path, &content, false)
@@ -172,6 +176,16 @@ impl ScriptManager {
             .await
             .map_err(|e| ManageError::Task(e.to_string()))?
             .map_err(ManageError::from)
+    }
+}
+
+/// Content that is no script would make the scan drop the file from the catalog: refuse it
+/// before anything is written.
+fn ensure_script(path: &ScriptPath, content: &str) -> Result<(), ManageError> {
+    if path.runtime.is_script_source(content) {
+        Ok(())
+    } else {
+        Err(ManageError::NotAScript(path.relative.clone()))
     }
 }
 

@@ -45,7 +45,7 @@ impl ScriptRepo {
     pub fn resolve(&self, relative: &str) -> Result<ScriptPath, RepoError> {
         let relative = relative.trim().trim_start_matches("./");
         let invalid = |why: &str| RepoError::InvalidPath(format!("{relative:?} {why}"));
-        if relative.is_empty() || relative.contains('\0') || relative.contains('\\') {
+        if relative.is_empty() || relative.contains(['\0', '\\', '%']) {
             return Err(invalid("is not a valid script path"));
         }
         let path = Path::new(relative);
@@ -209,6 +209,7 @@ mod tests {
             "python\\x.py",
             "python/x.py\0",
             "python/x._map.json",
+            "python/%2e%2e/x.py",
         ];
         for path in refused {
             assert!(

@@ -221,9 +221,14 @@ async fn list_shared(
 )]
 async fn install_shared(
     state: web::Data<AppState>,
-    body: web::Json<SharedRequest>,
+    body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.deps.install_shared(body.into_inner()).await?))
+    Ok(HttpResponse::Ok().json(
+        state
+            .deps
+            .install_shared(super::object_body(body.into_inner())?)
+            .await?,
+    ))
 }
 
 /// Every cache.

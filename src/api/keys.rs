@@ -44,9 +44,9 @@ async fn list_keys(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
     responses((status = 201, description = "Created", body = Object), (status = 400, description = "Bad input (the error names the problem)", body = ErrorBody), (status = 403, description = "The key's scope does not allow this", body = ErrorBody)))]
 async fn create_key(
     state: web::Data<AppState>,
-    body: web::Json<CreateKeyRequest>,
+    body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let body: CreateKeyRequest = super::object_body(body.into_inner())?;
     let name = body.name.trim().to_string();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::new(

@@ -61,9 +61,9 @@ pub struct CreateScriptRequest {
     responses((status = 201, description = "Created", body = ScriptView), (status = 400, description = "Bad input (the error names the problem)", body = ErrorBody), (status = 409, description = "Conflicts with the current state", body = ErrorBody)))]
 pub async fn create_script(
     state: web::Data<AppState>,
-    body: web::Json<CreateScriptRequest>,
+    body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let body: CreateScriptRequest = super::object_body(body.into_inner())?;
     let script = match (body.content, body.template) {
         (Some(content), None) => state.manager.create(&body.path, content).await?,
         (None, Some(template)) => {
@@ -97,20 +97,24 @@ pub struct CreateScriptCompatRequest {
     responses((status = 201, description = "Created", body = ScriptView), (status = 400, description = "Bad input (the error names the problem)", body = ErrorBody), (status = 409, description = "Conflicts with the current state", body = ErrorBody)))]
 async fn create_script_compat(
     state: web::Data<AppState>,
-    body: web::Json<CreateScriptCompatRequest>,
+    body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let body: CreateScriptCompatRequest = super::object_body(body.into_inner())?;
     let runtime = Runtime::parse(&body.runtime).ok_or_else(|| {
         invalid(format!(
             "runtime must be \"python\" or \"js\", not {:?}",
             body.runtime
         ))
     })?;
-    let path = format!(
-        "{}/{}",
-        runtime.folder(),
-        body.filename.trim_start_matches('/')
-    );
+    if body.filename.starts_with('/') {
+        let message = format!(
+            "{:?} must be relative to the {} folder",
+            body.filename,
+            runtime.folder()
+        );
+        return Err(ApiError::new(ErrorCode::InvalidPath, message));
+    }
+    let path = format!("{}/{}", runtime.folder(), body.filename);
     let script = state.manager.create(&path, body.content).await?;
     Ok(HttpResponse::Created().json(ScriptView::from(script)))
 }
@@ -214,11 +218,14 @@ pub struct ContentRequest {
 async fn put_script_content(
     state: web::Data<AppState>,
     id: web::Path<i64>,
-    body: web::Json<ContentRequest>,
+    body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
     let script = state
         .manager
-        .update(id.into_inner(), body.into_inner().content)
+        .update(
+            id.into_inner(),
+            super::object_body::<ContentRequest>(body.into_inner())?.content,
+        )
         .await?;
     Ok(HttpResponse::Ok().json(ScriptView::from(script)))
 }
@@ -287,15 +294,16 @@ impl PatchScriptRequest {
 pub async fn patch_script(
     state: web::Data<AppState>,
     id: web::Path<i64>,
-    body: web::Json<PatchScriptRequest>,
+    body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let patch = body.into_inner().into_patch()?;
+    let patch = super::object_body::<PatchScriptRequest>(body.into_inner())?.into_patch()?;
     let script = state
         .catalog
         .patch_script(id, patch)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no script with id {id}")))?;
+    state.scanner.catalog_changed();
     Ok(HttpResponse::Ok().json(ScriptView::from(script)))
 }
 
@@ -325,10 +333,10 @@ async fn get_template(
 async fn put_template(
     state: web::Data<AppState>,
     runtime: web::Path<String>,
-    body: web::Json<ContentRequest>,
+    body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
     let runtime = template_runtime(&runtime)?;
-    let content = body.into_inner().content;
+    let content = super::object_body::<ContentRequest>(body.into_inner())?.content;
     if !runtime.is_script_source(&content) {
         return Err(invalid("a template must mention _sys_get_schema (or, in Python, have an `if __name__ == \"__main__\"` guard)".into()));
     }

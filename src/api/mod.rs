@@ -103,6 +103,19 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     })
 }
 
+/// A JSON body that must be an object: serde would also read a struct from an array of its
+/// fields in order, which no client means.
+fn object_body<T: serde::de::DeserializeOwned>(body: serde_json::Value) -> Result<T, ApiError> {
+    if !body.is_object() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidJson,
+            "the body must be a JSON object",
+        ));
+    }
+    serde_json::from_value(body)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("invalid body: {e}")))
+}
+
 /// A route with a fixed set of methods; any other method answers 405 in the JSON shape.
 fn resource(path: &str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(method_not_allowed))

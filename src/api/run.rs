@@ -207,7 +207,10 @@ async fn start(
             Ok(run) => Ok(HttpResponse::Ok().json(run_response(&run?))),
             Err(still_running) => {
                 let queued = state.runner.queue_position(still_running.run_id).is_some();
-                Ok(accepted(&still_running, if queued { "queued" } else { "running" }))
+                Ok(accepted(
+                    &still_running,
+                    if queued { "queued" } else { "running" },
+                ))
             }
         };
     }

@@ -104,6 +104,7 @@ async fn put_settings(
     })?;
     state.catalog.store_settings(valid.clone()).await?;
     state.settings.apply(valid);
+    state.runner.apply_limits();
     Ok(HttpResponse::Ok().json(settings_body(&state)))
 }
 
@@ -146,5 +147,6 @@ async fn reset_setting(
     }
     state.catalog.remove_settings(vec![key.clone()]).await?;
     state.settings.reset(&[key]);
+    state.runner.apply_limits();
     Ok(HttpResponse::Ok().json(settings_body(&state)))
 }

@@ -378,8 +378,12 @@ pub fn clean_env(path: &std::ffi::OsStr, home: &std::path::Path) -> Vec<(OsStrin
 /// member lives, so a recycled id is never touched). The leader may have exited already
 /// while its children live on: every member is looked at.
 pub fn kill_leftover_group(pgid: u32, marker: &str) -> bool {
-    let Ok(raw) = i32::try_from(pgid) else { return false };
-    let ours = group_members(pgid).into_iter().any(|pid| has_env_entry(pid, marker));
+    let Ok(raw) = i32::try_from(pgid) else {
+        return false;
+    };
+    let ours = group_members(pgid)
+        .into_iter()
+        .any(|pid| has_env_entry(pid, marker));
     if ours {
         ProcessGroup(Some(Pid::from_raw(raw))).kill_all();
     }
@@ -388,7 +392,9 @@ pub fn kill_leftover_group(pgid: u32, marker: &str) -> bool {
 
 /// Pids whose process group is `pgid`, read from /proc.
 fn group_members(pgid: u32) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     entries
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| process_group_of(*pid) == Some(pgid))

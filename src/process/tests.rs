@@ -213,12 +213,21 @@ fn a_leftover_group_is_killed_even_when_its_leader_is_gone() {
         .process_group(0)
         .output()
         .unwrap();
-    let pgid_hint: u32 = String::from_utf8_lossy(&leader.stdout).trim().parse().unwrap();
+    let pgid_hint: u32 = String::from_utf8_lossy(&leader.stdout)
+        .trim()
+        .parse()
+        .unwrap();
     let pgid = process_group_of(pgid_hint).expect("the grandchild lives");
-    assert!(kill_leftover_group(pgid, "SG_RUN_ID=777"), "found through the grandchild");
+    assert!(
+        kill_leftover_group(pgid, "SG_RUN_ID=777"),
+        "found through the grandchild"
+    );
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while process_group_of(pgid_hint) == Some(pgid) {
-        assert!(std::time::Instant::now() < deadline, "the grandchild survived");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the grandchild survived"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }

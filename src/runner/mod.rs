@@ -144,6 +144,14 @@ impl Runner {
         self.settings.current().run.clone()
     }
 
+    /// Applies the concurrency limits in force now (also done on every settings change; calling
+    /// it right after a change makes the new limits hold before the caller gets its answer).
+    pub fn apply_limits(&self) {
+        let current = self.settings.current();
+        self.admission
+            .resize(current.max_concurrent_runs, current.max_queued_runs);
+    }
+
     /// Keeps the concurrency limits in step with the settings, for the life of the runtime.
     pub fn follow_settings(self: &Arc<Self>) {
         let runner = Arc::downgrade(self);
@@ -418,10 +426,16 @@ const EVENT_LOG: &str = "events.jsonl";
 
 /// One `[stream, line]` JSON array per line, in the order printed.
 async fn store_event_log(run: &Run, live: &LiveOutput) {
-    let Some(root) = run.run_dir.as_ref() else { return };
+    let Some(root) = run.run_dir.as_ref() else {
+        return;
+    };
     let mut log = String::new();
     for (stream, text) in live.lines() {
-        let name = if stream == process::Stream::Stdout { "stdout" } else { "stderr" };
+        let name = if stream == process::Stream::Stdout {
+            "stdout"
+        } else {
+            "stderr"
+        };
         log.push_str(&serde_json::json!([name, text]).to_string());
         log.push('\n');
     }
@@ -438,7 +452,11 @@ pub async fn recorded_lines(run: &Run) -> Option<Vec<(process::Stream, String)>>
         .lines()
         .filter_map(|line| {
             let (name, text): (String, String) = serde_json::from_str(line).ok()?;
-            let stream = if name == "stderr" { process::Stream::Stderr } else { process::Stream::Stdout };
+            let stream = if name == "stderr" {
+                process::Stream::Stderr
+            } else {
+                process::Stream::Stdout
+            };
             Some((stream, text))
         })
         .collect();

@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use crate::deps::DepsManager;
 use crate::domain::ArgsMap;
-use crate::settings::Settings;
 use crate::process::{self, Interpreters, Output, ProcessSpec, Stream, Termination};
+use crate::settings::Settings;
 
 use super::discover::FoundScript;
 

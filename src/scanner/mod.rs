@@ -19,8 +19,8 @@ use tokio::task::JoinSet;
 
 use crate::catalog::{Catalog, CatalogError, ScriptUpsert};
 use crate::config::ScanConfig;
-use crate::settings::Settings;
 use crate::deps::{DepsError, DepsKey, DepsManager};
+use crate::settings::Settings;
 
 pub use discover::{is_ignored_folder, md5_hex, FoundScript};
 pub use extract::{Extractor, SCHEMA_FLAG};
@@ -97,6 +97,12 @@ impl Scanner {
     /// Ticks whenever a scan changed the catalog (new, changed or removed scripts).
     pub fn changes(&self) -> signal::Receiver<u64> {
         self.generation.subscribe()
+    }
+
+    /// Ticks `changes` for a change made outside a scan (an alias, a switch), so what is
+    /// built from the catalog (the OpenAPI document) follows.
+    pub fn catalog_changed(&self) {
+        self.generation.send_modify(|g| *g += 1);
     }
 
     /// Scans now; `force` re-extracts every schema, changed or not.

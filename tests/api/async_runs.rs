@@ -29,7 +29,11 @@ fn assert_accepted(what: &str, status: u16, location: Option<&str>, body: &Value
         .unwrap_or_else(|| panic!("{what}: run_id: {body}"));
     let url = format!("/api/runs/{run_id}");
     // "queued" when accepted to run later; "running" when a `wait` ran out mid-run.
-    let expected = if what.starts_with("wait=") { "running" } else { "queued" };
+    let expected = if what.starts_with("wait=") {
+        "running"
+    } else {
+        "queued"
+    };
     assert_eq!(body["status"], json!(expected), "{what}: {body}");
     assert_eq!(body["url"], json!(url), "{what}: {body}");
     assert_eq!(location, Some(url.as_str()), "{what}: Location header");

@@ -786,7 +786,7 @@ fn a_create_refused_as_no_script_leaves_no_file_behind() {
         status,
         &body,
         400,
-        "invalid_path",
+        "not_a_script",
     );
     assert!(
         !repo.exists("python/helper.py"),
@@ -815,7 +815,7 @@ fn an_edit_that_is_no_script_is_refused_and_changes_nothing() {
         status,
         &body,
         400,
-        "invalid_path",
+        "not_a_script",
     );
     assert_eq!(
         repo.read("python/kept.py"),

@@ -262,7 +262,12 @@ fn every_listed_file_url_downloads_that_file_as_given() {
     let files = body["files"].as_array().expect("a file list");
     // A name that is not UTF-8 could never be asked for by URL, so it is not listed.
     assert_eq!(files.len(), 7, "{body}");
-    assert!(files.iter().all(|f| !f["name"].as_str().unwrap_or_default().ends_with(".bin")), "{body}");
+    assert!(
+        files
+            .iter()
+            .all(|f| !f["name"].as_str().unwrap_or_default().ends_with(".bin")),
+        "{body}"
+    );
     let mut broken = Vec::new();
     for file in files {
         let name = file["name"].as_str().expect("a name");

@@ -439,7 +439,7 @@ fn changed_run_limits_apply_to_queued_and_new_runs_without_a_restart() {
     let id = script_id(&app, "python/nap.py");
 
     write_settings(&app, "PUT", json!({"max_concurrent_runs": 1}));
-    let (long, long_queued) = nap_async(&app, id, 6.0);
+    let (long, long_queued) = nap_async(&app, id, 30.0);
     assert!(!long_queued, "the one slot is free");
     let (short, short_queued) = nap_async(&app, id, 0.1);
     assert!(short_queued, "one slot, already taken");
