@@ -207,6 +207,7 @@ impl From<RunError> for ApiError {
             RunError::AlreadyEnded(..) => ApiError::new(ErrorCode::RunAlreadyEnded, message),
             RunError::QueueFull(_) => ApiError::new(ErrorCode::TooManyRuns, message),
             RunError::ShuttingDown => ApiError::new(ErrorCode::ShuttingDown, message),
+            RunError::Deps(error) => ApiError::from(error),
             RunError::NotLoadable { .. } => ApiError::new(ErrorCode::SchemaNotLoadable, message),
             RunError::InvalidOption(_) => ApiError::new(ErrorCode::InvalidQuery, message),
             RunError::InterpreterMissing(_) => {

@@ -139,6 +139,7 @@ impl Application {
             catalog: core.catalog.clone(),
             interpreters: core.interpreters.clone(),
             settings: core.settings.clone(),
+            deps: core.deps.clone(),
             scripts_repo: config.scan.scripts_repo.clone(),
             runs_dir: config.runs_dir(),
             child_path: config.child_path.clone(),

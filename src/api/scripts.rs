@@ -139,7 +139,10 @@ pub struct ScriptView {
     run_url: String,
     file_hash: String,
     file_size: i64,
+    /// The dependency file the script uses, relative to scripts_repo.
+    deps_file: Option<String>,
     deps_hash: Option<String>,
+    /// `installing`, `ready` or `failed` (details at `/api/scripts/{id}/dependencies`).
     deps_status: Option<String>,
     created_at: String,
     updated_at: String,
@@ -169,6 +172,7 @@ impl From<Script> for ScriptView {
             args_schema: s.args_schema,
             file_hash: s.file_hash,
             file_size: s.file_size,
+            deps_file: s.deps_file,
             deps_hash: s.deps_hash,
             deps_status: s.deps_status,
             created_at: s.created_at,

@@ -24,6 +24,9 @@ pub struct SharedRequest {
     /// Replace the whole shared set instead of adding to it.
     #[serde(default)]
     pub replace: bool,
+    /// Install again even when this set is installed, or its failure is remembered.
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// A package and its version (`1.2.3`, `>=1,<2`, `^9.0.1`; empty for any).
@@ -77,7 +80,7 @@ impl DepsManager {
             false => self.shared_entries(runtime).await?,
         };
         let set = merged_set(runtime, current, &request.deps)?;
-        let report = self.ensure(&set, Trigger::Shared, false).await?;
+        let report = self.ensure(&set, Trigger::Shared, request.force).await?;
         if report.is_ready() {
             let key = set.key();
             self.blocking(move |store| store.point_shared(&key))

@@ -208,7 +208,7 @@ fn leftover_groups_are_killed_only_when_they_are_ours() {
 fn a_leftover_group_is_killed_even_when_its_leader_is_gone() {
     // A leader that starts a grandchild in its own group and exits at once.
     let leader = std::process::Command::new("sh")
-        .args(["-c", "sleep 30 & echo $!"])
+        .args(["-c", "sleep 30 >/dev/null 2>&1 & echo $!"])
         .env("SG_RUN_ID", "777")
         .process_group(0)
         .output()

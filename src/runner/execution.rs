@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::catalog::{Catalog, Run, RunEnd, RunStatus, Script};
 use crate::config::RunSettings;
+use crate::deps::{DepsError, DepsManager};
 use crate::domain::RunArgs;
 use crate::process::{self, Output, ProcessSpec, ResourceLimits};
 
@@ -39,6 +40,7 @@ pub struct Execution {
     pub args: RunArgs,
     pub staging: Staging,
     pub launch: Launch,
+    pub deps: Arc<DepsManager>,
 }
 
 impl Execution {
@@ -52,6 +54,7 @@ impl Execution {
             mut args,
             staging,
             launch,
+            deps,
         } = self;
         let run_id = active.run_id;
         let Some(_slots) = wait_for_slots(entry, &active).await else {
@@ -71,7 +74,18 @@ impl Execution {
         if let Some(staged_root) = staged_root {
             args.relocate_uploads(&staged_root, &run_dir.uploads());
         }
-        let spec = process_spec(&launch, &script, &args, &run_dir, run_id);
+        // Installs the script's dependency set if its cache is missing (a second run of the
+        // same set waits for that install); the lease keeps cleanup away until the run ends.
+        let run_deps = match deps.prepare_for_run(&script).await {
+            Ok(run_deps) => run_deps,
+            Err(error) => {
+                return Ok(catalog
+                    .finish_run(run_id, dependencies_failed(error))
+                    .await?)
+            }
+        };
+        let mut spec = process_spec(&launch, &script, &args, &run_dir, run_id);
+        run_deps.apply_to(&mut spec.env);
         let observer = LiveObserver {
             live: active.live.clone(),
             on_spawn: pid_recorder(&catalog, &active),
@@ -87,6 +101,7 @@ impl Execution {
         } else {
             end
         };
+        drop(run_deps);
         let _ = tokio::fs::remove_dir_all(run_dir.tmp()).await;
         Ok(catalog.finish_run(run_id, end).await?)
     }
@@ -230,6 +245,19 @@ fn failed_to_start(message: String) -> RunEnd {
     RunEnd {
         error_code: Some("start_failed".into()),
         error_message: Some(format!("the script could not be started: {message}")),
+        ..empty_end()
+    }
+}
+
+fn dependencies_failed(error: DepsError) -> RunEnd {
+    let stderr = match &error {
+        DepsError::InstallFailed { log, .. } => log.clone(),
+        _ => String::new(),
+    };
+    RunEnd {
+        error_code: Some("dependencies_failed".into()),
+        error_message: Some(error.to_string()),
+        stderr,
         ..empty_end()
     }
 }

@@ -22,6 +22,7 @@ use tracing::Instrument;
 
 use crate::catalog::{Catalog, CatalogError, LoadStatus, NewRun, Run, Script};
 use crate::config::RunSettings;
+use crate::deps::{DepsError, DepsManager};
 use crate::domain::{bind, ArgsMap, ParamProblem, RunArgs};
 use crate::process::{self, Interpreters};
 use crate::settings::Settings;
@@ -57,6 +58,8 @@ pub enum RunError {
     QueueFull(#[from] admission::QueueFull),
     #[error("the gateway is shutting down and accepts no new runs")]
     ShuttingDown,
+    #[error(transparent)]
+    Deps(#[from] DepsError),
     #[error("run folder error: {0}")]
     Io(#[from] std::io::Error),
     #[error(transparent)]
@@ -100,6 +103,7 @@ pub struct Runner {
     catalog: Catalog,
     interpreters: Arc<Interpreters>,
     settings: Arc<Settings>,
+    deps: Arc<DepsManager>,
     scripts_repo: PathBuf,
     runs_dir: PathBuf,
     child_path: OsString,
@@ -116,6 +120,7 @@ pub struct RunnerParts {
     pub catalog: Catalog,
     pub interpreters: Arc<Interpreters>,
     pub settings: Arc<Settings>,
+    pub deps: Arc<DepsManager>,
     pub scripts_repo: PathBuf,
     pub runs_dir: PathBuf,
     pub child_path: OsString,
@@ -128,6 +133,7 @@ impl Runner {
             catalog: parts.catalog,
             interpreters: parts.interpreters,
             settings: parts.settings,
+            deps: parts.deps,
             scripts_repo: parts.scripts_repo,
             runs_dir: parts.runs_dir,
             child_path: parts.child_path,
@@ -192,6 +198,8 @@ impl Runner {
         }
         let script = self.runnable_script(script_id).await?;
         let schema = schema_of(&script)?;
+        // A remembered failed install answers at once (409), with no run recorded.
+        self.deps.check_runnable(&script).await?;
         let options = request::parse_options(&schema, &mut request)?;
         let args = bind(&schema, request.params).map_err(RunError::InvalidParams)?;
         let launch = self.launch(&script, options)?;
@@ -221,6 +229,7 @@ impl Runner {
             args,
             staging,
             launch,
+            deps: self.deps.clone(),
         };
         let finished = self.runtime.spawn(
             self.supervise(execution)

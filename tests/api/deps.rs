@@ -72,6 +72,11 @@ fn two_versions_of_one_package_stay_isolated() {
     let one = wait_for_help(&app, "python/one.py", "sgdemo 1.0");
     let two = wait_for_help(&app, "python/two.py", "sgdemo 2.0");
     assert_ne!(one["deps_hash"], two["deps_hash"]);
+    assert_eq!(
+        two["deps_file"],
+        json!("python/two_requirements.txt"),
+        "{two}"
+    );
     let deps = dependencies(&app, &two);
     assert_eq!(deps["deps"], json!(["sgdemo==2.0"]), "{deps}");
     assert_eq!(deps["source_file"], json!("python/two_requirements.txt"));
@@ -577,7 +582,6 @@ fn the_batch_route_is_not_taken_for_a_script_id() {
 
 /// Needs the runner to call `DepsManager::prepare_for_run`; enable once it does.
 #[test]
-#[ignore = "enable when the runner calls DepsManager::prepare_for_run"]
 fn runs_get_their_dependencies_and_a_failed_set_answers_a_clear_error() {
     let packages = LocalPackages::build();
     let repo = TestRepo::new();
@@ -613,7 +617,6 @@ fn runs_get_their_dependencies_and_a_failed_set_answers_a_clear_error() {
 
 /// Needs the runner to call `DepsManager::prepare_for_run`; enable once it does.
 #[test]
-#[ignore = "enable when the runner calls DepsManager::prepare_for_run"]
 fn concurrent_first_runs_install_once() {
     let packages = LocalPackages::build();
     let repo = TestRepo::new();
