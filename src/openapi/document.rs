@@ -39,6 +39,10 @@ pub const API_KEY: &str = "api_key";
         (name = "scripts", description = "The scripts the gateway found, and rescans"),
         (name = "runs", description = "Run history, outputs, files, live events, cancel"),
         (name = "docs", description = "This document and Swagger UI"),
+        (name = "manage", description = "Create, edit and delete scripts; templates; per-script overrides"),
+        (name = "dependencies", description = "Per-script dependency caches, shared dependencies, installs"),
+        (name = "settings", description = "Runtime settings, applied without a restart; notification test"),
+        (name = "keys", description = "Named API keys with a run or admin scope"),
         (name = "health", description = "Liveness"),
     )
 )]
