@@ -22,6 +22,16 @@ pub enum RepoError {
     Io { path: String, source: io::Error },
 }
 
+/// `path` relative to `root`, '/'-separated, as the catalog and the API name files.
+pub fn relative_path(root: &Path, path: &Path) -> String {
+    let relative = path.strip_prefix(root).unwrap_or(path);
+    relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// A validated script path: `python/tools/clean.py` and where it lives on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScriptPath {

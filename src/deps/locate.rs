@@ -6,6 +6,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::domain::Runtime;
+use crate::repo::relative_path;
 
 use super::set::{DepSet, DepsKey};
 use super::{package_json, requirements};
@@ -56,7 +57,7 @@ pub fn declared_for(repo: &Path, script: &Path, runtime: Runtime, group: Option<
     let Some(file) = find_file(script, runtime, group.map(|g| repo.join(g)).as_deref()) else {
         return Declared::none();
     };
-    let relative = relative(repo, &file);
+    let relative = relative_path(repo, &file);
     let set = read_set(&file, runtime).map_err(|reason| format!("{relative}: {reason}"));
     Declared {
         file: Some(relative),
@@ -100,15 +101,6 @@ fn read_text(file: &Path) -> io::Result<String> {
         return Err(io::Error::other("larger than 1 MiB"));
     }
     String::from_utf8(std::fs::read(file)?).map_err(|_| io::Error::other("not UTF-8 text"))
-}
-
-fn relative(repo: &Path, path: &Path) -> String {
-    let relative = path.strip_prefix(repo).unwrap_or(path);
-    relative
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 #[cfg(test)]

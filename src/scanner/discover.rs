@@ -7,6 +7,7 @@ use md5::{Digest, Md5};
 
 use crate::deps::{declared_for, Declared};
 use crate::domain::Runtime;
+use crate::repo::relative_path;
 
 use super::describe::describe;
 
@@ -59,7 +60,7 @@ fn walk(
     let own_group;
     let is_runtime_root = dir == repo.join(runtime.folder());
     let group = if !is_runtime_root && dir.join(runtime.group_marker()).is_file() {
-        own_group = relative(repo, dir);
+        own_group = relative_path(repo, dir);
         Some(own_group.as_str())
     } else {
         group
@@ -114,7 +115,7 @@ fn inspect_file(
         .and_then(|s| s.to_str())
         .unwrap_or_default();
     Ok(Some(FoundScript {
-        path: relative(repo, path),
+        path: relative_path(repo, path),
         absolute: path.to_path_buf(),
         runtime,
         name: script_name(stem, group),
@@ -134,15 +135,6 @@ fn script_name(stem: &str, group: Option<&str>) -> String {
         }
         _ => stem.to_string(),
     }
-}
-
-fn relative(repo: &Path, path: &Path) -> String {
-    let relative = path.strip_prefix(repo).unwrap_or(path);
-    relative
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 pub fn md5_hex(bytes: &[u8]) -> String {
