@@ -8,7 +8,6 @@ use serde::Serialize;
 
 use crate::catalog::{InstallLog, Script};
 use crate::domain::Runtime;
-use crate::process;
 
 use super::env::{masked, RunDeps};
 use super::install::Trigger;
@@ -327,12 +326,10 @@ impl DepsManager {
         run_dir: &std::path::Path,
         key: Option<&DepsKey>,
     ) -> BTreeMap<String, String> {
-        let mut env = process::clean_env(&self.child_path, &run_dir.join("work"));
-        env.retain(|(key, _)| key != "TMPDIR");
-        env.push(("TMPDIR".into(), run_dir.join("tmp").into_os_string()));
-        env.push(("SG_RUN_ID".into(), "{run_id}".into()));
-        env.push(("SG_SCRIPT_ID".into(), script.id.to_string().into()));
-        env.push(("SG_SCRIPT_PATH".into(), script.path.clone().into()));
+        let run_dir = crate::runner::RunDir {
+            root: run_dir.to_path_buf(),
+        };
+        let mut env = crate::runner::run_env(&self.child_path, &run_dir, "{run_id}", script);
         let cache = key.map(|k| self.store.dir(k));
         let script_file = self.scripts_repo.join(&script.path);
         let deps = self.env_for(script.runtime, &script_file, cache.as_deref());

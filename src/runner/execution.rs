@@ -143,6 +143,23 @@ fn pid_recorder(catalog: &Catalog, active: &Arc<ActiveRun>) -> Box<dyn Fn(u32) +
     })
 }
 
+/// The environment a run starts with (before its dependency paths): the clean base, HOME in
+/// its working directory, TMPDIR in its scratch folder, and the run's identity.
+pub fn run_env(
+    child_path: &std::ffi::OsStr,
+    run_dir: &RunDir,
+    run_id: &str,
+    script: &Script,
+) -> Vec<(OsString, OsString)> {
+    let mut env = process::clean_env(child_path, &run_dir.work());
+    env.retain(|(key, _)| key != "TMPDIR");
+    env.push(("TMPDIR".into(), run_dir.tmp().into_os_string()));
+    env.push(("SG_RUN_ID".into(), run_id.into()));
+    env.push(("SG_SCRIPT_ID".into(), script.id.to_string().into()));
+    env.push(("SG_SCRIPT_PATH".into(), script.path.clone().into()));
+    env
+}
+
 fn process_spec(
     launch: &Launch,
     script: &Script,
@@ -151,12 +168,7 @@ fn process_spec(
     run_id: i64,
 ) -> ProcessSpec {
     let settings = &launch.settings;
-    let mut env = process::clean_env(&launch.child_path, &run_dir.work());
-    env.retain(|(key, _)| key != "TMPDIR");
-    env.push(("TMPDIR".into(), run_dir.tmp().into_os_string()));
-    env.push(("SG_RUN_ID".into(), run_id.to_string().into()));
-    env.push(("SG_SCRIPT_ID".into(), script.id.to_string().into()));
-    env.push(("SG_SCRIPT_PATH".into(), script.path.clone().into()));
+    let env = run_env(&launch.child_path, run_dir, &run_id.to_string(), script);
     let mut argv: Vec<OsString> = vec![launch.script_file.clone().into_os_string()];
     argv.extend(args.argv.iter().cloned());
     ProcessSpec {

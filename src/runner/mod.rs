@@ -33,6 +33,7 @@ pub use request::{RunOptions, RunRequest, OPTION_NAMES};
 pub use workspace::{safe_file_name, RunDir, Staging};
 
 use admission::{Admission, Entry};
+pub use execution::run_env;
 use execution::{Execution, Launch};
 use registry::Registry;
 
