@@ -43,6 +43,9 @@ FROM python:3.11-slim-bookworm AS runtime
 
 ARG APP_UID=1000
 ARG APP_GID=1000
+# Scripts run as this user, which owns nothing of the gateway's: it cannot read the database
+# or signal the gateway (see "What a script can touch" in the README).
+ARG RUN_UID=1001
 ARG UV_VERSION=0.13.8
 
 # tini is PID 1: it forwards stop signals to the gateway and reaps the processes that scripts
@@ -60,6 +63,9 @@ RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
     && groupadd --non-unique --gid "${APP_GID}" gateway \
     && useradd --non-unique --uid "${APP_UID}" --gid "${APP_GID}" --create-home \
            --home-dir /home/gateway --shell /usr/sbin/nologin gateway \
+    && groupadd --gid "${RUN_UID}" scriptgateway \
+    && useradd --uid "${RUN_UID}" --gid "${RUN_UID}" --no-create-home \
+           --home-dir /nonexistent --shell /usr/sbin/nologin scriptgateway \
     && mkdir -p /app /data \
     && chown gateway:gateway /app /data \
     && python3 --version && pip --version && node --version && npm --version && uv --version
@@ -68,6 +74,7 @@ ENV SG_HOST=0.0.0.0 \
     SG_PORT=8001 \
     SG_SCRIPTS_REPO=/app/scripts_repo \
     SG_DATA_DIR=/data \
+    SG_RUN_AS=scriptgateway \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     NPM_CONFIG_UPDATE_NOTIFIER=false \
     NPM_CONFIG_FUND=false
@@ -76,7 +83,10 @@ COPY --from=build /usr/local/bin/script-gateway /usr/local/bin/script-gateway
 # The example scripts, used when no scripts_repo is mounted over them.
 COPY --chown=gateway:gateway scripts_repo /app/scripts_repo
 
-USER ${APP_UID}:${APP_GID}
+# The gateway itself runs as root inside the container so that it can start each run as the
+# unprivileged `scriptgateway` user and take its folder back afterwards; the files it keeps
+# belong to `gateway`. Set SG_RUN_AS=off and `user: gateway` in compose to run it unprivileged
+# (scripts then share its user and can read its data folder).
 WORKDIR /app
 EXPOSE 8001
 

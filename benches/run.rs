@@ -130,10 +130,23 @@ fn spawn_costs() {
         processes: Some(512),
         file_size_bytes: Some(1 << 30),
     };
-    for (label, limits) in [
-        ("process::run, no limits", ResourceLimits::default()),
-        ("process::run + prlimit", limits),
+    let contained_data = tempfile::tempdir().expect("temp data");
+    for (label, limits, contained) in [
+        ("process::run, no limits", ResourceLimits::default(), false),
+        ("process::run + rlimits", limits, false),
+        ("process::run + rlimits + cell", limits, true),
     ] {
+        if contained {
+            let report = process::contain::install(&process::contain::Request {
+                choice: process::contain::Choice::Auto,
+                run_as: process::contain::RunAsChoice::Off,
+                data_dir: contained_data.path().to_path_buf(),
+                reachable: vec![],
+            })
+            .expect("containment")
+            .report();
+            println!("(containment: {})", report.mechanism);
+        }
         let spec = ProcessSpec {
             program: "/bin/true".into(),
             args: vec![],
@@ -143,6 +156,8 @@ fn spawn_costs() {
             output_limit: 1024,
             kill_grace: Duration::from_millis(100),
             limits,
+            user_code: false,
+            disk: None,
         };
         let mut samples: Vec<Duration> = (0..SPAWNS)
             .map(|_| time(|| drop(runtime.block_on(process::run(&spec, None)).expect("spawn"))))

@@ -1,6 +1,7 @@
 //! Typed configuration. Command-line flags beat environment variables, which beat
 //! defaults; this is the only module that reads the process environment.
 
+use crate::process::contain::{self, Choice, RunAsChoice};
 use std::ffi::OsString;
 use std::fmt;
 use std::net::IpAddr;
@@ -38,6 +39,16 @@ pub struct RepoArgs {
     /// Log line format.
     #[arg(long, env = "SG_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// How run process trees are contained: `auto` (a cgroup per run where the host offers
+    /// one, else the gateway as child subreaper), `cgroup` (refuse to start without), or
+    /// `subreaper`.
+    #[arg(long, env = "SG_CONTAINMENT", default_value = "auto")]
+    pub containment: Choice,
+    /// The user scripts run as: `auto` (an unprivileged user, `scriptgateway` or `nobody`,
+    /// when the gateway runs as root and that user can reach the scripts), `off`, or a user
+    /// name or id.
+    #[arg(long, env = "SG_RUN_AS", default_value = "auto")]
+    pub run_as: RunAsChoice,
     #[command(flatten)]
     pub deps: DepsArgs,
 }
@@ -108,12 +119,15 @@ pub struct RunArgs {
     /// Files a run may hold open at once (0 = no limit).
     #[arg(long, env = "SG_MAX_OPEN_FILES", default_value_t = 1024)]
     pub max_open_files: u64,
-    /// Processes and threads the gateway's user may have while a run is alive (0 = no limit).
+    /// Processes and threads a run may have at once (0 = no limit).
     #[arg(long, env = "SG_MAX_PROCESSES", default_value_t = 512)]
     pub max_processes: u64,
     /// Largest file a run may write, in MiB (0 = no limit).
     #[arg(long, env = "SG_MAX_FILE_SIZE_MB", default_value_t = 1024)]
     pub max_file_size_mb: u64,
+    /// Disk space a run's folder may take while it runs, in MiB (0 = no limit).
+    #[arg(long, env = "SG_MAX_RUN_DISK_MB", default_value_t = 4096)]
+    pub max_run_disk_mb: u64,
     /// Runs executing at once (default: twice the number of cores); more wait in the queue.
     #[arg(long, env = "SG_MAX_CONCURRENT_RUNS", value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub max_concurrent_runs: Option<u64>,
@@ -155,6 +169,7 @@ pub struct RunSettings {
     pub open_files: Option<u64>,
     pub processes: Option<u64>,
     pub file_size_bytes: Option<u64>,
+    pub disk_bytes: Option<u64>,
 }
 
 impl RunSettings {
@@ -177,6 +192,7 @@ impl RunSettings {
             open_files: nonzero(args.max_open_files),
             processes: nonzero(args.max_processes),
             file_size_bytes: nonzero(args.max_file_size_mb).map(|mb| mb * MIB),
+            disk_bytes: nonzero(args.max_run_disk_mb).map(|mb| mb * MIB),
         }
     }
 }
@@ -237,6 +253,8 @@ pub struct Config {
     /// The PATH children get (the rest of their environment is built from scratch).
     pub child_path: OsString,
     pub deps: DepsSettings,
+    pub containment: Choice,
+    pub run_as: RunAsChoice,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -298,6 +316,7 @@ impl Config {
                 max_open_files: 1024,
                 max_processes: 512,
                 max_file_size_mb: 1024,
+                max_run_disk_mb: 4096,
                 max_concurrent_runs: None,
                 max_queued_runs: 100,
                 shutdown_grace_sec: 30.0,
@@ -318,6 +337,8 @@ impl Config {
             child_path: std::env::var_os("PATH")
                 .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into()),
             deps: DepsSettings::from_args(&args.deps, std::env::vars_os()),
+            containment: args.containment,
+            run_as: args.run_as.clone(),
         })
     }
 
@@ -328,6 +349,20 @@ impl Config {
     /// One folder per run: uploads, working directory, outputs.
     pub fn runs_dir(&self) -> PathBuf {
         self.data_dir.join("runs")
+    }
+
+    /// How child trees are contained, and which folders the run user must reach.
+    pub fn containment_request(&self) -> contain::Request {
+        let mut reachable = vec![self.scan.scripts_repo.clone()];
+        if let Some(parent) = self.data_dir.parent() {
+            reachable.push(parent.to_path_buf());
+        }
+        contain::Request {
+            choice: self.containment,
+            run_as: self.run_as.clone(),
+            data_dir: self.data_dir.clone(),
+            reachable,
+        }
     }
 
     /// Scratch space for schema extractions.
@@ -465,6 +500,7 @@ const SETTING_FLAGS: &[&str] = &[
     "max_open_files",
     "max_processes",
     "max_file_size_mb",
+    "max_run_disk_mb",
     "notify_url",
     "notify_timeout_sec",
     "base_url",
@@ -537,6 +573,11 @@ fn startup_settings(
             "max_file_size_mb",
             "max_file_size_mb",
             json!(run.max_file_size_mb),
+        ),
+        (
+            "max_run_disk_mb",
+            "max_run_disk_mb",
+            json!(run.max_run_disk_mb),
         ),
         ("notify_url", "notify_url", json!(args.notify_url)),
         (

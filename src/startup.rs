@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::deps::{DepsError, DepsManager, DepsParts};
 use crate::manage::ScriptManager;
 use crate::openapi;
+use crate::process::contain::{self, ContainError};
 use crate::process::Interpreters;
 use crate::runner::{Runner, RunnerParts};
 use crate::scanner::{Extractor, ScanError, ScanReport, Scanner};
@@ -37,6 +38,10 @@ pub enum StartupError {
     Deps(#[from] DepsError),
     #[error("cannot recover runs left by an earlier stop: {0}")]
     Recover(String),
+    #[error(transparent)]
+    Containment(#[from] ContainError),
+    #[error("cannot close the data folder to scripts: {0}")]
+    CloseState(std::io::Error),
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: String,
@@ -55,6 +60,12 @@ pub struct Core {
 
 impl Core {
     pub async fn open(config: &Config) -> Result<Core, StartupError> {
+        let interpreters =
+            Interpreters::resolve(&config.python, &config.node, &config.child_path).await;
+        tracing::info!(?interpreters, "interpreters resolved");
+        let mut request = config.containment_request();
+        request.reachable.extend(interpreters.executables());
+        let containment = contain::install(&request)?;
         for folder in [
             &config.scratch_dir(),
             &config.scan.scripts_repo.join("python"),
@@ -69,6 +80,11 @@ impl Core {
         let catalog = tokio::task::spawn_blocking(move || Catalog::open(&database))
             .await
             .map_err(|e| CatalogError::Task(e.to_string()))??;
+        if let Some(user) = containment.run_as() {
+            close_gateway_state(config, user).map_err(StartupError::CloseState)?;
+        }
+        announce(&containment.report());
+        containment.keep_sweeping();
         let stored = catalog.stored_settings().await?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let settings = Arc::new(Settings::new(
@@ -76,9 +92,6 @@ impl Core {
             config.startup_settings.clone(),
             stored,
         ));
-        let interpreters =
-            Interpreters::resolve(&config.python, &config.node, &config.child_path).await;
-        tracing::info!(?interpreters, "interpreters resolved");
         let interpreters = Arc::new(interpreters);
         let deps = DepsManager::open(DepsParts {
             catalog: catalog.clone(),
@@ -107,6 +120,37 @@ impl Core {
             deps,
             settings,
         })
+    }
+}
+
+/// With a run user: the data folder becomes passable but not readable for it, the database
+/// private, and the extraction scratch folder its own.
+fn close_gateway_state(config: &Config, user: &contain::RunAs) -> std::io::Result<()> {
+    let database = config.database_path();
+    let journals = ["-wal", "-shm", "-journal"].map(|suffix| {
+        let mut name = database.clone().into_os_string();
+        name.push(suffix);
+        std::path::PathBuf::from(name)
+    });
+    let mut private: Vec<&std::path::Path> = vec![&database];
+    private.extend(journals.iter().map(|p| p.as_path()));
+    contain::close_gateway_state(&config.data_dir, &private)?;
+    std::fs::create_dir_all(config.runs_dir())?;
+    contain::close_gateway_state(&config.runs_dir(), &[])?;
+    user.hand_over(&config.scratch_dir())
+}
+
+fn announce(report: &contain::ContainmentReport) {
+    tracing::info!(
+        mechanism = report.mechanism,
+        whole_tree_stopped = report.whole_tree_stopped,
+        process_cap_per_run = report.process_cap_per_run,
+        memory_cap_per_run = report.memory_cap_per_run,
+        run_as = report.run_as.as_deref().unwrap_or("(the gateway's user)"),
+        "containment"
+    );
+    for warning in &report.warnings {
+        tracing::warn!("containment: {warning}");
     }
 }
 

@@ -15,6 +15,7 @@ mod scan;
 mod script_logs;
 mod scripts;
 mod settings;
+mod system;
 mod webhook;
 
 use std::sync::Arc;
@@ -71,6 +72,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(settings::configure)
                 .configure(keys::configure)
                 .configure(deps::configure)
+                .configure(system::configure)
                 .default_service(web::to(unknown_route)),
         )
         .default_service(web::to(unknown_route));
@@ -93,6 +95,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         keys::KeysApi::openapi(),
         deps::DepsApi::openapi(),
         settings::SettingsApi::openapi(),
+        system::SystemApi::openapi(),
     ]
     .into_iter()
     .fold(health::HealthApi::openapi(), |mut doc, module| {

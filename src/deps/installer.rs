@@ -88,6 +88,8 @@ impl Installer {
             output_limit: OUTPUT_LIMIT,
             kill_grace: Duration::from_secs(2),
             limits: Default::default(),
+            user_code: false,
+            disk: None,
         };
         Ok(InstallCommand {
             spec,
@@ -220,6 +222,7 @@ pub fn judge(set: &DepSet, tool: &str, output: &Output) -> Result<(), String> {
         Termination::TimedOut => format!("{tool} did not finish in time and was stopped"),
         Termination::Signaled(signal) => format!("{tool} was killed by signal {signal}"),
         Termination::OutputLimit(_) => format!("{tool} printed too much and was stopped"),
+        Termination::DiskLimit => format!("{tool} wrote more than it may and was stopped"),
         Termination::Cancelled => format!("{tool} was cancelled"),
     };
     Err(format!("installing {all} failed: {reason}"))
@@ -330,6 +333,7 @@ mod tests {
             stdout: b"Collecting things\n".to_vec(),
             stderr: stderr.as_bytes().to_vec(),
             duration: Duration::from_millis(3),
+            exhausted: Default::default(),
         }
     }
 

@@ -44,6 +44,7 @@ pub const API_KEY: &str = "api_key";
         (name = "settings", description = "Runtime settings, applied without a restart; notification test"),
         (name = "keys", description = "Named API keys with a run or admin scope"),
         (name = "health", description = "Liveness"),
+        (name = "system", description = "How runs are contained on this host, and which guarantees hold"),
     )
 )]
 pub struct DocsApi;

@@ -43,6 +43,17 @@ impl Interpreters {
         }
     }
 
+    /// The interpreters found, as paths.
+    pub fn executables(&self) -> Vec<PathBuf> {
+        [&self.python, &self.node]
+            .into_iter()
+            .filter_map(|i| match i {
+                Interpreter::Ready(path) => Some(path.clone()),
+                Interpreter::Missing(_) => None,
+            })
+            .collect()
+    }
+
     pub fn executable(&self, runtime: Runtime) -> Result<&Path, String> {
         match self.get(runtime) {
             Interpreter::Ready(path) => Ok(path),
@@ -64,6 +75,8 @@ async fn resolve_one(program: &str, probe: &[&str], path_env: &OsStr) -> Interpr
         output_limit: 64 * 1024,
         kill_grace: Duration::from_millis(200),
         limits: Default::default(),
+        user_code: false,
+        disk: None,
     };
     match run(&spec, None).await {
         Ok(output) if output.success() => {

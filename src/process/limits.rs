@@ -1,8 +1,5 @@
-//! Resource limits for a child, applied with `prlimit(2)` right after the spawn.
-//!
-//! Setting them from a `pre_exec` hook would force std to fork instead of using
-//! posix_spawn, and fork's cost grows with the gateway's memory. prlimit on the new pid
-//! keeps spawning cheap; the interpreter has not run any script code by the time it lands.
+//! Resource limits for a child, set by the child itself between fork and exec, so that no
+//! instruction of the script runs without them.
 
 use std::io;
 
@@ -16,42 +13,57 @@ pub struct ResourceLimits {
     pub file_size_bytes: Option<u64>,
 }
 
+/// One `setrlimit` call, prepared before the fork.
+#[derive(Debug, Clone, Copy)]
+pub struct Rlimit {
+    resource: libc::__rlimit_resource_t,
+    limit: libc::rlimit,
+}
+
 impl ResourceLimits {
-    pub fn apply(&self, pid: u32) -> io::Result<()> {
-        let pid = libc::pid_t::try_from(pid).map_err(io::Error::other)?;
-        let pairs = [
+    /// The calls to make in the child. `per_user_processes` is false when a cgroup already
+    /// caps the run's processes: RLIMIT_NPROC counts every process of the user, so runs
+    /// sharing a run user would count against each other.
+    pub fn rlimits(&self, per_user_processes: bool) -> Vec<Rlimit> {
+        let processes = self.processes.filter(|_| per_user_processes);
+        [
             (libc::RLIMIT_CPU, self.cpu_seconds),
             (libc::RLIMIT_AS, self.address_space_bytes),
             (libc::RLIMIT_NOFILE, self.open_files),
-            (libc::RLIMIT_NPROC, self.processes),
+            (libc::RLIMIT_NPROC, processes),
             (libc::RLIMIT_FSIZE, self.file_size_bytes),
-        ];
-        for (resource, value) in pairs {
-            if let Some(value) = value {
-                set_limit(pid, resource, value)?;
-            }
-        }
-        Ok(())
+        ]
+        .into_iter()
+        .filter_map(|(resource, value)| value.map(|v| Rlimit::new(resource, v)))
+        .collect()
     }
 }
 
-fn set_limit(pid: libc::pid_t, resource: libc::__rlimit_resource_t, value: u64) -> io::Result<()> {
-    // For CPU time the hard limit is one second above the soft one, so the child first
-    // gets SIGXCPU (reported as a limit) rather than an anonymous SIGKILL.
-    let hard = if resource == libc::RLIMIT_CPU {
-        value.saturating_add(1)
-    } else {
-        value
-    };
-    let limit = libc::rlimit {
-        rlim_cur: value,
-        rlim_max: hard,
-    };
-    // SAFETY: prlimit only reads `limit`, and a null old-limit pointer is allowed.
-    let result = unsafe { libc::prlimit(pid, resource, &limit, std::ptr::null_mut()) };
-    if result == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
+impl Rlimit {
+    fn new(resource: libc::__rlimit_resource_t, value: u64) -> Rlimit {
+        // For CPU time the hard limit is one second above the soft one, so the child first
+        // gets SIGXCPU (reported as a limit) rather than an anonymous SIGKILL.
+        let hard = if resource == libc::RLIMIT_CPU {
+            value.saturating_add(1)
+        } else {
+            value
+        };
+        Rlimit {
+            resource,
+            limit: libc::rlimit {
+                rlim_cur: value,
+                rlim_max: hard,
+            },
+        }
+    }
+
+    /// Applies the limit to the calling process (async-signal-safe: one system call).
+    pub fn set_own(&self) -> io::Result<()> {
+        // SAFETY: setrlimit only reads `limit`.
+        if unsafe { libc::setrlimit(self.resource, &self.limit) } == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
     }
 }

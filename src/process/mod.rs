@@ -2,13 +2,15 @@
 //! its own process group, a working directory, closed stdin, capped concurrent capture
 //! of stdout and stderr, and a deadline after which its whole group is stopped.
 
+pub mod contain;
+mod disk;
 mod interpreters;
 mod limits;
+mod spawn;
 
 use std::ffi::OsString;
 use std::io;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,6 +20,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+pub use disk::{usage as disk_usage, DiskCap};
 pub use interpreters::{Interpreter, Interpreters};
 pub use limits::ResourceLimits;
 
@@ -35,6 +38,10 @@ pub struct ProcessSpec {
     /// Time between SIGTERM and SIGKILL when the child must be stopped.
     pub kill_grace: Duration,
     pub limits: ResourceLimits,
+    /// Runs the script's own code: as the run user, where one is configured.
+    pub user_code: bool,
+    /// The folder the tree may fill, and how far.
+    pub disk: Option<DiskCap>,
 }
 
 /// Which output stream a message is about.
@@ -51,7 +58,18 @@ pub enum Termination {
     Signaled(i32),
     TimedOut,
     OutputLimit(Stream),
+    /// The run's folder held more than its disk cap.
+    DiskLimit,
     Cancelled,
+}
+
+/// Caps the kernel enforced on the tree as a whole while it ran.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Exhausted {
+    /// The tree reached its memory cap and the kernel killed a member.
+    pub memory: bool,
+    /// A fork failed at the tree's process cap.
+    pub processes: bool,
 }
 
 /// Everything a finished child left behind.
@@ -61,6 +79,7 @@ pub struct Output {
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
     pub duration: Duration,
+    pub exhausted: Exhausted,
 }
 
 impl Output {
@@ -115,18 +134,16 @@ pub async fn run_observed(
     observer: Option<Arc<dyn Observer>>,
 ) -> Result<Output, ProcessError> {
     let started = Instant::now();
-    let mut child = spawn(spec)?;
+    let cell = contain::current()
+        .enclose(spec.limits.processes, spec.limits.address_space_bytes)
+        .map_err(|source| ProcessError::Limits {
+            program: spec.program.display().to_string(),
+            source,
+        })?;
+    let mut child = spawn::spawn(spec, cell.as_ref())?;
     let group = ProcessGroup::of(&child);
     if let (Some(pid), Some(observer)) = (child.id(), &observer) {
         observer.spawned(pid);
-    }
-    if let Some(pid) = child.id() {
-        spec.limits
-            .apply(pid)
-            .map_err(|source| ProcessError::Limits {
-                program: spec.program.display().to_string(),
-                source,
-            })?;
     }
     let (over_limit_tx, mut over_limit) = mpsc::channel::<Stream>(2);
     let stdout = child.stdout.take().expect("stdout is piped");
@@ -159,6 +176,7 @@ pub async fn run_observed(
         _ = tokio::time::sleep(spec.timeout) => Ended::Stopped(Termination::TimedOut),
         Some(stream) = over_limit.recv() => Ended::Stopped(Termination::OutputLimit(stream)),
         _ = cancel.cancelled() => Ended::Stopped(Termination::Cancelled),
+        _ = disk::exceeded(spec.disk.as_ref()) => Ended::Stopped(Termination::DiskLimit),
     };
     let termination = match ended {
         Ended::Stopped(termination) => {
@@ -175,7 +193,51 @@ pub async fn run_observed(
             })?),
         },
     };
-    Ok(finish(termination, readers, started, group).await)
+    let pid = child.id();
+    drop(child);
+    Ok(finish(termination, readers, started, Tree { group, cell, pid }).await)
+}
+
+/// Everything a child may have started: its process group, and its cell where cgroups are
+/// in use (which also holds whatever left the group).
+struct Tree {
+    group: ProcessGroup,
+    cell: Option<contain::Cell>,
+    pid: Option<u32>,
+}
+
+impl Tree {
+    /// Kills what is left of the tree, and reports which caps the kernel enforced.
+    async fn end(self) -> Exhausted {
+        let Tree { group, cell, pid } = self;
+        group.kill_all();
+        std::mem::forget(group);
+        if let Some(pid) = pid {
+            contain::forget_child(pid);
+        }
+        let sweep = contain::current().sweeps();
+        tokio::task::spawn_blocking(move || {
+            let exhausted = cell
+                .as_ref()
+                .map_or_else(Exhausted::default, |cell| Exhausted {
+                    memory: cell.memory_exhausted(),
+                    processes: cell.processes_exhausted(),
+                });
+            drop(cell);
+            if sweep {
+                let swept = contain::sweep_orphans();
+                if swept > 0 {
+                    tracing::warn!(
+                        processes = swept,
+                        "stopped processes that detached from their run"
+                    );
+                }
+            }
+            exhausted
+        })
+        .await
+        .unwrap_or_default()
+    }
 }
 
 enum Ended {
@@ -183,34 +245,15 @@ enum Ended {
     Stopped(Termination),
 }
 
-fn spawn(spec: &ProcessSpec) -> Result<tokio::process::Child, ProcessError> {
-    let mut command = tokio::process::Command::new(&spec.program);
-    command
-        .args(&spec.args)
-        .current_dir(&spec.cwd)
-        .env_clear()
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    command.spawn().map_err(|source| ProcessError::Spawn {
-        program: spec.program.display().to_string(),
-        source,
-    })
-}
-
 async fn finish(
     termination: Termination,
     readers: [Reader; 2],
     started: Instant,
-    group: ProcessGroup,
+    tree: Tree,
 ) -> Output {
-    // The direct child is gone; whatever it left running in its group goes too,
-    // so a background grandchild can neither outlive the run nor hold the pipes open.
-    group.kill_all();
-    std::mem::forget(group);
+    // The direct child is gone; whatever it left running goes too, so a background
+    // grandchild can neither outlive the run nor hold the pipes open.
+    let exhausted = tree.end().await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
     let [stdout, stderr] = readers;
     let (stdout, stderr) = tokio::join!(collect(stdout, deadline), collect(stderr, deadline));
@@ -219,6 +262,7 @@ async fn finish(
         stdout,
         stderr,
         duration: started.elapsed(),
+        exhausted,
     }
 }
 

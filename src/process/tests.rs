@@ -11,6 +11,8 @@ fn sh(script: &str, timeout: Duration, output_limit: usize) -> ProcessSpec {
         output_limit,
         kill_grace: Duration::from_millis(300),
         limits: ResourceLimits::default(),
+        user_code: false,
+        disk: None,
     }
 }
 

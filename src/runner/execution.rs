@@ -103,7 +103,21 @@ impl Execution {
         };
         drop(run_deps);
         let _ = tokio::fs::remove_dir_all(run_dir.tmp()).await;
+        take_back(&run_dir).await;
         Ok(catalog.finish_run(run_id, end).await?)
+    }
+}
+
+/// Once the run is over its folder is the gateway's again, out of later runs' reach.
+async fn take_back(run_dir: &RunDir) {
+    if process::contain::current().run_as().is_none() {
+        return;
+    }
+    let work = run_dir.work();
+    let taken =
+        tokio::task::spawn_blocking(move || process::contain::RunAs::take_back(&work)).await;
+    if let Ok(Err(error)) = taken {
+        tracing::warn!(%error, "cannot take a run's folder back from the run user");
     }
 }
 
@@ -122,7 +136,12 @@ async fn prepare_folder(run_dir: &RunDir, staging: Staging) -> std::io::Result<(
     let run_dir = run_dir.clone();
     tokio::task::spawn_blocking(move || {
         run_dir.create()?;
-        staging.keep_as(&run_dir.uploads())
+        staging.keep_as(&run_dir.uploads())?;
+        if let Some(user) = process::contain::current().run_as() {
+            user.hand_over(&run_dir.work())?;
+            user.hand_over(&run_dir.tmp())?;
+        }
+        Ok(())
     })
     .await
     .map_err(std::io::Error::other)?
@@ -186,6 +205,11 @@ fn process_spec(
             processes: settings.processes,
             file_size_bytes: settings.file_size_bytes,
         },
+        user_code: true,
+        disk: settings.disk_bytes.map(|max_bytes| process::DiskCap {
+            folder: run_dir.root.clone(),
+            max_bytes,
+        }),
     }
 }
 
@@ -197,6 +221,9 @@ async fn record_output(output: &Output, run_dir: &RunDir, launch: &Launch) -> Ru
         cpu_seconds: settings.cpu_seconds,
         memory_limited: settings.address_space_bytes.is_some(),
         file_size_limited: settings.file_size_bytes.is_some(),
+        memory_mb: settings.address_space_bytes.map(|b| b / (1024 * 1024)),
+        processes: settings.processes,
+        disk_bytes: settings.disk_bytes,
     };
     let verdict = outcome::judge(output, limits);
     let mut end = RunEnd {

@@ -21,6 +21,9 @@ pub struct LimitsInForce {
     pub cpu_seconds: Option<u64>,
     pub memory_limited: bool,
     pub file_size_limited: bool,
+    pub memory_mb: Option<u64>,
+    pub processes: Option<u64>,
+    pub disk_bytes: Option<u64>,
 }
 
 pub fn judge(output: &Output, limits: LimitsInForce) -> Verdict {
@@ -29,6 +32,9 @@ pub fn judge(output: &Output, limits: LimitsInForce) -> Verdict {
         exit_code,
         error: Some((code, message)),
     };
+    if let Some(verdict) = tree_cap(output, limits) {
+        return verdict;
+    }
     match output.termination {
         Termination::Exited(0) => Verdict {
             status: RunStatus::Success,
@@ -103,6 +109,15 @@ pub fn judge(output: &Output, limits: LimitsInForce) -> Verdict {
                 }
             ),
         ),
+        Termination::DiskLimit => verdict(
+            RunStatus::LimitExceeded,
+            None,
+            "limit_exceeded",
+            format!(
+                "the run's folder held more than {} bytes (disk limit); it was stopped",
+                limits.disk_bytes.unwrap_or_default()
+            ),
+        ),
         Termination::Cancelled => verdict(
             RunStatus::Cancelled,
             None,
@@ -110,6 +125,35 @@ pub fn judge(output: &Output, limits: LimitsInForce) -> Verdict {
             "the run was cancelled".into(),
         ),
     }
+}
+
+/// A run that failed while the kernel held its whole tree at a cap: the cap is the cause.
+fn tree_cap(output: &Output, limits: LimitsInForce) -> Option<Verdict> {
+    let failed = !matches!(
+        output.termination,
+        Termination::Exited(0) | Termination::TimedOut | Termination::Cancelled
+    );
+    let message = if output.exhausted.memory {
+        format!(
+            "the run's processes together used more than {} MiB (memory limit); the kernel stopped one",
+            limits.memory_mb.unwrap_or_default()
+        )
+    } else if output.exhausted.processes && failed {
+        format!(
+            "the run tried to have more than {} processes at once (process limit)",
+            limits.processes.unwrap_or_default()
+        )
+    } else {
+        return None;
+    };
+    Some(Verdict {
+        status: RunStatus::LimitExceeded,
+        exit_code: match output.termination {
+            Termination::Exited(code) => Some(code),
+            _ => None,
+        },
+        error: Some(("limit_exceeded", message)),
+    })
 }
 
 /// Python and Node ignore SIGXFSZ; the write fails with EFBIG and they report it.
@@ -194,6 +238,7 @@ mod tests {
             stdout: vec![],
             stderr: stderr.as_bytes().to_vec(),
             duration: Duration::ZERO,
+            exhausted: Default::default(),
         }
     }
 
@@ -203,6 +248,9 @@ mod tests {
         cpu_seconds: Some(9),
         memory_limited: true,
         file_size_limited: true,
+        memory_mb: Some(64),
+        processes: Some(16),
+        disk_bytes: Some(1 << 20),
     };
 
     #[test]

@@ -9,13 +9,25 @@ use serde_json::Value;
 
 use crate::deps::DepsManager;
 use crate::domain::ArgsMap;
-use crate::process::{self, Interpreters, Output, ProcessSpec, Stream, Termination};
+use crate::process::{
+    self, Interpreters, Output, ProcessSpec, ResourceLimits, Stream, Termination,
+};
 use crate::settings::Settings;
 
 use super::discover::FoundScript;
 
 pub const SCHEMA_FLAG: &str = "--_sys_get_schema";
 const OUTPUT_LIMIT: usize = 1024 * 1024;
+
+/// Printing an ARGS_MAP needs little; a script that forks or allocates at import time is
+/// held to these while its schema is read.
+const EXTRACTION_LIMITS: ResourceLimits = ResourceLimits {
+    cpu_seconds: Some(60),
+    address_space_bytes: Some(2048 * 1024 * 1024),
+    open_files: Some(1024),
+    processes: Some(256),
+    file_size_bytes: Some(64 * 1024 * 1024),
+};
 
 /// Everything needed to extract schemas; cheap to clone.
 #[derive(Clone)]
@@ -47,7 +59,9 @@ impl Extractor {
             timeout,
             output_limit: OUTPUT_LIMIT,
             kill_grace: Duration::from_millis(500),
-            limits: Default::default(),
+            limits: EXTRACTION_LIMITS,
+            user_code: true,
+            disk: None,
         };
         let output = process::run(&spec, None).await.map_err(|e| e.to_string())?;
         interpret(&output, timeout)
@@ -97,6 +111,7 @@ pub fn interpret(output: &Output, timeout: Duration) -> Result<ArgsMap, String> 
             ));
         }
         Termination::Cancelled => return Err("schema extraction was cancelled".into()),
+        Termination::DiskLimit => return Err("schema extraction wrote too much".into()),
     }
     let value = parse_printed_json(&output.stdout)?;
     ArgsMap::parse(value).map_err(|e| e.to_string())
@@ -148,6 +163,7 @@ mod tests {
             stdout: stdout.as_bytes().to_vec(),
             stderr: stderr.as_bytes().to_vec(),
             duration: Duration::from_millis(5),
+            exhausted: Default::default(),
         }
     }
 

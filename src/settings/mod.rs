@@ -257,6 +257,7 @@ fn effective(values: &BTreeMap<&'static str, Value>) -> Effective {
             open_files: optional("max_open_files"),
             processes: optional("max_processes"),
             file_size_bytes: optional("max_file_size_mb").map(|mb| mb * MIB),
+            disk_bytes: optional("max_run_disk_mb").map(|mb| mb * MIB),
         },
         max_concurrent_runs: int("max_concurrent_runs").max(1) as usize,
         max_queued_runs: int("max_queued_runs") as usize,

@@ -3,6 +3,7 @@ mod async_support;
 mod auth;
 mod cli;
 mod config;
+mod containment;
 mod deps;
 mod deps_support;
 mod errors;

@@ -1,0 +1,266 @@
+//! Containment of every child tree, chosen once at start-up from what the kernel offers:
+//! a cgroup per child (v2, else v1) that caps and kills the whole tree, else the gateway as
+//! child subreaper sweeping what detaches. Where the gateway may, user code runs as a
+//! separate unprivileged user that cannot reach the gateway's own state.
+
+mod cgroup;
+mod reaper;
+mod user;
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use serde::Serialize;
+
+pub use cgroup::{Cell, CellLimits, Layout};
+pub use user::{close_gateway_state, RunAs, RunAsChoice};
+
+/// What the operator asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Choice {
+    /// The best the host offers.
+    #[default]
+    Auto,
+    /// cgroups or refuse to start.
+    Cgroup,
+    /// The subreaper fallback even where cgroups exist.
+    Subreaper,
+}
+
+impl std::str::FromStr for Choice {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Choice, String> {
+        match text.trim() {
+            "auto" => Ok(Choice::Auto),
+            "cgroup" => Ok(Choice::Cgroup),
+            "subreaper" => Ok(Choice::Subreaper),
+            other => Err(format!("{other:?} is not auto, cgroup or subreaper")),
+        }
+    }
+}
+
+/// Where containment starts from.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub choice: Choice,
+    pub run_as: RunAsChoice,
+    pub data_dir: PathBuf,
+    /// Folders the run user must reach: the scripts, the run folders, the scratch folder.
+    pub reachable: Vec<PathBuf>,
+}
+
+#[derive(Debug)]
+enum Mechanism {
+    Cgroup(Layout),
+    Subreaper,
+    /// Neither could be had: only process groups.
+    GroupsOnly,
+}
+
+/// The containment in force for this gateway.
+#[derive(Debug)]
+pub struct Containment {
+    mechanism: Mechanism,
+    instance: String,
+    run_as: Option<RunAs>,
+    warnings: Vec<String>,
+    next_cell: AtomicU64,
+}
+
+/// Which mechanism is active and which guarantees hold, for the start-up log and the API.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ContainmentReport {
+    /// `cgroup_v2`, `cgroup_v1`, `subreaper` or `process_group`.
+    pub mechanism: &'static str,
+    /// Every process a run starts is stopped when the run ends, in every ending.
+    pub whole_tree_stopped: bool,
+    /// `max_processes` counts every process of a run together (also as root).
+    pub process_cap_per_run: bool,
+    /// `memory_limit_mb` caps a run's processes together, not each one.
+    pub memory_cap_per_run: bool,
+    /// After a crash of the gateway (kill -9), its next start stops what runs left running,
+    /// also processes that detached from them.
+    pub crash_cleanup: bool,
+    /// The user scripts run as, when it is not the gateway's own.
+    pub run_as: Option<String>,
+    /// Scripts cannot read or write the database, keys or other runs' folders.
+    pub gateway_state_closed: bool,
+    pub warnings: Vec<String>,
+}
+
+static INSTALLED: OnceLock<Containment> = OnceLock::new();
+static BEFORE_INSTALL: OnceLock<Containment> = OnceLock::new();
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContainError {
+    #[error("--containment cgroup was asked for, but {0}")]
+    NoCgroups(String),
+    #[error("--run-as: {0}")]
+    RunAs(String),
+}
+
+/// Chooses the containment once, for the life of the process.
+pub fn install(request: &Request) -> Result<&'static Containment, ContainError> {
+    let containment = Containment::choose(request)?;
+    Ok(INSTALLED.get_or_init(|| containment))
+}
+
+/// The installed containment; before `install` (the interpreter probes that run first, and
+/// unit tests) children get their own process group only.
+pub fn current() -> &'static Containment {
+    INSTALLED.get().unwrap_or_else(|| {
+        BEFORE_INSTALL.get_or_init(|| Containment {
+            mechanism: Mechanism::GroupsOnly,
+            instance: String::new(),
+            run_as: None,
+            warnings: Vec::new(),
+            next_cell: AtomicU64::new(1),
+        })
+    })
+}
+
+fn mechanism(choice: Choice, instance: &str) -> Result<(Mechanism, Vec<String>), ContainError> {
+    let mut warnings = Vec::new();
+    if choice != Choice::Subreaper {
+        match Layout::detect(instance) {
+            Ok(layout) => return Ok((Mechanism::Cgroup(layout), warnings)),
+            Err(reason) if choice == Choice::Cgroup => return Err(ContainError::NoCgroups(reason)),
+            Err(reason) => warnings.push(format!("no cgroups ({reason})")),
+        }
+    }
+    match reaper::become_subreaper() {
+        Ok(()) => Ok((Mechanism::Subreaper, warnings)),
+        Err(error) => {
+            warnings.push(format!("cannot become child subreaper: {error}"));
+            Ok((Mechanism::GroupsOnly, warnings))
+        }
+    }
+}
+
+impl Containment {
+    fn choose(request: &Request) -> Result<Containment, ContainError> {
+        let instance = instance_name(&request.data_dir);
+        let (mechanism, mut warnings) = mechanism(request.choice, &instance)?;
+        let run_as = user::resolve(&request.run_as, &request.reachable, &mut warnings)
+            .map_err(ContainError::RunAs)?;
+        let root = user::is_root();
+        match (&mechanism, &run_as) {
+            (Mechanism::Cgroup(_), _) => {}
+            (_, None) if root => warnings.push(
+                "max_processes does nothing for scripts running as root without cgroups".into(),
+            ),
+            _ => warnings.push(
+                "max_processes counts the run user's processes, memory_limit_mb each process"
+                    .into(),
+            ),
+        }
+        if run_as.is_none() {
+            warnings.push(
+                "scripts run as the gateway's own user: they can read the data folder".into(),
+            );
+        }
+        Ok(Containment {
+            mechanism,
+            instance,
+            run_as,
+            warnings,
+            next_cell: AtomicU64::new(1),
+        })
+    }
+
+    pub fn report(&self) -> ContainmentReport {
+        let cgroups = matches!(self.mechanism, Mechanism::Cgroup(_));
+        ContainmentReport {
+            mechanism: match &self.mechanism {
+                Mechanism::Cgroup(layout) => layout.name(),
+                Mechanism::Subreaper => "subreaper",
+                Mechanism::GroupsOnly => "process_group",
+            },
+            whole_tree_stopped: !matches!(self.mechanism, Mechanism::GroupsOnly),
+            process_cap_per_run: cgroups,
+            memory_cap_per_run: cgroups,
+            crash_cleanup: cgroups,
+            run_as: self.run_as.as_ref().map(|u| u.name.clone()),
+            gateway_state_closed: self.run_as.is_some(),
+            warnings: self.warnings.clone(),
+        }
+    }
+
+    pub fn run_as(&self) -> Option<&RunAs> {
+        self.run_as.as_ref()
+    }
+
+    /// A fresh enclosure for one child tree.
+    pub fn enclose(&self, processes: Option<u64>, memory: Option<u64>) -> io::Result<Option<Cell>> {
+        let Mechanism::Cgroup(layout) = &self.mechanism else {
+            return Ok(None);
+        };
+        let name = format!("c{}", self.next_cell.fetch_add(1, Ordering::Relaxed));
+        let limits = CellLimits {
+            processes,
+            memory_bytes: memory,
+        };
+        Cell::create(layout, &self.instance, &name, limits).map(Some)
+    }
+
+    /// Whether orphans are swept (the subreaper fallback).
+    pub fn sweeps(&self) -> bool {
+        matches!(self.mechanism, Mechanism::Subreaper)
+    }
+
+    /// Under the subreaper fallback, sweeps once a second for processes that detached from a
+    /// run and were handed to the gateway after their run's own sweep.
+    pub fn keep_sweeping(&'static self) {
+        if !self.sweeps() {
+            return;
+        }
+        tokio::spawn(async {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                every.tick().await;
+                let swept = tokio::task::spawn_blocking(reaper::sweep)
+                    .await
+                    .unwrap_or(0);
+                if swept > 0 {
+                    tracing::warn!(
+                        processes = swept,
+                        "stopped processes that detached from their run"
+                    );
+                }
+            }
+        });
+    }
+}
+
+pub use reaper::{forget as forget_child, registry as child_registry, sweep as sweep_orphans};
+
+/// A short stable name per data folder, so that gateways on one host keep their cells apart
+/// and a restarted gateway finds what its predecessor left.
+fn instance_name(data_dir: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let canonical = data_dir
+        .canonicalize()
+        .unwrap_or_else(|_| data_dir.to_path_buf());
+    let digest = Sha256::digest(canonical.as_os_str().as_encoded_bytes());
+    format!("gw-{}", &hex::encode(digest)[..16])
+}
+
+/// Every pid in /proc.
+fn proc_pids() -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .collect()
+}
+
+/// Field 4 of /proc/<pid>/stat, counted after the command name (which may hold spaces).
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(1)?.parse().ok()
+}

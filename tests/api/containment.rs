@@ -1,0 +1,373 @@
+//! Containment of a run's whole process tree: a process that detaches (fork, `setsid`, exec)
+//! is stopped in every ending, limits hold for the tree as a whole, the run's folder has a
+//! disk cap, and scripts run as a user that cannot reach the gateway's own state.
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::{json, Value};
+
+use crate::async_support::{
+    pids_with, processes_gone, spawn_owned, unique_marker, wait_for_processes, Reaper,
+};
+use crate::helpers::{data_dir, spawn_app, wait_until, TestApp, TestRepo, WAIT};
+use crate::run_support::{gateway_pid, python, script_id};
+
+/// Forks; the child starts a new session and forks again; the grandchild execs a sleeping
+/// interpreter that carries `--token` in its argv. Then `--then` decides how the run goes on.
+const ESCAPE: &str = r#"import time
+token = sys.argv[sys.argv.index("--token") + 1]
+then = sys.argv[sys.argv.index("--then") + 1]
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(300)", token])
+    os._exit(0)
+print("detached", flush=True)
+if then == "hang":
+    time.sleep(300)
+elif then == "flood":
+    while True:
+        sys.stdout.write("x" * 65536)"#;
+
+fn escape_script() -> String {
+    let schema = json!({
+        "token": {"flag": "--token", "type": "str", "required": true},
+        "then": {"flag": "--then", "type": "choice", "choices": ["end", "hang", "flood"], "default": "end"}
+    });
+    python(&schema, ESCAPE)
+}
+
+/// The containment the gateway reports.
+fn containment(app: &TestApp) -> Value {
+    let (status, body) = app.get("/api/system");
+    assert_eq!(status, 200, "GET /api/system: {body}");
+    body["containment"].clone()
+}
+
+fn has_cgroups(app: &TestApp) -> bool {
+    let report = containment(app);
+    let cgroups = report["mechanism"]
+        .as_str()
+        .is_some_and(|m| m.starts_with("cgroup"));
+    if !cgroups {
+        eprintln!("SKIPPED: no cgroups on this host (containment {report}); per-run caps and crash cleanup need them");
+    }
+    cgroups
+}
+
+fn assert_gone(token: &str, what: &str) {
+    assert!(
+        processes_gone(token, Duration::from_secs(5)),
+        "{what}: the detached grandchild outlived its run: {:?}",
+        pids_with(token)
+    );
+}
+
+#[test]
+fn a_detached_grandchild_ends_with_its_run_in_every_ending() {
+    let repo = TestRepo::new();
+    repo.write("python/escape.py", &escape_script());
+    let schema_token = unique_marker("schema-escape");
+    let _schema_reaper = Reaper(schema_token.clone());
+    let schema_escape = format!(
+        "import os, sys, time\nif '--_sys_get_schema' in sys.argv:\n    if os.fork() == 0:\n        os.setsid()\n        \
+         if os.fork() == 0:\n            os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(300)', '{schema_token}'])\n        \
+         os._exit(0)\n    time.sleep(300)\n"
+    );
+    repo.write("python/schema_escape.py", &schema_escape);
+    let data = data_dir();
+    let app = spawn_app(&repo, data.path(), &["--max-output-mb", "1"]);
+    assert_gone(&schema_token, "a schema extraction that timed out");
+    let broken = app
+        .script_by_path("python/schema_escape.py")
+        .expect("listed");
+    assert!(
+        broken["load_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("timed out")),
+        "{broken}"
+    );
+    let id = script_id(&app, "python/escape.py");
+
+    for (then, query, run_status) in [
+        ("end", "", "success"),
+        ("hang", "&timeout=1", "timeout"),
+        ("flood", "", "limit_exceeded"),
+    ] {
+        let token = unique_marker(&format!("escape-{then}"));
+        let _reaper = Reaper(token.clone());
+        let (status, body) = app.get(&format!(
+            "/api/scripts/{id}/run?token={token}&then={then}{query}"
+        ));
+        assert_eq!(status, 200, "{then}: {body}");
+        assert_eq!(body["run_status"], json!(run_status), "{then}: {body}");
+        assert_gone(&token, then);
+    }
+
+    let token = unique_marker("escape-cancel");
+    let _reaper = Reaper(token.clone());
+    let (status, body) = app.get(&format!(
+        "/api/scripts/{id}/run?token={token}&then=hang&async=true"
+    ));
+    assert_eq!(status, 202, "{body}");
+    let run_id = body["run_id"].as_i64().expect("a run id");
+    wait_for_processes(&token, 1, "the detached grandchild of the run to cancel");
+    let (status, body) = app.post(&format!("/api/runs/{run_id}/cancel"), &json!({}));
+    assert!(status < 300, "cancel: {status} {body}");
+    assert_gone(&token, "cancel");
+}
+
+#[test]
+fn a_detached_grandchild_ends_with_its_run_under_the_subreaper_fallback() {
+    let repo = TestRepo::new();
+    repo.write("python/escape.py", &escape_script());
+    let data = data_dir();
+    let app = spawn_app(&repo, data.path(), &["--containment", "subreaper"]);
+    let report = containment(&app);
+    assert_eq!(report["mechanism"], json!("subreaper"), "{report}");
+    assert_eq!(report["process_cap_per_run"], json!(false), "{report}");
+    let id = script_id(&app, "python/escape.py");
+    for (then, query) in [("end", ""), ("hang", "&timeout=1")] {
+        let token = unique_marker(&format!("subreaper-{then}"));
+        let _reaper = Reaper(token.clone());
+        let (status, body) = app.get(&format!(
+            "/api/scripts/{id}/run?token={token}&then={then}{query}"
+        ));
+        assert_eq!(status, 200, "{then}: {body}");
+        assert_gone(&token, then);
+    }
+}
+
+#[test]
+fn a_detached_grandchild_ends_when_the_gateway_stops_or_crashes() {
+    let repo = TestRepo::new();
+    repo.write("python/escape.py", &escape_script());
+    let data = data_dir();
+
+    let mut gateway = spawn_owned(&repo, data.path(), &["--shutdown-grace-sec", "1"]);
+    let id = gateway.script_id("python/escape.py");
+    let token = unique_marker("escape-sigterm");
+    let _reaper = Reaper(token.clone());
+    let (status, body) = gateway.call(
+        "GET",
+        &format!("/api/scripts/{id}/run?token={token}&then=hang&async=true"),
+        None,
+    );
+    assert_eq!(status, 202, "{body}");
+    wait_for_processes(&token, 1, "the detached grandchild before SIGTERM");
+    gateway.signal(Signal::SIGTERM);
+    assert!(
+        gateway.exit_within(WAIT).is_some(),
+        "the gateway exits after SIGTERM"
+    );
+    assert_gone(&token, "gateway SIGTERM");
+    drop(gateway);
+
+    let app = spawn_app(&repo, data.path(), &[]);
+    if !has_cgroups(&app) {
+        return;
+    }
+    let token = unique_marker("escape-crash");
+    let _reaper = Reaper(token.clone());
+    let (status, body) = app.get(&format!(
+        "/api/scripts/{id}/run?token={token}&then=hang&async=true"
+    ));
+    assert_eq!(status, 202, "{body}");
+    wait_for_processes(&token, 1, "the detached grandchild before kill -9");
+    let pid = gateway_pid(data.path());
+    kill(Pid::from_raw(pid as i32), Signal::SIGKILL).expect("the gateway can be killed");
+    assert!(
+        wait_until(WAIT, || std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map_or(true, |c| c.is_empty())),
+        "the gateway died"
+    );
+    assert!(
+        !pids_with(&token).is_empty(),
+        "precondition: the crash left the grandchild running"
+    );
+    let _app = app.restart();
+    assert_gone(&token, "kill -9 then restart");
+}
+
+const FORK_BOMB: &str = r#"import time
+children = 0
+try:
+    while children < 3000:
+        if os.fork() == 0:
+            time.sleep(60)
+            os._exit(0)
+        children += 1
+finally:
+    print(json.dumps({"children": children}), flush=True)"#;
+
+const MEMORY_HOG: &str = r#"import time
+for _ in range(4):
+    if os.fork() == 0:
+        block = bytearray(150 * 1024 * 1024)
+        for i in range(0, len(block), 4096):
+            block[i] = 1
+        time.sleep(60)
+        os._exit(0)
+time.sleep(60)"#;
+
+#[test]
+fn process_and_memory_caps_hold_for_the_whole_tree() {
+    let repo = TestRepo::new();
+    repo.write("python/bomb.py", &python(&json!({}), FORK_BOMB));
+    repo.write("python/hog.py", &python(&json!({}), MEMORY_HOG));
+    let data = data_dir();
+    let app = spawn_app(
+        &repo,
+        data.path(),
+        &["--max-processes", "40", "--memory-limit-mb", "300"],
+    );
+    if !has_cgroups(&app) {
+        return;
+    }
+    let report = containment(&app);
+    assert_eq!(report["process_cap_per_run"], json!(true), "{report}");
+    assert_eq!(report["memory_cap_per_run"], json!(true), "{report}");
+
+    let bomb = script_id(&app, "python/bomb.py");
+    let (status, body) = app.get(&format!("/api/scripts/{bomb}/run?timeout=20"));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["run_status"], json!("limit_exceeded"), "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("process limit"), "{body}");
+
+    let hog = script_id(&app, "python/hog.py");
+    let (status, body) = app.get(&format!("/api/scripts/{hog}/run?timeout=20"));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["run_status"], json!("limit_exceeded"), "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("memory limit"), "{body}");
+}
+
+const DISK_FILLER: &str = r#"chunk = b"\xa5" * (1024 * 1024)
+with open("filler.bin", "wb") as out:
+    for _ in range(2000):
+        out.write(chunk)
+        out.flush()
+print(json.dumps({"wrote": "everything"}))"#;
+
+#[test]
+fn a_run_that_fills_its_folder_past_the_disk_cap_is_stopped() {
+    let repo = TestRepo::new();
+    repo.write("python/filler.py", &python(&json!({}), DISK_FILLER));
+    let data = data_dir();
+    let app = spawn_app(&repo, data.path(), &["--max-run-disk-mb", "20"]);
+    let id = script_id(&app, "python/filler.py");
+    let (status, body) = app.get(&format!("/api/scripts/{id}/run?timeout=60"));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["run_status"], json!("limit_exceeded"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("disk limit")),
+        "{body}"
+    );
+    let run_id = body["run_id"].as_i64().expect("a run id");
+    let folder = data.path().join("runs").join(run_id.to_string());
+    let used: u64 = walk_size(&folder);
+    assert!(
+        used < 200 * 1024 * 1024,
+        "the run was stopped near its cap, not after 2 GB: {used}"
+    );
+}
+
+fn walk_size(folder: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => walk_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+const PEEK: &str = r#"db = sys.argv[sys.argv.index("--db") + 1]
+gateway = int(sys.argv[sys.argv.index("--gateway") + 1])
+seen = {"uid": os.getuid()}
+for name, attempt in [
+    ("read_db", lambda: open(db, "rb").read(16)),
+    ("write_db", lambda: open(db, "ab").close()),
+    ("list_data", lambda: os.listdir(os.path.dirname(db))),
+    ("signal_gateway", lambda: os.kill(gateway, 0)),
+    ("read_other_run", lambda: os.listdir(os.path.join(os.path.dirname(db), "runs", "1", "work"))),
+]:
+    try:
+        attempt()
+        seen[name] = "allowed"
+    except PermissionError:
+        seen[name] = "denied"
+    except OSError as error:
+        seen[name] = type(error).__name__
+print(json.dumps(seen))"#;
+
+#[test]
+fn scripts_cannot_read_the_database_nor_signal_the_gateway() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIPPED: scripts run as a separate user only when the gateway runs as root");
+        return;
+    }
+    let python3 = std::path::Path::new("/usr/bin/python3");
+    if !python3.exists() {
+        eprintln!("SKIPPED: no /usr/bin/python3 that the run user can execute");
+        return;
+    }
+    // A repository and data folder other users may pass through, as in the Docker image.
+    let repo = TestRepo::new();
+    let data = data_dir();
+    for folder in [
+        repo.path(),
+        &repo.abs("python"),
+        &repo.abs("js"),
+        data.path(),
+    ] {
+        std::fs::set_permissions(folder, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let schema = json!({
+        "db": {"flag": "--db", "type": "str", "required": true},
+        "gateway": {"flag": "--gateway", "type": "int", "required": true}
+    });
+    repo.write("python/peek.py", &python(&schema, PEEK));
+    std::fs::set_permissions(
+        repo.abs("python/peek.py"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .expect("chmod");
+    let app = spawn_app(&repo, data.path(), &["--python", "/usr/bin/python3"]);
+    let report = containment(&app);
+    assert_eq!(report["run_as"], json!("nobody"), "{report}");
+    assert_eq!(report["gateway_state_closed"], json!(true), "{report}");
+
+    let id = script_id(&app, "python/peek.py");
+    let db = data.path().join("gateway.db");
+    let gateway = gateway_pid(data.path());
+    let path = format!(
+        "/api/scripts/{id}/run?db={}&gateway={gateway}",
+        db.display()
+    );
+    let (status, first) = app.get(&path);
+    assert_eq!(status, 200, "{first}");
+    let (status, body) = app.get(&path);
+    assert_eq!(status, 200, "{body}");
+    let seen = &body["data"];
+    assert_ne!(seen["uid"], json!(0), "{body}");
+    for attempt in [
+        "read_db",
+        "write_db",
+        "list_data",
+        "signal_gateway",
+        "read_other_run",
+    ] {
+        assert_eq!(seen[attempt], json!("denied"), "{attempt}: {body}");
+    }
+}
