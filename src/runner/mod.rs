@@ -8,6 +8,7 @@ mod live;
 mod outcome;
 mod registry;
 mod request;
+mod script_file;
 mod workspace;
 
 use std::ffi::OsString;
@@ -55,6 +56,8 @@ pub enum RunError {
     InvalidOption(String),
     #[error("{0}")]
     InterpreterMissing(String),
+    #[error("{path} changed since it was scanned and is not run: {reason}")]
+    ScriptChanged { path: String, reason: String },
     #[error("too many runs: {0}; try again shortly")]
     QueueFull(#[from] admission::QueueFull),
     #[error("the gateway is shutting down and accepts no new runs")]
@@ -296,9 +299,18 @@ impl Runner {
         if let Some(requested) = options.timeout {
             timeout = timeout.min(requested);
         }
+        // Checked here so a refusal leaves no run behind, and again just before the spawn.
+        let script_file =
+            script_file::check(&self.scripts_repo, &script.path).map_err(|reason| {
+                RunError::ScriptChanged {
+                    path: script.path.clone(),
+                    reason,
+                }
+            })?;
         Ok(Launch {
             interpreter: interpreter.to_path_buf(),
-            script_file: self.scripts_repo.join(&script.path),
+            scripts_repo: self.scripts_repo.clone(),
+            script_file,
             child_path: self.child_path.clone(),
             timeout,
             settings,

@@ -113,8 +113,14 @@ mod tests {
         write(&script, &json!({"x": {}})).unwrap();
         assert_eq!(std::fs::read_to_string(&outside).unwrap(), "untouched");
         let sidecar = std::fs::symlink_metadata(path_for(&script)).unwrap();
-        assert!(sidecar.file_type().is_file(), "the link was replaced by a file");
+        assert!(
+            sidecar.file_type().is_file(),
+            "the link was replaced by a file"
+        );
         let entries = std::fs::read_dir(&folder).unwrap().count();
-        assert_eq!(entries, 2, "the old link and the sidecar; no temporary file is left");
+        assert_eq!(
+            entries, 2,
+            "the old link and the sidecar; no temporary file is left"
+        );
     }
 }
