@@ -7,6 +7,7 @@ mod events;
 mod health;
 mod keys;
 mod manage;
+mod multipart;
 mod retention;
 mod run;
 mod run_input;

@@ -179,10 +179,18 @@ async fn run_script_post(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    // Known before the body is read, so uploads the script cannot take are never stored.
+    let accepted = state.runner.parameter_names(id).await?;
+    let settings = state.runner.settings();
+    let limits = run_input::BodyLimits {
+        json_bytes: settings.max_json_body_bytes,
+        multipart_bytes: settings.max_body_bytes,
+    };
     let mut staging = state.runner.staging();
-    let limit = state.runner.settings().max_body_bytes;
-    let run_request = run_input::read_body(&request, payload, &mut staging, limit).await?;
-    start(&state, id.into_inner(), run_request, staging, &request).await
+    let run_request =
+        run_input::read_body(&request, payload, &mut staging, limits, &accepted).await?;
+    start(&state, id, run_request, staging, &request).await
 }
 
 /// Submits the run, then answers the way the caller asked: the result (the default),

@@ -247,6 +247,17 @@ impl Runner {
         })
     }
 
+    /// The parameter names of a script that can run now (what `submit` would refuse is
+    /// refused here too), so a request body can be read knowing what the script takes.
+    pub async fn parameter_names(
+        &self,
+        script_id: i64,
+    ) -> Result<std::collections::BTreeSet<String>, RunError> {
+        let script = self.runnable_script(script_id).await?;
+        let schema = schema_of(&script)?;
+        Ok(schema.specs().iter().map(|s| s.name.clone()).collect())
+    }
+
     /// Runs an execution and announces its end, whatever happens.
     fn supervise(
         &self,
