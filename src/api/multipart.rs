@@ -112,12 +112,12 @@ pub async fn read_form(
             .map(str::to_string);
         let part = match decide(&name, file_name.as_deref())? {
             Keep::Memory => Part::Memory {
-                bytes: budget.to_memory(field).await?,
+                bytes: budget.read_into_memory(field).await?,
                 name,
                 file_name,
             },
             Keep::File { file_name, path } => Part::File {
-                size: budget.to_file(field, &path).await?,
+                size: budget.write_to_file(field, &path).await?,
                 name,
                 file_name,
                 path,
@@ -163,7 +163,10 @@ impl Budget {
         Ok(Some(chunk))
     }
 
-    async fn to_memory(&mut self, mut field: actix_multipart::Field) -> Result<Vec<u8>, ApiError> {
+    async fn read_into_memory(
+        &mut self,
+        mut field: actix_multipart::Field,
+    ) -> Result<Vec<u8>, ApiError> {
         let mut bytes = Vec::new();
         while let Some(chunk) = self.next_chunk(&mut field).await? {
             self.in_memory += chunk.len();
@@ -178,7 +181,7 @@ impl Budget {
         Ok(bytes)
     }
 
-    async fn to_file(
+    async fn write_to_file(
         &mut self,
         mut field: actix_multipart::Field,
         path: &std::path::Path,
