@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use crate::helpers::{assert_error, data_dir, spawn_app, TestApp, TestRepo};
 use crate::run_support::{
     assert_invalid_param, assert_success, parse_answer, post_multipart, python, query, run_total,
-    script_id, send, Multipart, Raw,
+    script_id, Multipart, Raw,
 };
 
 /// Every regular file under `dir`, relative, sorted (links are not followed).
@@ -123,7 +123,13 @@ fn a_script_swapped_for_a_link_is_refused_and_its_target_never_runs() {
     std::fs::rename(&link, repo.abs("python/tool.py")).unwrap();
     let (status, body) = app.post(&run, &json!({"who": "x"}));
 
-    assert_error("a script that is now a link", status, &body, 409, "script_changed");
+    assert_error(
+        "a script that is now a link",
+        status,
+        &body,
+        409,
+        "script_changed",
+    );
     assert!(!marker.exists(), "the link's target never ran");
     assert!(!body.to_string().contains("OUTSIDE"), "{body}");
     assert_eq!(run_total(&app), before, "a refused run is not recorded");
@@ -138,9 +144,10 @@ fn overlong_script_names_answer_400_invalid_path() {
     let deep = format!("python/{}x.py", format!("{}/", "d".repeat(200)).repeat(10));
     let content = "if __name__ == \"__main__\":\n    print(1)\n";
     let upload = Multipart::new().file("file", &long, content.as_bytes());
-    let upload_path = Multipart::new()
-        .text("path", &deep)
-        .file("file", "ok.py", content.as_bytes());
+    let upload_path =
+        Multipart::new()
+            .text("path", &deep)
+            .file("file", "ok.py", content.as_bytes());
     let cases: Vec<(&str, (u16, Value))> = vec![
         (
             "POST /api/scripts, a 300-byte file name",
@@ -179,7 +186,10 @@ fn overlong_script_names_answer_400_invalid_path() {
 fn a_nul_byte_in_a_parameter_is_400_and_records_no_run() {
     let repo = TestRepo::new();
     let schema = json!({"name": {"flag": "--name", "type": "str"}, "raw": {"flag": "--raw", "type": "json"}});
-    repo.write("python/echo.py", &python(&schema, "print(json.dumps(sys.argv[1:]))"));
+    repo.write(
+        "python/echo.py",
+        &python(&schema, "print(json.dumps(sys.argv[1:]))"),
+    );
     let data = data_dir();
     let app = spawn_app(&repo, data.path(), &[]);
     let id = script_id(&app, "python/echo.py");
@@ -206,7 +216,10 @@ fn unknown_upload_fields_are_never_written_and_are_listed_as_ignored() {
     let schema = json!({"doc": {"flag": "--doc", "type": "file"}, "label": {"flag": "--label", "type": "str"}});
     repo.write(
         "python/size.py",
-        &python(&schema, "print(json.dumps({\"size\": os.path.getsize(sys.argv[2])}))"),
+        &python(
+            &schema,
+            "print(json.dumps({\"size\": os.path.getsize(sys.argv[2])}))",
+        ),
     );
     let data = data_dir();
     let app = spawn_app(&repo, data.path(), &[]);
@@ -237,9 +250,7 @@ fn too_many_multipart_parts_answer_413_on_both_readers() {
     let data = data_dir();
     let app = spawn_app(&repo, data.path(), &[]);
     let id = script_id(&app, "python/t.py");
-    let many = |first: Multipart| {
-        (0..5000).fold(first, |form, i| form.text(&format!("x{i}"), "y"))
-    };
+    let many = |first: Multipart| (0..5000).fold(first, |form, i| form.text(&format!("x{i}"), "y"));
     let content = "if __name__ == \"__main__\":\n    print(1)\n";
     let run_form = many(Multipart::new());
     let upload_form = many(Multipart::new().file("file", "new.py", content.as_bytes()));
@@ -271,7 +282,13 @@ fn the_script_upload_skips_unknown_fields_and_caps_its_body() {
         .file("junk", "junk.bin", &junk)
         .file("more", "more.bin", &junk);
     let (status, body) = post_multipart(&app, "/api/scripts/upload", form);
-    assert_error("8 MiB of junk beside a script", status, &body, 413, "payload_too_large");
+    assert_error(
+        "8 MiB of junk beside a script",
+        status,
+        &body,
+        413,
+        "payload_too_large",
+    );
     assert!(!repo.exists("python/big.py"));
 }
 
@@ -329,7 +346,10 @@ fn json_run_bodies_over_the_cap_answer_413_early() {
     );
     let cases = [
         ("Content-Length", exchange(&app, &with_length, &over, wait)),
-        ("chunked", exchange(&app, &chunked_head, &chunked(&over), wait)),
+        (
+            "chunked",
+            exchange(&app, &chunked_head, &chunked(&over), wait),
+        ),
         (
             "99 MB announced",
             exchange(&app, &announced, b"{\"text\": \"", Duration::from_secs(5)),
@@ -337,7 +357,13 @@ fn json_run_bodies_over_the_cap_answer_413_early() {
     ];
     for (what, answer) in cases {
         let answer = answer.unwrap_or_else(|| panic!("{what}: no answer in time"));
-        assert_error(what, answer.status, &answer.json(), 413, "payload_too_large");
+        assert_error(
+            what,
+            answer.status,
+            &answer.json(),
+            413,
+            "payload_too_large",
+        );
     }
 
     let at_cap = json_body(64 * 1024);
@@ -357,7 +383,13 @@ fn json_run_bodies_over_the_cap_answer_413_early() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     let (status, body) =
         crate::run_support::post_as(&app, &run, "application/json", &json_body(3000));
-    assert_error("over a lowered cap", status, &body, 413, "payload_too_large");
+    assert_error(
+        "over a lowered cap",
+        status,
+        &body,
+        413,
+        "payload_too_large",
+    );
 }
 
 /// Answers actix itself builds inside the app (here Swagger UI's file service) get the JSON
@@ -369,11 +401,21 @@ fn http_layer_errors_that_reach_the_app_answer_in_the_json_shape() {
     let data = data_dir();
     let app = spawn_app(&repo, data.path(), &[]);
     let cases = [
-        ("a Swagger UI file that does not exist", "/docs/nothing.js", 404, "not_found"),
-        ("a path that climbs out of Swagger UI", "/docs/index.css/..", 404, "not_found"),
+        (
+            "a Swagger UI file that does not exist",
+            "/docs/nothing.js",
+            404,
+            "not_found",
+        ),
+        (
+            "a path that climbs out of Swagger UI",
+            "/docs/index.css/..",
+            404,
+            "not_found",
+        ),
     ];
     for (what, path, status, code) in cases {
-        let raw = send(&app, "GET", path, &[], None);
+        let raw = crate::run_support::raw_http(&app, "GET", path, &[], b"");
         assert_error(what, raw.status, &raw.json(), status, code);
     }
 }
