@@ -107,9 +107,12 @@ pub struct RunArgs {
     /// Bytes of stdout and of stderr kept per run, in MiB; a run that prints more is stopped.
     #[arg(long, env = "SG_MAX_OUTPUT_MB", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub max_output_mb: u64,
-    /// Largest accepted request body (JSON or uploads), in MiB.
+    /// Largest accepted multipart run body (file uploads), in MiB.
     #[arg(long, env = "SG_MAX_BODY_MB", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=65536))]
     pub max_body_mb: u64,
+    /// Largest JSON or form run body (held in memory), in KiB; uploads use --max-body-mb.
+    #[arg(long, env = "SG_MAX_JSON_BODY_KB", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    pub max_json_body_kb: u64,
     /// CPU seconds a run may use (0 = no limit).
     #[arg(long, env = "SG_CPU_LIMIT_SEC", default_value_t = 600)]
     pub cpu_limit_sec: u64,
@@ -164,6 +167,7 @@ pub struct RunSettings {
     pub timeout: Duration,
     pub max_output_bytes: usize,
     pub max_body_bytes: usize,
+    pub max_json_body_bytes: usize,
     pub cpu_seconds: Option<u64>,
     pub address_space_bytes: Option<u64>,
     pub open_files: Option<u64>,
@@ -187,6 +191,8 @@ impl RunSettings {
             timeout,
             max_output_bytes: usize::try_from(args.max_output_mb * MIB).unwrap_or(usize::MAX),
             max_body_bytes: usize::try_from(args.max_body_mb * MIB).unwrap_or(usize::MAX),
+            max_json_body_bytes: usize::try_from(args.max_json_body_kb * 1024)
+                .unwrap_or(usize::MAX),
             cpu_seconds: nonzero(args.cpu_limit_sec),
             address_space_bytes: nonzero(args.memory_limit_mb).map(|mb| mb * MIB),
             open_files: nonzero(args.max_open_files),
@@ -311,6 +317,7 @@ impl Config {
                 timeout_min: None,
                 max_output_mb: 10,
                 max_body_mb: 100,
+                max_json_body_kb: 1024,
                 cpu_limit_sec: 600,
                 memory_limit_mb: 2048,
                 max_open_files: 1024,
@@ -495,6 +502,7 @@ const SETTING_FLAGS: &[&str] = &[
     "max_queued_runs",
     "max_output_mb",
     "max_body_mb",
+    "max_json_body_kb",
     "cpu_limit_sec",
     "memory_limit_mb",
     "max_open_files",
@@ -556,6 +564,11 @@ fn startup_settings(
             "max_body_bytes",
             "max_body_mb",
             json!(run.max_body_mb * MIB),
+        ),
+        (
+            "max_json_body_bytes",
+            "max_json_body_kb",
+            json!(run.max_json_body_kb * 1024),
         ),
         ("cpu_limit_sec", "cpu_limit_sec", json!(run.cpu_limit_sec)),
         (

@@ -30,6 +30,7 @@ pub enum ErrorCode {
     MethodNotAllowed,
     ScriptDisabled,
     ScriptExists,
+    ScriptChanged,
     RunAlreadyEnded,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -55,9 +56,10 @@ impl ErrorCode {
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ErrorCode::ScriptDisabled | ErrorCode::RunAlreadyEnded | ErrorCode::ScriptExists => {
-                StatusCode::CONFLICT
-            }
+            ErrorCode::ScriptDisabled
+            | ErrorCode::RunAlreadyEnded
+            | ErrorCode::ScriptExists
+            | ErrorCode::ScriptChanged => StatusCode::CONFLICT,
             ErrorCode::TooManyRuns => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -85,6 +87,7 @@ impl ErrorCode {
             ErrorCode::ScriptDisabled => "script_disabled",
             ErrorCode::RunAlreadyEnded => "run_already_ended",
             ErrorCode::ScriptExists => "script_exists",
+            ErrorCode::ScriptChanged => "script_changed",
             ErrorCode::TooManyRuns => "too_many_runs",
             ErrorCode::ShuttingDown => "shutting_down",
             ErrorCode::PayloadTooLarge => "payload_too_large",
@@ -210,6 +213,7 @@ impl From<RunError> for ApiError {
             RunError::Deps(error) => ApiError::from(error),
             RunError::NotLoadable { .. } => ApiError::new(ErrorCode::SchemaNotLoadable, message),
             RunError::InvalidOption(_) => ApiError::new(ErrorCode::InvalidQuery, message),
+            RunError::ScriptChanged { .. } => ApiError::new(ErrorCode::ScriptChanged, message),
             RunError::InterpreterMissing(_) => {
                 ApiError::new(ErrorCode::InterpreterUnavailable, message)
             }
@@ -305,6 +309,7 @@ mod tests {
             (ErrorCode::InvalidPath, 400, "invalid_path"),
             (ErrorCode::Unauthorized, 401, "unauthorized"),
             (ErrorCode::NotFound, 404, "not_found"),
+            (ErrorCode::ScriptChanged, 409, "script_changed"),
             (ErrorCode::MethodNotAllowed, 405, "method_not_allowed"),
             (ErrorCode::PayloadTooLarge, 413, "payload_too_large"),
             (ErrorCode::SchemaNotLoadable, 422, "schema_not_loadable"),

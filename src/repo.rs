@@ -7,6 +7,10 @@ use std::path::{Component, Path, PathBuf};
 use crate::domain::Runtime;
 
 const MAX_SCRIPT_BYTES: usize = 5 * 1024 * 1024;
+/// Longest file or folder name most file systems store (NAME_MAX).
+const MAX_NAME_BYTES: usize = 255;
+/// Longest relative path a client may name; far below PATH_MAX once joined to the repository.
+const MAX_PATH_BYTES: usize = 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
@@ -58,6 +62,7 @@ impl ScriptRepo {
         if relative.is_empty() || relative.contains(['\0', '\\', '%']) {
             return Err(invalid("is not a valid script path"));
         }
+        check_lengths(relative).map_err(RepoError::InvalidPath)?;
         let path = Path::new(relative);
         if !path.components().all(|c| matches!(c, Component::Normal(_))) {
             return Err(invalid(
@@ -185,6 +190,35 @@ impl ScriptRepo {
     }
 }
 
+/// A name too long for the file system would fail as an I/O error (a 500); refuse it first.
+/// The file's name must leave room for its `<stem>._map.json` sidecar.
+fn check_lengths(relative: &str) -> Result<(), String> {
+    if relative.len() > MAX_PATH_BYTES {
+        return Err(format!(
+            "the path is {} bytes, more than {MAX_PATH_BYTES}",
+            relative.len()
+        ));
+    }
+    let file = relative.rsplit('/').next().unwrap_or_default();
+    let stem = Path::new(file)
+        .file_stem()
+        .map_or(0, |s| s.as_encoded_bytes().len());
+    let sidecar = stem + crate::scanner::SIDECAR_SUFFIX.len();
+    if let Some(long) = relative.split('/').find(|p| p.len() > MAX_NAME_BYTES) {
+        return Err(format!(
+            "a name in the path is {} bytes, more than {MAX_NAME_BYTES}",
+            long.len()
+        ));
+    }
+    if sidecar > MAX_NAME_BYTES {
+        return Err(format!(
+            "the file name is too long to keep its schema beside it (at most {} bytes before the extension)",
+            MAX_NAME_BYTES - crate::scanner::SIDECAR_SUFFIX.len()
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,5 +306,33 @@ mod tests {
             repo.write(&path, &"x".repeat(MAX_SCRIPT_BYTES + 1), true),
             Err(RepoError::TooLarge)
         ));
+    }
+
+    #[test]
+    fn names_too_long_for_the_file_system_are_invalid_paths() {
+        let (_dir, repo) = repo();
+        let cases = [
+            (format!("python/{}.py", "a".repeat(245)), true),
+            (format!("python/{}.py", "a".repeat(246)), false),
+            (format!("python/{}.py", "a".repeat(300)), false),
+            (format!("python/{}/x.py", "d".repeat(256)), false),
+            (
+                format!("python/{}x.py", format!("{}/", "d".repeat(200)).repeat(5)),
+                true,
+            ),
+            (
+                format!("python/{}x.py", format!("{}/", "d".repeat(200)).repeat(6)),
+                false,
+            ),
+        ];
+        for (path, ok) in cases {
+            let got = repo.resolve(&path);
+            assert_eq!(
+                !matches!(got, Err(RepoError::InvalidPath(_))),
+                ok,
+                "{} bytes: {got:?}",
+                path.len()
+            );
+        }
     }
 }

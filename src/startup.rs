@@ -235,6 +235,7 @@ impl Application {
             App::new()
                 .wrap(from_fn(api::require_api_key))
                 .wrap(TracingLogger::default())
+                .wrap(api::json_errors())
                 .app_data(state.clone())
                 .app_data(web::Data::from(docs.clone()))
                 .configure(api::configure)

@@ -1,8 +1,6 @@
 //! Creating, editing and deleting scripts over HTTP, and the templates new scripts start from.
 
-use actix_multipart::Multipart;
-use actix_web::{web, HttpResponse};
-use futures_util::StreamExt;
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
@@ -11,10 +9,18 @@ use crate::domain::Runtime;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::manage::Template;
 
+use super::multipart::{read_form, FormLimits, Keep, Part, MAX_PARTS};
 use super::scripts::ScriptView;
 use super::{resource, AppState};
 
 const MAX_UPLOAD: usize = 5 * 1024 * 1024;
+
+/// A script upload keeps only `file` and `path` (in memory); other parts are read past.
+const UPLOAD_LIMITS: FormLimits = FormLimits {
+    max_bytes: MAX_UPLOAD + 64 * 1024,
+    max_memory_bytes: MAX_UPLOAD + 4 * 1024,
+    max_parts: MAX_PARTS,
+};
 
 /// Routes that must be matched before `/scripts/{id}`.
 pub fn configure_before_scripts(cfg: &mut web::ServiceConfig) {
@@ -126,35 +132,31 @@ async fn create_script_compat(
     responses((status = 201, description = "Created", body = ScriptView), (status = 400, description = "Bad input (the error names the problem)", body = ErrorBody), (status = 409, description = "Conflicts with the current state", body = ErrorBody), (status = 413, description = "Too large", body = ErrorBody)))]
 async fn upload_script(
     state: web::Data<AppState>,
-    mut form: Multipart,
+    request: HttpRequest,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (mut path, mut file) = (None, None);
-    while let Some(field) = form.next().await {
-        let mut field = field.map_err(|e| invalid(format!("malformed multipart body: {e}")))?;
-        let name = field.name().unwrap_or_default().to_string();
-        let file_name = field
-            .content_disposition()
-            .and_then(|d| d.get_filename())
-            .map(str::to_string);
-        let mut bytes = Vec::new();
-        while let Some(chunk) = field.next().await {
-            let chunk = chunk.map_err(|e| invalid(format!("malformed multipart body: {e}")))?;
-            if bytes.len() + chunk.len() > MAX_UPLOAD {
-                return Err(ApiError::new(
-                    ErrorCode::PayloadTooLarge,
-                    format!("a script may be at most {MAX_UPLOAD} bytes"),
-                ));
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        match name.as_str() {
-            "file" => file = Some((file_name.unwrap_or_default(), bytes)),
-            "path" => {
+    for part in read_form(&request, payload, UPLOAD_LIMITS, |name, _| {
+        Ok(match name {
+            "file" | "path" => Keep::Memory,
+            _ => Keep::Skip,
+        })
+    })
+    .await?
+    {
+        if let Part::Memory {
+            name,
+            file_name,
+            bytes,
+        } = part
+        {
+            if name == "file" {
+                file = Some((file_name.unwrap_or_default(), bytes));
+            } else {
                 path = Some(
                     String::from_utf8(bytes).map_err(|_| invalid("path is not UTF-8".into()))?,
-                )
+                );
             }
-            _ => {}
         }
     }
     let (file_name, bytes) = file.ok_or_else(|| invalid("the form has no `file` field".into()))?;

@@ -5,8 +5,10 @@ mod deps;
 mod docs;
 mod events;
 mod health;
+mod http_errors;
 mod keys;
 mod manage;
+mod multipart;
 mod retention;
 mod run;
 mod run_input;
@@ -34,6 +36,7 @@ use crate::scanner::Scanner;
 use crate::settings::Settings;
 
 pub use auth::require_api_key;
+pub use http_errors::json_errors;
 
 /// What every handler can reach.
 pub struct AppState {

@@ -120,7 +120,7 @@ struct ActiveRunsView {
         (status = 202, description = "Accepted: the run goes on in the background", body = AcceptedView),
         (status = 400, description = "Bad parameters (`invalid_params`, with `details`) or options", body = ErrorBody),
         (status = 404, description = "No script with this id", body = ErrorBody),
-        (status = 409, description = "The script is disabled (`script_disabled`)", body = ErrorBody),
+        (status = 409, description = "The script is disabled (`script_disabled`), or its file changed since the last scan (`script_changed`)", body = ErrorBody),
         (status = 422, description = "The script's schema could not be loaded (`schema_not_loadable`)", body = ErrorBody),
         (status = 429, description = "Too many runs waiting (`too_many_runs`); retry after `Retry-After`", body = ErrorBody),
         (status = 503, description = "Shutting down, or the interpreter is missing", body = ErrorBody),
@@ -165,7 +165,7 @@ async fn run_script_get(
         (status = 202, description = "Accepted: the run goes on in the background", body = AcceptedView),
         (status = 400, description = "Bad parameters (`invalid_params`, with `details`), body or options", body = ErrorBody),
         (status = 404, description = "No script with this id", body = ErrorBody),
-        (status = 409, description = "The script is disabled (`script_disabled`)", body = ErrorBody),
+        (status = 409, description = "The script is disabled (`script_disabled`), or its file changed since the last scan (`script_changed`)", body = ErrorBody),
         (status = 413, description = "The body is too large (`payload_too_large`)", body = ErrorBody),
         (status = 415, description = "Not JSON, a form or multipart (`unsupported_media_type`)", body = ErrorBody),
         (status = 422, description = "The script's schema could not be loaded (`schema_not_loadable`)", body = ErrorBody),
@@ -179,10 +179,18 @@ async fn run_script_post(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    // Known before the body is read, so uploads the script cannot take are never stored.
+    let accepted = state.runner.parameter_names(id).await?;
+    let settings = state.runner.settings();
+    let limits = run_input::BodyLimits {
+        json_bytes: settings.max_json_body_bytes,
+        multipart_bytes: settings.max_body_bytes,
+    };
     let mut staging = state.runner.staging();
-    let limit = state.runner.settings().max_body_bytes;
-    let run_request = run_input::read_body(&request, payload, &mut staging, limit).await?;
-    start(&state, id.into_inner(), run_request, staging, &request).await
+    let run_request =
+        run_input::read_body(&request, payload, &mut staging, limits, &accepted).await?;
+    start(&state, id, run_request, staging, &request).await
 }
 
 /// Submits the run, then answers the way the caller asked: the result (the default),

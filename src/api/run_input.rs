@@ -1,18 +1,15 @@
 //! Reads a run request: query string, JSON body, urlencoded form or multipart upload.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use actix_multipart::Multipart;
 use actix_web::{web, HttpMessage, HttpRequest};
 use futures_util::StreamExt;
 use serde_json::Value;
-use tokio::io::AsyncWriteExt;
 
+use super::multipart::{announced_length, read_form, too_large, FormLimits, Keep, Part, MAX_PARTS};
 use crate::domain::RawValue;
 use crate::error::{ApiError, ErrorCode};
 use crate::runner::{RunRequest, Staging};
-
-const MAX_TEXT_FIELD: usize = 1024 * 1024;
 
 pub fn query_pairs(request: &HttpRequest) -> Vec<(String, String)> {
     url::form_urlencoded::parse(request.query_string().as_bytes())
@@ -20,26 +17,39 @@ pub fn query_pairs(request: &HttpRequest) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Parameters from a POST body; the query string carries only gateway options.
+/// How much a run body may bring: JSON and forms are read into memory and stay small;
+/// multipart uploads stream to disk and may be large.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    pub json_bytes: usize,
+    pub multipart_bytes: usize,
+}
+
+/// Parameters from a POST body; the query string carries only gateway options. Uploads
+/// for names outside `accepted` are read past and never stored; they are reported as
+/// ignored like any unknown parameter.
 pub async fn read_body(
     request: &HttpRequest,
     payload: web::Payload,
     staging: &mut Staging,
-    limit: usize,
+    limits: BodyLimits,
+    accepted: &BTreeSet<String>,
 ) -> Result<RunRequest, ApiError> {
     let mut run_request = RunRequest::from_query_pairs(query_pairs(request), false);
     let content_type = request.content_type().to_ascii_lowercase();
+    let in_memory = |payload| read_limited(request, payload, limits.json_bytes);
     run_request.params = match content_type.as_str() {
-        "multipart/form-data" => read_multipart(request, payload, staging, limit).await?,
+        "multipart/form-data" => {
+            read_multipart(request, payload, staging, limits, accepted).await?
+        }
         "application/x-www-form-urlencoded" => {
-            let bytes = read_limited(payload, limit).await?;
-            url::form_urlencoded::parse(&bytes)
+            url::form_urlencoded::parse(&in_memory(payload).await?)
                 .into_owned()
                 .map(|(k, v)| (k, RawValue::Text(v)))
                 .collect()
         }
-        "" | "application/json" | "text/json" => json_params(&read_limited(payload, limit).await?)?,
-        other if other.ends_with("+json") => json_params(&read_limited(payload, limit).await?)?,
+        "" | "application/json" | "text/json" => json_params(&in_memory(payload).await?)?,
+        other if other.ends_with("+json") => json_params(&in_memory(payload).await?)?,
         other => {
             return Err(ApiError::new(
                 ErrorCode::UnsupportedMediaType,
@@ -52,7 +62,16 @@ pub async fn read_body(
     Ok(run_request)
 }
 
-async fn read_limited(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
+/// The whole body, refused before reading when its announced length is over `limit`
+/// and as soon as it grows past `limit` when it comes in chunks.
+async fn read_limited(
+    request: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, ApiError> {
+    if announced_length(request).is_some_and(|n| n > limit as u64) {
+        return Err(too_large("the request body", limit));
+    }
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
@@ -62,18 +81,11 @@ async fn read_limited(mut payload: web::Payload, limit: usize) -> Result<web::By
             )
         })?;
         if body.len() + chunk.len() > limit {
-            return Err(too_large(limit));
+            return Err(too_large("the request body", limit));
         }
         body.extend_from_slice(&chunk);
     }
     Ok(body)
-}
-
-fn too_large(limit: usize) -> ApiError {
-    ApiError::new(
-        ErrorCode::PayloadTooLarge,
-        format!("the request body is larger than {limit} bytes"),
-    )
 }
 
 fn json_params(bytes: &[u8]) -> Result<BTreeMap<String, RawValue>, ApiError> {
@@ -102,93 +114,79 @@ fn object_params(value: Value, what: &str) -> Result<BTreeMap<String, RawValue>,
     }
 }
 
-/// File fields are stored in `staging`; text fields become text; a `payload` field holding a
-/// JSON object supplies the parameters the other fields do not.
+/// File fields of accepted parameters are stored in `staging`; text fields become text; a
+/// `payload` field holding a JSON object supplies the parameters the other fields do not.
 async fn read_multipart(
     request: &HttpRequest,
     payload: web::Payload,
     staging: &mut Staging,
-    limit: usize,
+    limits: BodyLimits,
+    accepted: &BTreeSet<String>,
 ) -> Result<BTreeMap<String, RawValue>, ApiError> {
-    let bad = |e: &dyn std::fmt::Display| {
-        ApiError::new(
-            ErrorCode::InvalidRequest,
-            format!("malformed multipart body: {e}"),
-        )
+    let form_limits = FormLimits {
+        max_bytes: limits.multipart_bytes,
+        max_memory_bytes: limits.json_bytes,
+        max_parts: MAX_PARTS,
     };
-    let mut multipart = Multipart::new(request.headers(), payload);
+    let parts = read_form(request, payload, form_limits, |name, file_name| {
+        Ok(match file_name {
+            None => Keep::Memory,
+            Some(_) if !accepted.contains(name) => Keep::Skip,
+            Some(file_name) => {
+                let (file_name, path) = staging
+                    .reserve(file_name)
+                    .map_err(|e| ApiError::internal(&e))?;
+                Keep::File { file_name, path }
+            }
+        })
+    })
+    .await?;
     let mut fields = BTreeMap::new();
     let mut from_payload = BTreeMap::new();
-    let mut total = 0usize;
-    while let Some(field) = multipart.next().await {
-        let mut field = field.map_err(|e| bad(&e))?;
-        let name = field
-            .name()
-            .map(str::to_string)
-            .ok_or_else(|| bad(&"a field has no name"))?;
-        let file_name = field
-            .content_disposition()
-            .and_then(|d| d.get_filename())
-            .map(str::to_string);
-        if let Some(file_name) = file_name {
-            let (safe_name, path) = staging
-                .reserve(&file_name)
-                .map_err(|e| ApiError::internal(&e))?;
-            let mut file = tokio::fs::File::create(&path)
-                .await
-                .map_err(|e| ApiError::internal(&e))?;
-            let mut size = 0u64;
-            while let Some(chunk) = field.next().await {
-                let chunk = chunk.map_err(|e| bad(&e))?;
-                total += chunk.len();
-                if total > limit {
-                    return Err(too_large(limit));
-                }
-                size += chunk.len() as u64;
-                file.write_all(&chunk)
-                    .await
-                    .map_err(|e| ApiError::internal(&e))?;
-            }
-            file.flush().await.map_err(|e| ApiError::internal(&e))?;
-            fields.insert(
+    for part in parts {
+        match part {
+            Part::File {
                 name,
-                RawValue::Upload {
-                    file_name: safe_name,
+                file_name,
+                path,
+                size,
+            } => {
+                let upload = RawValue::Upload {
+                    file_name,
                     path,
                     size,
-                },
-            );
-        } else {
-            let mut text = Vec::new();
-            while let Some(chunk) = field.next().await {
-                let chunk = chunk.map_err(|e| bad(&e))?;
-                total += chunk.len();
-                if total > limit {
-                    return Err(too_large(limit));
-                }
-                if text.len() + chunk.len() > MAX_TEXT_FIELD {
-                    return Err(ApiError::new(
-                        ErrorCode::PayloadTooLarge,
-                        format!("field {name:?} is larger than {MAX_TEXT_FIELD} bytes"),
-                    ));
-                }
-                text.extend_from_slice(&chunk);
+                };
+                fields.insert(name, upload);
             }
-            let text = String::from_utf8(text)
-                .map_err(|_| bad(&format!("field {name:?} is not UTF-8 text")))?;
-            if name == "payload" {
-                let value = serde_json::from_str(&text).map_err(|e| {
+            // Listed as ignored, like any parameter the script does not declare.
+            Part::Skipped { name } => {
+                fields.insert(name, RawValue::Text(String::new()));
+            }
+            Part::Memory { name, bytes, .. } => {
+                let text = String::from_utf8(bytes).map_err(|_| {
                     ApiError::new(
-                        ErrorCode::InvalidJson,
-                        format!("the payload field is not valid JSON: {e}"),
+                        ErrorCode::InvalidRequest,
+                        format!("malformed multipart body: field {name:?} is not UTF-8 text"),
                     )
                 })?;
-                from_payload = object_params(value, "the payload field")?;
-            } else {
-                fields.insert(name, RawValue::Text(text));
+                if name == "payload" {
+                    from_payload = payload_params(&text)?;
+                } else {
+                    fields.insert(name, RawValue::Text(text));
+                }
             }
         }
     }
     from_payload.extend(fields);
     Ok(from_payload)
+}
+
+fn payload_params(text: &str) -> Result<BTreeMap<String, RawValue>, ApiError> {
+    let value = serde_json::from_str(text).map_err(|e| {
+        ApiError::new(
+            ErrorCode::InvalidJson,
+            format!("the payload field is not valid JSON: {e}"),
+        )
+    })?;
+    object_params(value, "the payload field")
 }

@@ -110,6 +110,11 @@ const MAX_ARGUMENT_BYTES: usize = 128 * 1024 - 1;
 const MAX_ARGV_BYTES: usize = 1024 * 1024;
 
 fn fits_in_an_argument(bound: Bound) -> Result<Bound, String> {
+    // JSON values are passed as serialised text, which escapes NUL; text is passed as is,
+    // and no argv entry can hold a NUL byte (the spawn itself would fail).
+    if matches!(&bound, Bound::Text(text) if text.contains('\0')) {
+        return Err("contains a NUL byte, which a command-line argument cannot hold".into());
+    }
     let length = match &bound {
         Bound::Text(text) => text.len(),
         Bound::Json(value) => value.to_string().len(),

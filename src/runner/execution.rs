@@ -25,6 +25,7 @@ const PREVIEW_BYTES: usize = 4 * 1024;
 /// What the process needs besides the arguments.
 pub struct Launch {
     pub interpreter: PathBuf,
+    pub scripts_repo: PathBuf,
     pub script_file: PathBuf,
     pub child_path: OsString,
     pub timeout: Duration,
@@ -84,6 +85,14 @@ impl Execution {
                     .await?)
             }
         };
+        // A queued run may start long after it was accepted: the file is checked again.
+        if let Err(reason) = super::script_file::check(&launch.scripts_repo, &script.path) {
+            let end = failed_to_start(format!(
+                "{} changed since it was scanned and is not run: {reason}",
+                script.path
+            ));
+            return Ok(catalog.finish_run(run_id, end).await?);
+        }
         let mut spec = process_spec(&launch, &script, &args, &run_dir, run_id);
         run_deps.apply_to(&mut spec.env);
         let observer = LiveObserver {

@@ -8,6 +8,7 @@ mod live;
 mod outcome;
 mod registry;
 mod request;
+mod script_file;
 mod workspace;
 
 use std::ffi::OsString;
@@ -55,6 +56,8 @@ pub enum RunError {
     InvalidOption(String),
     #[error("{0}")]
     InterpreterMissing(String),
+    #[error("{path} changed since it was scanned and is not run: {reason}")]
+    ScriptChanged { path: String, reason: String },
     #[error("too many runs: {0}; try again shortly")]
     QueueFull(#[from] admission::QueueFull),
     #[error("the gateway is shutting down and accepts no new runs")]
@@ -244,6 +247,17 @@ impl Runner {
         })
     }
 
+    /// The parameter names of a script that can run now (what `submit` would refuse is
+    /// refused here too), so a request body can be read knowing what the script takes.
+    pub async fn parameter_names(
+        &self,
+        script_id: i64,
+    ) -> Result<std::collections::BTreeSet<String>, RunError> {
+        let script = self.runnable_script(script_id).await?;
+        let schema = schema_of(&script)?;
+        Ok(schema.specs().iter().map(|s| s.name.clone()).collect())
+    }
+
     /// Runs an execution and announces its end, whatever happens.
     fn supervise(
         &self,
@@ -296,9 +310,18 @@ impl Runner {
         if let Some(requested) = options.timeout {
             timeout = timeout.min(requested);
         }
+        // Checked here so a refusal leaves no run behind, and again just before the spawn.
+        let script_file =
+            script_file::check(&self.scripts_repo, &script.path).map_err(|reason| {
+                RunError::ScriptChanged {
+                    path: script.path.clone(),
+                    reason,
+                }
+            })?;
         Ok(Launch {
             interpreter: interpreter.to_path_buf(),
-            script_file: self.scripts_repo.join(&script.path),
+            scripts_repo: self.scripts_repo.clone(),
+            script_file,
             child_path: self.child_path.clone(),
             timeout,
             settings,

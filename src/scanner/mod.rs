@@ -24,6 +24,7 @@ use crate::settings::Settings;
 
 pub use discover::{is_ignored_folder, md5_hex, FoundScript};
 pub use extract::{Extractor, SCHEMA_FLAG};
+pub use sidecar::SUFFIX as SIDECAR_SUFFIX;
 pub use watch::RepoWatcher;
 
 use plan::{Action, Plan};

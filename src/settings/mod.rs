@@ -252,6 +252,7 @@ fn effective(values: &BTreeMap<&'static str, Value>) -> Effective {
             timeout: secs("timeout_sec"),
             max_output_bytes: usize::try_from(int("max_output_bytes")).unwrap_or(usize::MAX),
             max_body_bytes: usize::try_from(int("max_body_bytes")).unwrap_or(usize::MAX),
+            max_json_body_bytes: usize::try_from(int("max_json_body_bytes")).unwrap_or(usize::MAX),
             cpu_seconds: optional("cpu_limit_sec"),
             address_space_bytes: optional("memory_limit_mb").map(|mb| mb * MIB),
             open_files: optional("max_open_files"),

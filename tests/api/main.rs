@@ -7,6 +7,7 @@ mod containment;
 mod deps;
 mod deps_support;
 mod errors;
+mod hardening;
 mod helpers;
 mod keys;
 mod manage;

@@ -194,7 +194,7 @@ pub fn raw_http(
     })
 }
 
-fn parse_answer(answer: &[u8]) -> Option<Raw> {
+pub fn parse_answer(answer: &[u8]) -> Option<Raw> {
     let split = answer.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = std::str::from_utf8(&answer[..split]).ok()?;
     let mut lines = head.split("\r\n");

@@ -322,3 +322,20 @@ fn values_too_long_for_a_command_line_are_refused_before_the_run() {
         "120 KiB in one argument is fine"
     );
 }
+
+#[test]
+fn a_nul_byte_in_text_is_refused_and_escaped_in_json() {
+    let map = ArgsMap::parse(json!({
+        "s": {"flag": "--s"},
+        "u": {"flag": "--u", "type": "url"},
+        "j": {"flag": "--j", "type": "json"}
+    }))
+    .unwrap();
+    for (name, value) in [("s", "a\0b"), ("u", "http://x/\0")] {
+        let problems = bind(&map, text(&[(name, value)])).unwrap_err();
+        assert_eq!(problems[0].param, name);
+        assert!(problems[0].message.contains("NUL"), "{:?}", problems[0]);
+    }
+    let args = bind(&map, json_input(json!({"j": {"t": "a\u{0}b"}}))).unwrap();
+    assert_eq!(argv(&args), ["--j", r#"{"t":"a\u0000b"}"#]);
+}
