@@ -157,8 +157,11 @@ impl ScriptRepo {
         let folder = path.absolute.parent().expect("a script path has a folder");
         std::fs::create_dir_all(folder).map_err(|source| self.io(folder, source))?;
         self.check_inside(&path.absolute, path.runtime)?;
-        let mut temporary =
-            tempfile::NamedTempFile::new_in(folder).map_err(|source| self.io(folder, source))?;
+        // Readable by all, like a script saved by hand: runs may use a user of their own.
+        let mut temporary = tempfile::Builder::new()
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .tempfile_in(folder)
+            .map_err(|source| self.io(folder, source))?;
         io::Write::write_all(&mut temporary, content.as_bytes())
             .map_err(|source| self.io(folder, source))?;
         temporary

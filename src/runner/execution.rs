@@ -122,9 +122,14 @@ async fn take_back(run_dir: &RunDir) {
     if process::contain::current().run_as().is_none() {
         return;
     }
-    let work = run_dir.work();
-    let taken =
-        tokio::task::spawn_blocking(move || process::contain::RunAs::take_back(&work)).await;
+    let folders = [run_dir.work(), run_dir.uploads()];
+    let taken = tokio::task::spawn_blocking(move || {
+        folders
+            .iter()
+            .filter(|folder| folder.is_dir())
+            .try_for_each(|folder| process::contain::RunAs::take_back(folder))
+    })
+    .await;
     if let Ok(Err(error)) = taken {
         tracing::warn!(%error, "cannot take a run's folder back from the run user");
     }

@@ -13,7 +13,7 @@ use crate::async_support::{
     pids_with, processes_gone, spawn_owned, unique_marker, wait_for_processes, Reaper,
 };
 use crate::helpers::{data_dir, spawn_app, wait_until, TestApp, TestRepo, WAIT};
-use crate::run_support::{gateway_pid, python, script_id};
+use crate::run_support::{gateway_pid, post_multipart, python, script_id, Multipart};
 
 /// Forks; the child starts a new session and forks again; the grandchild execs a sleeping
 /// interpreter that carries `--token` in its argv. Then `--then` decides how the run goes on.
@@ -295,6 +295,8 @@ fn walk_size(folder: &std::path::Path) -> u64 {
 const PEEK: &str = r#"db = sys.argv[sys.argv.index("--db") + 1]
 gateway = int(sys.argv[sys.argv.index("--gateway") + 1])
 seen = {"uid": os.getuid()}
+if "--upload" in sys.argv:
+    seen["upload"] = open(sys.argv[sys.argv.index("--upload") + 1]).read()
 for name, attempt in [
     ("read_db", lambda: open(db, "rb").read(16)),
     ("write_db", lambda: open(db, "ab").close()),
@@ -335,7 +337,8 @@ fn scripts_cannot_read_the_database_nor_signal_the_gateway() {
     }
     let schema = json!({
         "db": {"flag": "--db", "type": "str", "required": true},
-        "gateway": {"flag": "--gateway", "type": "int", "required": true}
+        "gateway": {"flag": "--gateway", "type": "int", "required": true},
+        "upload": {"flag": "--upload", "type": "file"}
     });
     repo.write("python/peek.py", &python(&schema, PEEK));
     std::fs::set_permissions(
@@ -370,4 +373,30 @@ fn scripts_cannot_read_the_database_nor_signal_the_gateway() {
     ] {
         assert_eq!(seen[attempt], json!("denied"), "{attempt}: {body}");
     }
+
+    let form = Multipart::new()
+        .text("db", &db.display().to_string())
+        .text("gateway", &gateway.to_string())
+        .file("upload", "note.txt", b"uploaded for this run");
+    let (status, body) = post_multipart(&app, &format!("/api/scripts/{id}/run"), form);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["data"]["upload"],
+        json!("uploaded for this run"),
+        "the run user reads its uploads: {body}"
+    );
+
+    let managed = "import json, os, sys\nif '--_sys_get_schema' in sys.argv:\n    print(json.dumps({}))\n    sys.exit(0)\nprint(json.dumps({'uid': os.getuid()}))\n";
+    let (status, body) = app.post(
+        "/api/scripts",
+        &json!({"path": "python/managed.py", "content": managed}),
+    );
+    assert_eq!(status, 201, "{body}");
+    let managed_id = body["id"].as_i64().expect("an id");
+    let (status, body) = app.get(&format!("/api/scripts/{managed_id}/run"));
+    assert_eq!(
+        status, 200,
+        "a script saved over the API runs as the run user: {body}"
+    );
+    assert_ne!(body["data"]["uid"], json!(0), "{body}");
 }
