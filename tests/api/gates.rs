@@ -131,3 +131,77 @@ fn a_405_comes_after_the_key_check_and_lists_the_allowed_methods() {
         }
     }
 }
+
+#[test]
+fn run_keys_run_and_read_but_administer_nothing() {
+    let (_repo, _data, app) = gateway_with_a_script();
+    let run_key = named_key(&app, "run");
+    let script = script_id(&app);
+    let ran = app.call(
+        "POST",
+        &format!("/api/scripts/{script}/run"),
+        &[("X-API-Key", &run_key)],
+        Some(&json!({"x": "hi"})),
+    );
+    assert_eq!(ran.status, 200, "a run key runs: {}", ran.body);
+    let run = ran.body["run_id"].as_i64().expect("a run id");
+    let cases = [
+        ("POST", format!("/api/scripts/{script}/run"), true),
+        ("GET", format!("/api/scripts/{script}/run"), true),
+        ("GET", "/api/scripts".to_string(), true),
+        ("GET", format!("/api/scripts/{script}"), true),
+        ("GET", format!("/api/scripts/{script}/schema"), true),
+        ("GET", format!("/api/scripts/{script}/swagger"), true),
+        ("GET", format!("/api/scripts/{script}/curl"), true),
+        ("GET", "/api/scripts/running".to_string(), true),
+        ("GET", "/api/scripts/swagger-all".to_string(), true),
+        ("GET", "/api/runs".to_string(), true),
+        ("GET", format!("/api/runs/{run}"), true),
+        ("GET", format!("/api/runs/{run}/output"), true),
+        ("GET", format!("/api/runs/{run}/files/out.csv"), true),
+        ("GET", format!("/api/runs/{run}/events"), true),
+        ("POST", format!("/api/runs/{run}/cancel"), true),
+        ("POST", "/api/scripts".to_string(), false),
+        ("PATCH", format!("/api/scripts/{script}"), false),
+        ("DELETE", format!("/api/scripts/{script}"), false),
+        ("PUT", format!("/api/scripts/{script}/content"), false),
+        ("GET", format!("/api/scripts/{script}/content"), false),
+        ("GET", format!("/api/scripts/{script}/logs"), false),
+        ("POST", format!("/api/scripts/{script}/terminate"), false),
+        ("GET", format!("/api/scripts/{script}/dependencies"), false),
+        (
+            "POST",
+            format!("/api/scripts/{script}/dependencies/install"),
+            false,
+        ),
+        ("GET", format!("/api/scripts/{script}/environment"), false),
+        ("GET", "/api/settings".to_string(), false),
+        ("PUT", "/api/settings".to_string(), false),
+        ("GET", "/api/keys".to_string(), false),
+        ("POST", "/api/scan".to_string(), false),
+        ("POST", "/api/runs/cleanup".to_string(), false),
+        ("GET", "/api/templates/python".to_string(), false),
+        ("GET", "/api/deps".to_string(), false),
+        ("GET", "/api/no-such-route".to_string(), false),
+    ];
+    for (method, path, allowed) in cases {
+        let reply = app.raw_call(method, &path, &[("X-API-Key", &run_key)], None);
+        let what = format!("run key: {method} {path}");
+        if allowed {
+            assert!(
+                ![401, 403].contains(&reply.status),
+                "{what}: {} {}",
+                reply.status,
+                reply.body
+            );
+        } else {
+            assert_error(
+                &what,
+                reply.status,
+                &json_body(&reply.body),
+                403,
+                "forbidden",
+            );
+        }
+    }
+}

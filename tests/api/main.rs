@@ -6,6 +6,7 @@ mod config;
 mod deps;
 mod deps_support;
 mod errors;
+mod gate_spellings;
 mod gates;
 mod helpers;
 mod keys;
