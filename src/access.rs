@@ -1,5 +1,6 @@
 //! Who may call the API: the operator's master key (admin), and named keys stored hashed in
-//! the catalog, each with a scope: `run` (run scripts, read scripts and runs) or `admin`.
+//! the catalog, each with a scope: `run` (run scripts, read scripts and runs) or `admin`; and
+//! the `Gate` each route declares, which says what scope it asks of a key.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
