@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::dev::Server;
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{NormalizePath, TrailingSlash};
 use actix_web::{web, App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
@@ -216,9 +216,10 @@ impl Application {
             core.catalog.clone(),
             config.data_dir.join("templates"),
         ));
-        let access = Access::new(config.api_key.clone(), core.catalog.clone()).await?;
+        let access =
+            web::Data::new(Access::new(config.api_key.clone(), core.catalog.clone()).await?);
         let state = web::Data::new(AppState {
-            access: Arc::new(access),
+            access: access.clone().into_inner(),
             manager,
             settings: core.settings,
             notifier,
@@ -233,10 +234,13 @@ impl Application {
         let grace = config.concurrency.shutdown_grace;
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(from_fn(api::require_api_key))
                 .wrap(TracingLogger::default())
                 .wrap(api::json_errors())
+                // Outermost, so the router and every route's gate see the same path. Only
+                // doubled slashes: Swagger UI lives under `/docs/`, trailing slash included.
+                .wrap(NormalizePath::new(TrailingSlash::MergeOnly))
                 .app_data(state.clone())
+                .app_data(access.clone())
                 .app_data(web::Data::from(docs.clone()))
                 .configure(api::configure)
         })

@@ -1,31 +1,36 @@
-use actix_web::body::MessageBody;
+//! The key check each route carries: `resource` wraps every resource in the middleware for
+//! its `Gate`, so the check runs on exactly what the router matched, however the path was
+//! spelled.
+
+use actix_web::body::BoxBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::web;
 
-use crate::access::AccessError;
+use crate::access::{Access, AccessError, Gate};
 use crate::error::{ApiError, ErrorCode};
 
-use super::AppState;
-
-/// Once keys are in use (a master key, or any active named key), every `/api/*` request must
-/// present one, as `Authorization: Bearer KEY` or `X-API-Key: KEY`, and its scope must allow
-/// the route. `/health`, `/openapi.json` and the docs stay open.
-pub async fn require_api_key(
+/// Once keys are in use (a master key, or any active named key), a route behind any gate but
+/// `Open` needs one, as `Authorization: Bearer KEY` or `X-API-Key: KEY`, and the key's scope
+/// must pass the gate for the request's method.
+pub async fn check_key(
+    gate: Gate,
     request: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let Some(state) = request.app_data::<web::Data<AppState>>().cloned() else {
-        return Err(ApiError::internal(&"the application state is missing").into());
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if gate == Gate::Open {
+        return next.call(request).await;
+    }
+    let Some(access) = request.app_data::<web::Data<Access>>().cloned() else {
+        return Err(ApiError::internal(&"the access checker is missing").into());
     };
-    if state.access.required() && is_protected(request.path()) {
-        let scope = state
-            .access
+    if access.required() {
+        let scope = access
             .check(presented_key(&request).as_deref())
             .await
             .map_err(refusal)?;
-        if !scope.allows(request.method().as_str(), request.path()) {
+        if !gate.admits(scope, request.method().as_str()) {
             let message = format!(
                 "a {} key may not {} {}",
                 scope.as_str(),
@@ -43,10 +48,6 @@ fn refusal(error: AccessError) -> ApiError {
         AccessError::Catalog(cause) => ApiError::internal(&cause),
         other => ApiError::new(ErrorCode::Unauthorized, other.to_string()),
     }
-}
-
-fn is_protected(path: &str) -> bool {
-    path == "/api" || path.starts_with("/api/")
 }
 
 fn presented_key(request: &ServiceRequest) -> Option<String> {

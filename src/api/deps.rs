@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -15,24 +16,52 @@ use crate::deps::{
 use crate::domain::Runtime;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 
-use super::{resource, AppState};
+use super::{resource, AppState, Gate};
 
 const DEFAULT_CLEANUP_DAYS: f64 = 30.0;
 
 /// The batch route comes first: `/scripts/{id}/dependencies/install` would take "batch" for an id.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        resource("/scripts/batch/dependencies/install").route(web::post().to(install_batch)),
-    )
-    .service(resource("/scripts/{id}/dependencies").route(web::get().to(get_dependencies)))
-    .service(
-        resource("/scripts/{id}/dependencies/install").route(web::post().to(install_dependencies)),
-    )
-    .service(resource("/scripts/{id}/environment").route(web::get().to(get_environment)))
-    .service(resource("/deps").route(web::get().to(list_shared)))
-    .service(resource("/deps/install").route(web::post().to(install_shared)))
-    .service(resource("/dependencies/cache/status").route(web::get().to(cache_status)))
-    .service(resource("/dependencies/cache/cleanup").route(web::post().to(cleanup_caches)));
+    cfg.service(resource(
+        "/scripts/batch/dependencies/install",
+        Gate::Admin,
+        [(Method::POST, web::to(install_batch))],
+    ))
+    .service(resource(
+        "/scripts/{id}/dependencies",
+        Gate::Admin,
+        [(Method::GET, web::to(get_dependencies))],
+    ))
+    .service(resource(
+        "/scripts/{id}/dependencies/install",
+        Gate::Admin,
+        [(Method::POST, web::to(install_dependencies))],
+    ))
+    .service(resource(
+        "/scripts/{id}/environment",
+        Gate::Admin,
+        [(Method::GET, web::to(get_environment))],
+    ))
+    .service(resource(
+        "/deps",
+        Gate::Admin,
+        [(Method::GET, web::to(list_shared))],
+    ))
+    .service(resource(
+        "/deps/install",
+        Gate::Admin,
+        [(Method::POST, web::to(install_shared))],
+    ))
+    .service(resource(
+        "/dependencies/cache/status",
+        Gate::Admin,
+        [(Method::GET, web::to(cache_status))],
+    ))
+    .service(resource(
+        "/dependencies/cache/cleanup",
+        Gate::Admin,
+        [(Method::POST, web::to(cleanup_caches))],
+    ));
 }
 
 #[derive(OpenApi)]

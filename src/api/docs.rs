@@ -1,6 +1,7 @@
 //! The original gateway's documentation routes: the whole document, one script's fragment,
 //! and curl commands for a script.
 
+use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use utoipa::OpenApi;
 
@@ -10,13 +11,25 @@ use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::openapi::curl::{curl_commands, CurlCommands};
 use crate::openapi::{document, fragment, run_path, DocCache};
 
-use super::{resource, scripts::find_script, AppState};
+use super::{resource, scripts::find_script, AppState, Gate};
 
 /// Registered before the `/scripts/{id}` routes, which would otherwise take `swagger-all` for an id.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/scripts/swagger-all").route(web::get().to(get_swagger_all)))
-        .service(resource("/scripts/{id}/swagger").route(web::get().to(get_script_swagger)))
-        .service(resource("/scripts/{id}/curl").route(web::get().to(get_script_curl)));
+    cfg.service(resource(
+        "/scripts/swagger-all",
+        Gate::RunReads,
+        [(Method::GET, web::to(get_swagger_all))],
+    ))
+    .service(resource(
+        "/scripts/{id}/swagger",
+        Gate::RunReads,
+        [(Method::GET, web::to(get_script_swagger))],
+    ))
+    .service(resource(
+        "/scripts/{id}/curl",
+        Gate::RunReads,
+        [(Method::GET, web::to(get_script_curl))],
+    ));
 }
 
 #[derive(OpenApi)]

@@ -1,13 +1,18 @@
+use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
 use crate::error::ApiError;
 
-use super::{resource, AppState};
+use super::{resource, AppState, Gate};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/health").route(web::get().to(get_health)));
+    cfg.service(resource(
+        "/health",
+        Gate::Open,
+        [(Method::GET, web::to(get_health))],
+    ));
 }
 
 #[derive(OpenApi)]

@@ -1,5 +1,6 @@
 //! Named API keys: created, listed and revoked by an admin.
 
+use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -9,15 +10,22 @@ use crate::access::{CreatedKey, Scope};
 use crate::catalog::ApiKeyRecord;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 
-use super::{resource, AppState};
+use super::{resource, AppState, Gate};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        resource("/keys")
-            .route(web::get().to(list_keys))
-            .route(web::post().to(create_key)),
-    )
-    .service(resource("/keys/{id}").route(web::delete().to(revoke_key)));
+    cfg.service(resource(
+        "/keys",
+        Gate::Admin,
+        [
+            (Method::GET, web::to(list_keys)),
+            (Method::POST, web::to(create_key)),
+        ],
+    ))
+    .service(resource(
+        "/keys/{id}",
+        Gate::Admin,
+        [(Method::DELETE, web::to(revoke_key))],
+    ));
 }
 
 #[derive(OpenApi)]

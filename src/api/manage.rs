@@ -1,5 +1,6 @@
 //! Creating, editing and deleting scripts over HTTP, and the templates new scripts start from.
 
+use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{OpenApi, ToSchema};
@@ -11,7 +12,7 @@ use crate::manage::Template;
 
 use super::multipart::{read_form, FormLimits, Keep, Part, MAX_PARTS};
 use super::scripts::ScriptView;
-use super::{resource, AppState};
+use super::{resource, AppState, Gate};
 
 const MAX_UPLOAD: usize = 5 * 1024 * 1024;
 
@@ -24,18 +25,32 @@ const UPLOAD_LIMITS: FormLimits = FormLimits {
 
 /// Routes that must be matched before `/scripts/{id}`.
 pub fn configure_before_scripts(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/scripts/create").route(web::post().to(create_script_compat)))
-        .service(resource("/scripts/upload").route(web::post().to(upload_script)))
-        .service(
-            resource("/scripts/{id}/content")
-                .route(web::get().to(get_script_content))
-                .route(web::put().to(put_script_content)),
-        )
-        .service(
-            resource("/templates/{runtime}")
-                .route(web::get().to(get_template))
-                .route(web::put().to(put_template)),
-        );
+    cfg.service(resource(
+        "/scripts/create",
+        Gate::Admin,
+        [(Method::POST, web::to(create_script_compat))],
+    ))
+    .service(resource(
+        "/scripts/upload",
+        Gate::Admin,
+        [(Method::POST, web::to(upload_script))],
+    ))
+    .service(resource(
+        "/scripts/{id}/content",
+        Gate::Admin,
+        [
+            (Method::GET, web::to(get_script_content)),
+            (Method::PUT, web::to(put_script_content)),
+        ],
+    ))
+    .service(resource(
+        "/templates/{runtime}",
+        Gate::Admin,
+        [
+            (Method::GET, web::to(get_template)),
+            (Method::PUT, web::to(put_template)),
+        ],
+    ));
 }
 
 #[derive(OpenApi)]

@@ -23,9 +23,13 @@ mod webhook;
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::dev::HttpServiceFactory;
+use actix_web::http::header;
+use actix_web::middleware::from_fn;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError, Route};
 
 use crate::access::Access;
+pub use crate::access::Gate;
 use crate::catalog::Catalog;
 use crate::config::ApiKey;
 use crate::deps::DepsManager;
@@ -35,8 +39,9 @@ use crate::runner::Runner;
 use crate::scanner::Scanner;
 use crate::settings::Settings;
 
-pub use auth::require_api_key;
 pub use http_errors::json_errors;
+
+use actix_web::http::Method;
 
 /// What every handler can reach.
 pub struct AppState {
@@ -76,7 +81,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(keys::configure)
                 .configure(deps::configure)
                 .configure(system::configure)
-                .default_service(web::to(unknown_route)),
+                // Unknown `/api` routes reveal nothing, not even to a run key.
+                .default_service(web::to(unknown_route).wrap(from_fn(|request, next| {
+                    auth::check_key(Gate::Admin, request, next)
+                }))),
         )
         .default_service(web::to(unknown_route));
 }
@@ -122,9 +130,31 @@ fn object_body<T: serde::de::DeserializeOwned>(body: serde_json::Value) -> Resul
         .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("invalid body: {e}")))
 }
 
-/// A route with a fixed set of methods; any other method answers 405 in the JSON shape.
-fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
+/// A route, the gate its key must pass, and its methods: each `Route` (from `web::to`) is
+/// guarded by its method here. Every answer of the resource, a 405 included, comes after
+/// the gate, which sees exactly what the router matched; a 405 lists the methods in `Allow`.
+fn resource<const N: usize>(
+    path: &str,
+    gate: Gate,
+    routes: [(Method, Route); N],
+) -> impl HttpServiceFactory {
+    let allow = routes
+        .iter()
+        .map(|(method, _)| method.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let resource = routes
+        .into_iter()
+        .fold(web::resource(path), |resource, (method, route)| {
+            resource.route(route.method(method))
+        });
+    resource
+        .default_service(web::to(move |request| {
+            method_not_allowed(request, allow.clone())
+        }))
+        .wrap(from_fn(move |request, next| {
+            auth::check_key(gate, request, next)
+        }))
 }
 
 async fn unknown_route(request: HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -135,11 +165,13 @@ async fn unknown_route(request: HttpRequest) -> Result<HttpResponse, ApiError> {
     )))
 }
 
-async fn method_not_allowed(request: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(
-        ErrorCode::MethodNotAllowed,
-        format!("{} is not allowed on {}", request.method(), request.path()),
-    ))
+async fn method_not_allowed(request: HttpRequest, allow: String) -> HttpResponse {
+    let message = format!("{} is not allowed on {}", request.method(), request.path());
+    let mut response = ApiError::new(ErrorCode::MethodNotAllowed, message).error_response();
+    if let Ok(value) = header::HeaderValue::from_str(&allow) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
 }
 
 fn query_config() -> web::QueryConfig {

@@ -1,3 +1,4 @@
+use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{OpenApi, ToSchema};
@@ -5,10 +6,14 @@ use utoipa::{OpenApi, ToSchema};
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::retention::{Policy, Pruned};
 
-use super::{resource, AppState};
+use super::{resource, AppState, Gate};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/runs/cleanup").route(web::post().to(cleanup_runs)));
+    cfg.service(resource(
+        "/runs/cleanup",
+        Gate::Admin,
+        [(Method::POST, web::to(cleanup_runs))],
+    ));
 }
 
 #[derive(OpenApi)]

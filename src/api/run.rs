@@ -1,4 +1,5 @@
 use actix_web::http::header;
+use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
@@ -11,17 +12,28 @@ use crate::runner::{RunRequest, Staging, Submitted};
 use super::events;
 use super::run_input;
 use super::runs::RunResultFields;
-use super::{resource, AppState};
+use super::{resource, AppState, Gate};
 
 /// Registered before the `/scripts/{id}` routes, which would otherwise capture `running`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/scripts/running").route(web::get().to(list_running)))
-        .service(
-            resource("/scripts/{id}/run")
-                .route(web::get().to(run_script_get))
-                .route(web::post().to(run_script_post)),
-        )
-        .service(resource("/scripts/{id}/terminate").route(web::post().to(terminate_script)));
+    cfg.service(resource(
+        "/scripts/running",
+        Gate::RunReads,
+        [(Method::GET, web::to(list_running))],
+    ))
+    .service(resource(
+        "/scripts/{id}/run",
+        Gate::Run,
+        [
+            (Method::GET, web::to(run_script_get)),
+            (Method::POST, web::to(run_script_post)),
+        ],
+    ))
+    .service(resource(
+        "/scripts/{id}/terminate",
+        Gate::Admin,
+        [(Method::POST, web::to(terminate_script))],
+    ));
 }
 
 #[derive(OpenApi)]

@@ -1,5 +1,6 @@
 use actix_files::NamedFile;
 use actix_web::http::header::{ContentDisposition, DispositionParam, DispositionType};
+use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -10,15 +11,39 @@ use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::openapi::schemas::RunStatusName;
 use crate::runner;
 
-use super::{resource, AppState};
+use super::{resource, AppState, Gate};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/runs").route(web::get().to(list_runs)))
-        .service(resource("/runs/{id}").route(web::get().to(get_run)))
-        .service(resource("/runs/{id}/output").route(web::get().to(get_run_output)))
-        .service(resource("/runs/{id}/events").route(web::get().to(super::events::get_run_events)))
-        .service(resource("/runs/{id}/cancel").route(web::post().to(cancel_run)))
-        .service(resource("/runs/{id}/files/{name:.*}").route(web::get().to(get_run_file)));
+    cfg.service(resource(
+        "/runs",
+        Gate::RunReads,
+        [(Method::GET, web::to(list_runs))],
+    ))
+    .service(resource(
+        "/runs/{id}",
+        Gate::RunReads,
+        [(Method::GET, web::to(get_run))],
+    ))
+    .service(resource(
+        "/runs/{id}/output",
+        Gate::RunReads,
+        [(Method::GET, web::to(get_run_output))],
+    ))
+    .service(resource(
+        "/runs/{id}/events",
+        Gate::RunReads,
+        [(Method::GET, web::to(super::events::get_run_events))],
+    ))
+    .service(resource(
+        "/runs/{id}/cancel",
+        Gate::Run,
+        [(Method::POST, web::to(cancel_run))],
+    ))
+    .service(resource(
+        "/runs/{id}/files/{name:.*}",
+        Gate::RunReads,
+        [(Method::GET, web::to(get_run_file))],
+    ));
 }
 
 #[derive(OpenApi)]

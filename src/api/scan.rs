@@ -1,3 +1,4 @@
+use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
@@ -5,10 +6,14 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use crate::error::{ApiError, ErrorBody};
 use crate::scanner::{ScanProblem, ScanReport};
 
-use super::{resource, AppState};
+use super::{resource, AppState, Gate};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/scan").route(web::post().to(post_scan)));
+    cfg.service(resource(
+        "/scan",
+        Gate::Admin,
+        [(Method::POST, web::to(post_scan))],
+    ));
 }
 
 #[derive(OpenApi)]

@@ -1,3 +1,4 @@
+use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
@@ -6,13 +7,17 @@ use crate::catalog::{Run, RunFilter, RunStatus};
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::openapi::schemas::RunStatusName;
 
-use super::{resource, AppState};
+use super::{resource, AppState, Gate};
 
 const DEFAULT_LIMIT: u32 = 20;
 const MAX_LIMIT: u32 = 200;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/scripts/{id}/logs").route(web::get().to(get_script_logs)));
+    cfg.service(resource(
+        "/scripts/{id}/logs",
+        Gate::Admin,
+        [(Method::GET, web::to(get_script_logs))],
+    ));
 }
 
 #[derive(OpenApi)]

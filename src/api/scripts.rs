@@ -1,3 +1,4 @@
+use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -8,23 +9,33 @@ use crate::domain::Runtime;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::openapi::schemas::{ArgsMapSchema, LoadStatusName, RuntimeName};
 
-use super::{resource, AppState};
+use super::{resource, AppState, Gate};
 
 pub const MAX_PAGE_SIZE: u32 = 500;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        resource("/scripts")
-            .route(web::get().to(list_scripts))
-            .route(web::post().to(super::manage::create_script)),
-    )
-    .service(
-        resource("/scripts/{id}")
-            .route(web::get().to(get_script))
-            .route(web::patch().to(super::manage::patch_script))
-            .route(web::delete().to(super::manage::delete_script)),
-    )
-    .service(resource("/scripts/{id}/schema").route(web::get().to(get_script_schema)));
+    cfg.service(resource(
+        "/scripts",
+        Gate::RunReads,
+        [
+            (Method::GET, web::to(list_scripts)),
+            (Method::POST, web::to(super::manage::create_script)),
+        ],
+    ))
+    .service(resource(
+        "/scripts/{id}",
+        Gate::RunReads,
+        [
+            (Method::GET, web::to(get_script)),
+            (Method::PATCH, web::to(super::manage::patch_script)),
+            (Method::DELETE, web::to(super::manage::delete_script)),
+        ],
+    ))
+    .service(resource(
+        "/scripts/{id}/schema",
+        Gate::RunReads,
+        [(Method::GET, web::to(get_script_schema))],
+    ));
 }
 
 #[derive(OpenApi)]

@@ -1,19 +1,27 @@
+use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};
 use utoipa::{OpenApi, ToSchema};
 
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 
-use super::{resource, AppState};
+use super::{resource, AppState, Gate};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        resource("/settings")
-            .route(web::get().to(get_settings))
-            .route(web::put().to(put_settings))
-            .route(web::patch().to(patch_settings)),
-    )
-    .service(resource("/settings/{key}").route(web::delete().to(reset_setting)));
+    cfg.service(resource(
+        "/settings",
+        Gate::Admin,
+        [
+            (Method::GET, web::to(get_settings)),
+            (Method::PUT, web::to(put_settings)),
+            (Method::PATCH, web::to(patch_settings)),
+        ],
+    ))
+    .service(resource(
+        "/settings/{key}",
+        Gate::Admin,
+        [(Method::DELETE, web::to(reset_setting))],
+    ));
 }
 
 #[derive(OpenApi)]

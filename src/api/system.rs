@@ -1,15 +1,20 @@
 //! How this gateway contains what scripts start: the mechanism in force and its guarantees.
 
+use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
 use crate::process::contain::{self, ContainmentReport};
 
-use super::resource;
+use super::{resource, Gate};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/system").route(web::get().to(get_system)));
+    cfg.service(resource(
+        "/system",
+        Gate::Admin,
+        [(Method::GET, web::to(get_system))],
+    ));
 }
 
 #[derive(OpenApi)]

@@ -1,3 +1,4 @@
+use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
@@ -5,10 +6,14 @@ use utoipa::{OpenApi, ToSchema};
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::webhook::Delivery;
 
-use super::{resource, AppState};
+use super::{resource, AppState, Gate};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/settings/notify/test").route(web::post().to(test_notification)));
+    cfg.service(resource(
+        "/settings/notify/test",
+        Gate::Admin,
+        [(Method::POST, web::to(test_notification))],
+    ));
 }
 
 #[derive(OpenApi)]

@@ -1,7 +1,8 @@
 //! The black-box harness: a temporary scripts repository, the real `script-gateway`
 //! binary started on port 0 against it, and a small JSON client.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -316,6 +317,39 @@ impl TestApp {
         }
     }
 
+    /// Sends one HTTP/1.1 request over a plain socket with `target` written exactly as
+    /// given: no client normalises it (ureq's URL parser resolves `..` and `.` segments).
+    /// The body of an answer without a `Content-Length` (a stream), or to `HEAD`, is not read.
+    pub fn raw_call(
+        &self,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> RawReply {
+        let host = self.address.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(host).expect("the gateway accepts connections");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("a read timeout can be set");
+        let body = body.map(Value::to_string).unwrap_or_default();
+        let mut request = format!(
+            "{method} {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        request.push_str(&body);
+        stream
+            .write_all(request.as_bytes())
+            .expect("the request can be sent");
+        read_raw_reply(&mut BufReader::new(stream), method != "HEAD")
+            .unwrap_or_else(|| panic!("{method} {target}: no HTTP answer"))
+    }
+
     /// The script with this path, if listed.
     pub fn script_by_path(&self, path: &str) -> Option<Value> {
         self.all_scripts()
@@ -367,6 +401,49 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// An answer read off a raw socket: status, headers, and the body text when it had a length.
+#[derive(Debug)]
+pub struct RawReply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl RawReply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn read_raw_reply(reader: &mut impl BufRead, with_body: bool) -> Option<RawReply> {
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let status = line.split_whitespace().nth(1)?.parse().ok()?;
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        reader.read_line(&mut line).ok()?;
+        let Some((name, value)) = line.trim_end().split_once(':') else {
+            break;
+        };
+        headers.push((name.trim().to_string(), value.trim().to_string()));
+    }
+    let length = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse::<usize>().ok());
+    let mut body = vec![0; length.filter(|_| with_body).unwrap_or(0)];
+    reader.read_exact(&mut body).ok()?;
+    Some(RawReply {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
 }
 
 /// The `path` of each script, in order.

@@ -7,6 +7,8 @@ mod containment;
 mod deps;
 mod deps_support;
 mod errors;
+mod gate_spellings;
+mod gates;
 mod hardening;
 mod helpers;
 mod keys;
