@@ -280,7 +280,11 @@ impl Application {
         let stop_accepting = handle.stop(true);
         self.runner.shut_down(self.grace).await;
         stop_accepting.await;
-        server.await.map_err(std::io::Error::other)?
+        let served = server.await.map_err(std::io::Error::other)?;
+        tokio::task::spawn_blocking(|| contain::current().release())
+            .await
+            .map_err(std::io::Error::other)?;
+        served
     }
 }
 

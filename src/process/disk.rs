@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// How often a running child's folder is measured.
-const EVERY: Duration = Duration::from_millis(200);
+const EVERY: Duration = Duration::from_millis(100);
 
 /// The folder a run may fill, and how far.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -182,7 +182,12 @@ pub async fn run_observed(
     };
     let termination = match ended {
         Ended::Stopped(termination) => {
-            group.stop(&mut child, spec.kill_grace).await;
+            // A tree filling the disk gets no grace to write more.
+            let grace = match termination {
+                Termination::DiskLimit => Duration::ZERO,
+                _ => spec.kill_grace,
+            };
+            group.stop(&mut child, grace).await;
             termination
         }
         // A reader that hit the cap closes its pipe first, so the child may die of SIGPIPE

@@ -217,7 +217,11 @@ fn process_spec(
             address_space_bytes: settings.address_space_bytes,
             open_files: settings.open_files,
             processes: settings.processes,
-            file_size_bytes: settings.file_size_bytes,
+            // No single file may pass the disk cap either: that one the kernel stops at once.
+            file_size_bytes: match (settings.file_size_bytes, settings.disk_bytes) {
+                (Some(file), Some(disk)) => Some(file.min(disk)),
+                (file, disk) => file.or(disk),
+            },
         },
         user_code: true,
         disk: settings.disk_bytes.map(|max_bytes| process::DiskCap {

@@ -91,15 +91,8 @@ impl Layout {
     /// Creates this instance's folders (controllers delegated on v2) and stops whatever an
     /// earlier gateway on the same data folder left in them.
     fn prepare(&self, instance: &str) -> io::Result<()> {
-        if let Layout::V2 { root } = self {
-            fs::create_dir_all(root.join(PARENT).join(instance))?;
-            for level in [root.clone(), root.join(PARENT)] {
-                write_file(&level.join("cgroup.subtree_control"), "+pids +memory")?;
-            }
-        }
-        for dir in self.instance_dirs(instance) {
-            fs::create_dir_all(&dir)?;
-        }
+        self.prune_idle_instances();
+        self.ensure_dirs(instance)?;
         let swept = self.sweep(instance);
         if swept > 0 {
             tracing::warn!(
@@ -108,6 +101,45 @@ impl Layout {
             );
         }
         Ok(())
+    }
+
+    /// This instance's folders, controllers passed down to them on v2.
+    fn ensure_dirs(&self, instance: &str) -> io::Result<()> {
+        if let Layout::V2 { root } = self {
+            let parent = root.join(PARENT);
+            fs::create_dir_all(parent.join(instance))?;
+            // Each level down to the cells' parent passes the controllers on.
+            for level in [root.clone(), parent.clone(), parent.join(instance)] {
+                write_file(&level.join("cgroup.subtree_control"), "+pids +memory")?;
+            }
+        }
+        for dir in self.instance_dirs(instance) {
+            fs::create_dir_all(&dir)?;
+        }
+        Ok(())
+    }
+
+    /// Removes the folders of gateways that were killed while idle (a folder that still holds
+    /// a cell is busy and stays). A gateway whose folder goes this way makes it again.
+    fn prune_idle_instances(&self) {
+        for root in self.roots() {
+            let Ok(entries) = fs::read_dir(root.join(PARENT)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                if entry.path().is_dir() {
+                    let _ = fs::remove_dir(entry.path());
+                }
+            }
+        }
+    }
+
+    /// Removes this instance's (empty) folders when the gateway stops.
+    pub fn release(&self, instance: &str) {
+        self.sweep(instance);
+        for dir in self.instance_dirs(instance) {
+            let _ = fs::remove_dir(dir);
+        }
     }
 
     /// Kills and removes every cell left in this instance's folders; returns how many.
@@ -186,7 +218,14 @@ impl Cell {
             procs: Vec::new(),
         };
         for dir in &dirs {
-            fs::create_dir(dir)?;
+            if let Err(error) = fs::create_dir(dir) {
+                if error.kind() != io::ErrorKind::NotFound {
+                    return Err(error);
+                }
+                // Another gateway's start pruned this one's idle folder.
+                layout.ensure_dirs(instance)?;
+                fs::create_dir(dir)?;
+            }
             cell.dirs.push(dir.clone());
         }
         cell.limit(limits)?;

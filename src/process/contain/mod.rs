@@ -206,6 +206,13 @@ impl Containment {
         Cell::create(layout, &self.instance, &name, limits).map(Some)
     }
 
+    /// At a clean stop, after the last run: removes this gateway's cgroup folders.
+    pub fn release(&self) {
+        if let Mechanism::Cgroup(layout) = &self.mechanism {
+            layout.release(&self.instance);
+        }
+    }
+
     /// Whether orphans are swept (the subreaper fallback).
     pub fn sweeps(&self) -> bool {
         matches!(self.mechanism, Mechanism::Subreaper)
