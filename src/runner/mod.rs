@@ -359,7 +359,13 @@ impl Runner {
             return Err(RunError::AlreadyEnded(run_id, run.status.as_str()));
         };
         active.cancel.cancel();
-        match tokio::time::timeout(Duration::from_secs(30), active.live.wait_end()).await {
+        // A caller told "cancelled" must no longer see the run among the running ones.
+        let ended = async {
+            let end = active.live.wait_end().await;
+            self.registry.wait_gone(run_id).await;
+            end
+        };
+        match tokio::time::timeout(Duration::from_secs(30), ended).await {
             Ok(Some(run)) => Ok((*run).clone()),
             _ => self
                 .catalog
@@ -381,7 +387,11 @@ impl Runner {
             run.cancel.cancel();
         }
         for run in &runs {
-            let _ = tokio::time::timeout(Duration::from_secs(30), run.live.wait_end()).await;
+            let _ = tokio::time::timeout(Duration::from_secs(30), async {
+                run.live.wait_end().await;
+                self.registry.wait_gone(run.run_id).await;
+            })
+            .await;
         }
         runs.iter().map(|r| r.run_id).collect()
     }

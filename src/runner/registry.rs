@@ -66,6 +66,7 @@ impl ActiveRun {
 pub struct Registry {
     runs: Mutex<BTreeMap<i64, Arc<ActiveRun>>>,
     emptied: Notify,
+    removed: Notify,
 }
 
 impl Registry {
@@ -79,6 +80,7 @@ impl Registry {
     pub fn remove(&self, run_id: i64) {
         let mut runs = self.runs.lock().expect("not poisoned");
         runs.remove(&run_id);
+        self.removed.notify_waiters();
         if runs.is_empty() {
             self.emptied.notify_waiters();
         }
@@ -117,6 +119,22 @@ impl Registry {
     }
 
     /// Resolves once no run is in flight.
+    /// Until `run_id` has left the registry (its end is stored and announced by then).
+    pub async fn wait_gone(&self, run_id: i64) {
+        loop {
+            let removed = self.removed.notified();
+            if !self
+                .runs
+                .lock()
+                .expect("not poisoned")
+                .contains_key(&run_id)
+            {
+                return;
+            }
+            removed.await;
+        }
+    }
+
     pub async fn wait_empty(&self) {
         loop {
             let emptied = self.emptied.notified();
