@@ -196,7 +196,7 @@ fn v2_at(root: &Path) -> Result<(), String> {
 pub struct Cell {
     layout: Layout,
     dirs: Vec<PathBuf>,
-    /// `cgroup.procs` of each folder, opened for the child to join before it execs.
+    /// The file of each folder the child writes itself into before it execs.
     procs: Vec<OwnedFd>,
 }
 
@@ -229,10 +229,16 @@ impl Cell {
             cell.dirs.push(dir.clone());
         }
         cell.limit(limits)?;
+        // On v1 the child moves its one thread through `tasks`: moving a whole thread group
+        // through `cgroup.procs` takes a global lock whose RCU grace period cost ~10 ms a run.
+        let join_file = match layout {
+            Layout::V2 { .. } => "cgroup.procs",
+            Layout::V1 { .. } => "tasks",
+        };
         for dir in &cell.dirs {
             let file = fs::OpenOptions::new()
                 .write(true)
-                .open(dir.join("cgroup.procs"))?;
+                .open(dir.join(join_file))?;
             cell.procs.push(OwnedFd::from(file));
         }
         Ok(cell)
@@ -265,7 +271,8 @@ impl Cell {
         Ok(())
     }
 
-    /// Descriptors the child writes `0` to, between fork and exec, to join the cell.
+    /// Descriptors the child writes `0` to, between fork and exec, to join the cell (it is
+    /// single-threaded then, so moving its thread moves the process).
     pub fn join_fds(&self) -> Vec<RawFd> {
         self.procs.iter().map(AsRawFd::as_raw_fd).collect()
     }
