@@ -230,7 +230,11 @@ impl Tree {
                     memory: cell.memory_exhausted(),
                     processes: cell.processes_exhausted(),
                 });
-            drop(cell);
+            if let Some(cell) = cell {
+                cell.kill_all(Duration::from_secs(2));
+                // Removing the emptied folders need not delay the run's answer.
+                std::thread::spawn(move || drop(cell));
+            }
             if sweep {
                 let swept = contain::sweep_orphans();
                 if swept > 0 {

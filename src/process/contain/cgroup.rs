@@ -304,6 +304,10 @@ impl Cell {
 
     /// Kills every process in the cell and waits (up to `wait`) until it is empty.
     pub fn kill_all(&self, wait: Duration) -> bool {
+        // An empty cell stays empty: nothing is inside to fork, nothing outside can enter.
+        if self.members().is_empty() {
+            return true;
+        }
         match &self.layout {
             Layout::V2 { .. } => {
                 let dir = &self.dirs[0];
