@@ -166,11 +166,13 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> Result<Application, StartupError> {
         let core = Core::open(&config).await?;
+        // Watching starts before the first scan: a file saved while it runs is seen.
+        let rescans = core.scanner.clone().watch(core.settings.clone());
         let first_scan = core.scanner.scan(false).await?;
         let doc_changes = core.scanner.changes();
         let docs = Arc::new(openapi::DocCache::load(&core.catalog).await?);
         openapi::keep_fresh(docs.clone(), core.catalog.clone(), doc_changes);
-        tokio::spawn(core.scanner.clone().run_forever(core.settings.clone()));
+        tokio::spawn(rescans);
 
         let requested = SocketAddr::new(config.host, config.port);
         let bind_error = |source| StartupError::Bind {

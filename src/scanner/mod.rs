@@ -237,11 +237,25 @@ impl Scanner {
 
     /// Watches the repository and rescans on changes, on the safety-net interval, and when a
     /// dependency set finishes installing. A changed interval or debounce applies at once.
-    pub async fn run_forever(self: Arc<Self>, settings: Arc<Settings>) {
+    /// Starts watching at once, so that nothing saved from now on is missed, and returns the
+    /// loop that rescans on every change (to be spawned once the first scan is done).
+    pub fn watch(
+        self: Arc<Self>,
+        settings: Arc<Settings>,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let (changed_tx, changed) = mpsc::channel(1);
+        let watcher = self.start_watching(settings.current().watch_debounce, changed_tx.clone());
+        self.run_forever(settings, watcher, (changed_tx, changed))
+    }
+
+    async fn run_forever(
+        self: Arc<Self>,
+        settings: Arc<Settings>,
+        mut watcher: Option<RepoWatcher>,
+        (changed_tx, mut changed): (mpsc::Sender<()>, mpsc::Receiver<()>),
+    ) {
         let mut changes = settings.subscribe();
-        let (changed_tx, mut changed) = mpsc::channel(1);
         let mut current = settings.current();
-        let mut watcher = self.start_watching(current.watch_debounce, changed_tx.clone());
         let mut ticker = safety_net(current.scan_interval);
         let mut installs = self.installed.lock().expect("never poisoned").take();
         loop {
