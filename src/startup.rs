@@ -231,7 +231,7 @@ impl Application {
             api_key: config.api_key.clone(),
             started: Instant::now(),
         });
-        let grace = config.concurrency.shutdown_grace;
+        let grace = config.shutdown_grace;
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::default())
