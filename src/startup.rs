@@ -60,8 +60,13 @@ pub struct Core {
 
 impl Core {
     pub async fn open(config: &Config) -> Result<Core, StartupError> {
-        let interpreters =
-            Interpreters::resolve(&config.python, &config.node, &config.child_path).await;
+        let interpreters = Interpreters::resolve(
+            &config.python,
+            &config.node,
+            &config.child_path,
+            &config.search_path,
+        )
+        .await;
         tracing::info!(?interpreters, "interpreters resolved");
         let mut request = config.containment_request();
         request.reachable.extend(interpreters.executables());

@@ -1,6 +1,7 @@
 //! Dependency installers and their limits, resolved once.
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::args::DepsArgs;
@@ -16,12 +17,15 @@ pub struct DepsSettings {
     pub npm_install_args: Vec<String>,
     /// The gateway's own index, proxy and certificate settings, passed to installers only.
     pub installer_env: Vec<(OsString, OsString)>,
+    /// Where `uv` and `npm` are looked up: the gateway's PATH, split.
+    pub search_path: Vec<PathBuf>,
 }
 
 impl DepsSettings {
     pub fn from_args(
         args: &DepsArgs,
         environment: impl Iterator<Item = (OsString, OsString)>,
+        search_path: Vec<PathBuf>,
     ) -> DepsSettings {
         let words = |text: &str| text.split_whitespace().map(str::to_string).collect();
         let uv = args.uv.trim();
@@ -34,6 +38,7 @@ impl DepsSettings {
             installer_env: environment
                 .filter(|(k, _)| is_installer_variable(k))
                 .collect(),
+            search_path,
         }
     }
 }

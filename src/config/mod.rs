@@ -62,6 +62,8 @@ pub struct Config {
     pub node: String,
     /// The PATH children get (the rest of their environment is built from scratch).
     pub child_path: OsString,
+    /// The same PATH split into folders, where interpreters and installers are looked up.
+    pub search_path: Vec<PathBuf>,
     pub deps: DepsSettings,
     pub containment: Choice,
     pub run_as: RunAsChoice,
@@ -106,6 +108,9 @@ impl Config {
         let scripts_repo = absolute_folder(&args.scripts_repo)?;
         let data_dir = absolute_folder(&args.data_dir)?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let child_path =
+            std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+        let search_path: Vec<PathBuf> = std::env::split_paths(&child_path).collect();
         Ok(Config {
             host: IpAddr::from([127, 0, 0, 1]),
             port: 8001,
@@ -120,9 +125,9 @@ impl Config {
             startup_settings: args.settings.given.clone(),
             python: args.python.clone(),
             node: args.node.clone(),
-            child_path: std::env::var_os("PATH")
-                .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into()),
-            deps: DepsSettings::from_args(&args.deps, std::env::vars_os()),
+            deps: DepsSettings::from_args(&args.deps, std::env::vars_os(), search_path.clone()),
+            child_path,
+            search_path,
             containment: args.containment,
             run_as: args.run_as.clone(),
         })

@@ -240,7 +240,7 @@ fn installers_get_only_index_proxy_and_certificate_variables() {
         ("AWS_SECRET", "s"),
     ]
     .map(|(k, v)| (OsString::from(k), OsString::from(v)));
-    let deps = DepsSettings::from_args(&args.repo.deps, environment.into_iter());
+    let deps = DepsSettings::from_args(&args.repo.deps, environment.into_iter(), Vec::new());
     assert_eq!(deps.uv, None);
     assert_eq!(deps.python_install_args, ["--no-index", "--find-links=/w"]);
     let keys: Vec<_> = deps
