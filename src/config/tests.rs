@@ -258,3 +258,30 @@ fn bad_schema_timeouts_are_refused() {
         assert!(parsed.is_err(), "{bad} accepted");
     }
 }
+
+#[test]
+fn the_command_line_built_from_the_table_is_consistent() {
+    use clap::CommandFactory;
+    TestCli::command().debug_assert();
+    ScanCli::command().debug_assert();
+}
+
+#[test]
+fn the_readme_lists_every_setting_flag_and_its_environment_variable() {
+    let readme = include_str!("../../README.md");
+    let table = readme
+        .split("## Configuration")
+        .nth(1)
+        .expect("README has a Configuration section");
+    for def in crate::settings::definitions(2) {
+        for flag in &def.flags {
+            let (long, env) = (format!("`--{}`", flag.long), format!("`{}`", flag.env));
+            assert!(
+                table.contains(&long),
+                "{} ({long}) is not in README",
+                def.key
+            );
+            assert!(table.contains(&env), "{} ({env}) is not in README", def.key);
+        }
+    }
+}
