@@ -295,6 +295,25 @@ mod tests {
     }
 
     #[test]
+    fn every_setting_has_a_flag_and_no_two_flags_share_a_name_or_variable() {
+        let defs = all(2);
+        let flags: Vec<&Flag> = defs.iter().flat_map(|d| &d.flags).collect();
+        for def in &defs {
+            assert!(
+                !def.flags.is_empty(),
+                "{} cannot be given at start",
+                def.key
+            );
+        }
+        for (i, flag) in flags.iter().enumerate() {
+            for other in &flags[i + 1..] {
+                assert_ne!(flag.long, other.long, "a flag declared twice");
+                assert_ne!(flag.env, other.env, "a variable declared twice");
+            }
+        }
+    }
+
+    #[test]
     fn every_default_is_valid() {
         for def in all(8) {
             assert_eq!(

@@ -105,17 +105,44 @@ impl Effective {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// A key misspelt here would read as zero or empty, not as the table's default.
     #[test]
-    fn every_key_read_here_is_a_setting() {
-        let keys: Vec<_> = super::super::defs::all(2).iter().map(|d| d.key).collect();
-        let source = include_str!("effective.rs");
-        let code = source
-            .split("#[cfg(test)]")
-            .next()
-            .expect("code before tests");
-        for read in code.split("(\"").skip(1) {
-            let key = read.split('"').next().expect("a closing quote");
-            assert!(keys.contains(&key), "{key} is read but not declared");
-        }
+    fn the_table_defaults_read_as_the_documented_defaults() {
+        let defaults = super::super::defs::all(2)
+            .into_iter()
+            .map(|def| (def.key, def.default))
+            .collect();
+        let effective = Effective::from_values(&defaults);
+        let run = &effective.run;
+        assert_eq!(run.timeout, Duration::from_secs(300));
+        assert_eq!(run.max_output_bytes, 10 * 1024 * 1024);
+        assert_eq!(run.max_body_bytes, 100 * 1024 * 1024);
+        assert_eq!(run.max_json_body_bytes, 1024 * 1024);
+        assert_eq!(run.cpu_seconds, Some(600));
+        assert_eq!(run.address_space_bytes, Some(2048 * MIB));
+        assert_eq!(run.open_files, Some(1024));
+        assert_eq!(run.processes, Some(512));
+        assert_eq!(run.file_size_bytes, Some(1024 * MIB));
+        assert_eq!(run.disk_bytes, Some(4096 * MIB));
+        assert_eq!(effective.max_concurrent_runs, 4);
+        assert_eq!(effective.max_queued_runs, 100);
+        assert_eq!(effective.schema_timeout, Duration::from_secs(10));
+        assert_eq!(effective.scan_interval, Some(Duration::from_secs(60)));
+        assert_eq!(effective.watch_debounce, Duration::from_millis(100));
+        assert_eq!(
+            (
+                effective.notify_url.as_deref(),
+                effective.base_url.as_deref()
+            ),
+            (None, None)
+        );
+        assert_eq!(effective.notify_timeout, Duration::from_secs(5));
+        assert_eq!(
+            effective.run_retention,
+            Some(Duration::from_secs(30 * 86_400))
+        );
+        assert_eq!(effective.max_runs_per_script, Some(1000));
     }
 }
