@@ -1,4 +1,5 @@
-//! Every runtime setting: its type, bounds, default and meaning.
+//! Every runtime setting, declared once: its type, bounds, default, meaning, and the flags and
+//! environment variables that give it at start.
 
 use serde_json::{json, Value};
 

@@ -1,13 +1,16 @@
 //! Runtime settings: every key resolved database > startup configuration (flags, then
 //! environment) > default, validated on write, and applied live through a watch channel.
+//! `defs` declares each setting once (key, type, bounds, default, description, its flags and
+//! environment variables); `config` builds the command line from it; `effective` types it.
 
 mod defs;
 mod effective;
 
-use serde::Serialize;
-use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
 use tokio::sync::watch;
 
 pub use defs::{all as definitions, Def, Flag, Kind, Scope};
