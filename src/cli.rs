@@ -3,10 +3,10 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
 use crate::catalog::ScriptFilter;
-use crate::config::{Config, RepoArgs, ServeArgs, ValueSources};
+use crate::config::{Config, RepoArgs, ServeArgs};
 use crate::openapi::DocCache;
 use crate::startup::{Application, Core};
 use crate::telemetry;
@@ -38,25 +38,22 @@ enum Command {
 }
 
 pub fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
-    let sources =
-        ValueSources::from_matches(matches.subcommand_matches("serve").unwrap_or(&matches));
+    let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime can be created");
     match cli.command {
-        Some(Command::Serve(args)) => runtime.block_on(serve(*args, sources)),
-        None => runtime.block_on(serve(cli.serve, sources)),
+        Some(Command::Serve(args)) => runtime.block_on(serve(*args)),
+        None => runtime.block_on(serve(cli.serve)),
         Some(Command::Scan(args)) => runtime.block_on(scan(args)),
         Some(Command::Openapi(args)) => runtime.block_on(print_openapi(args)),
     }
 }
 
-async fn serve(args: ServeArgs, sources: ValueSources) -> ExitCode {
+async fn serve(args: ServeArgs) -> ExitCode {
     telemetry::init(&args.repo.log, args.repo.log_format);
-    let config = match Config::for_serve(&args, &sources) {
+    let config = match Config::for_serve(&args) {
         Ok(config) => config,
         Err(error) => return fail(&error),
     };

@@ -60,8 +60,13 @@ pub struct Core {
 
 impl Core {
     pub async fn open(config: &Config) -> Result<Core, StartupError> {
-        let interpreters =
-            Interpreters::resolve(&config.python, &config.node, &config.child_path).await;
+        let interpreters = Interpreters::resolve(
+            &config.python,
+            &config.node,
+            &config.child_path,
+            &config.search_path,
+        )
+        .await;
         tracing::info!(?interpreters, "interpreters resolved");
         let mut request = config.containment_request();
         request.reachable.extend(interpreters.executables());
@@ -233,7 +238,7 @@ impl Application {
             api_key: config.api_key.clone(),
             started: Instant::now(),
         });
-        let grace = config.concurrency.shutdown_grace;
+        let grace = config.shutdown_grace;
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::default())

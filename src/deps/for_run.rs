@@ -265,8 +265,17 @@ mod tests {
                 python_install_args: Vec::new(),
                 npm_install_args: Vec::new(),
                 installer_env: Vec::new(),
+                search_path: vec!["/usr/bin".into(), "/bin".into()],
             },
-            interpreters: Arc::new(Interpreters::resolve("python3", "node", &path).await),
+            interpreters: Arc::new(
+                Interpreters::resolve(
+                    "python3",
+                    "node",
+                    &path,
+                    &["/usr/bin".into(), "/bin".into()],
+                )
+                .await,
+            ),
             cache_root: cache_root.clone(),
             scripts_repo: dir.path().join("repo"),
             runs_dir: dir.path().join("runs"),

@@ -47,8 +47,8 @@ impl Installer {
         let uv = settings
             .uv
             .as_deref()
-            .and_then(|uv| find_program(uv, &child_path));
-        let npm = find_program(&settings.npm, &child_path);
+            .and_then(|uv| find_program(uv, &settings.search_path));
+        let npm = find_program(&settings.npm, &settings.search_path);
         Installer {
             settings,
             interpreters,
@@ -307,8 +307,8 @@ fn display_word(word: &OsStr) -> String {
     }
 }
 
-/// `program` as given (a path), or found on `path_env`.
-pub fn find_program(program: &str, path_env: &OsStr) -> Option<PathBuf> {
+/// `program` as given (a path), or found in `search_path`.
+pub fn find_program(program: &str, search_path: &[PathBuf]) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let executable = |p: &Path| {
         p.metadata()
@@ -318,7 +318,8 @@ pub fn find_program(program: &str, path_env: &OsStr) -> Option<PathBuf> {
     if candidate.components().count() > 1 {
         return executable(candidate).then(|| candidate.to_path_buf());
     }
-    std::env::split_paths(path_env)
+    search_path
+        .iter()
         .map(|dir| dir.join(program))
         .find(|p| executable(p))
 }

@@ -22,17 +22,26 @@ pub struct Interpreters {
 }
 
 impl Interpreters {
-    /// Finds `python` and `node` (names looked up on `path_env`, or absolute paths) and
-    /// asks each for its real executable.
-    pub async fn resolve(python: &str, node: &str, path_env: &OsStr) -> Interpreters {
+    /// Finds `python` and `node` (names looked up in `search_path`, or absolute paths) and
+    /// asks each for its real executable, with `path_env` as the probe's PATH.
+    pub async fn resolve(
+        python: &str,
+        node: &str,
+        path_env: &OsStr,
+        search_path: &[PathBuf],
+    ) -> Interpreters {
+        let lookup = Lookup {
+            path_env,
+            search_path,
+        };
         Interpreters {
             python: resolve_one(
                 python,
                 &["-c", "import sys; print(sys.executable)"],
-                path_env,
+                &lookup,
             )
             .await,
-            node: resolve_one(node, &["-p", "process.execPath"], path_env).await,
+            node: resolve_one(node, &["-p", "process.execPath"], &lookup).await,
         }
     }
 
@@ -62,15 +71,22 @@ impl Interpreters {
     }
 }
 
-async fn resolve_one(program: &str, probe: &[&str], path_env: &OsStr) -> Interpreter {
-    let Some(found) = find_program(program, path_env) else {
+/// The gateway's PATH as children get it, and split into folders (both read once by config).
+struct Lookup<'a> {
+    path_env: &'a OsStr,
+    search_path: &'a [PathBuf],
+}
+
+async fn resolve_one(program: &str, probe: &[&str], lookup: &Lookup<'_>) -> Interpreter {
+    let Some(found) = find_program(program, lookup.search_path) else {
         return Interpreter::Missing(format!("interpreter \"{program}\" was not found on PATH"));
     };
     let spec = ProcessSpec {
         program: found.clone(),
         args: probe.iter().map(OsString::from).collect(),
-        cwd: std::env::temp_dir(),
-        env: vec![("PATH".into(), path_env.to_os_string())],
+        // Any folder does for the probe; the root one always exists and no one writes into it.
+        cwd: PathBuf::from("/"),
+        env: vec![("PATH".into(), lookup.path_env.to_os_string())],
         timeout: Duration::from_secs(20),
         output_limit: 64 * 1024,
         kill_grace: Duration::from_millis(200),
@@ -97,12 +113,13 @@ async fn resolve_one(program: &str, probe: &[&str], path_env: &OsStr) -> Interpr
     }
 }
 
-fn find_program(program: &str, path_env: &OsStr) -> Option<PathBuf> {
+fn find_program(program: &str, search_path: &[PathBuf]) -> Option<PathBuf> {
     let candidate = Path::new(program);
     if candidate.components().count() > 1 {
         return candidate.is_file().then(|| candidate.to_path_buf());
     }
-    std::env::split_paths(path_env)
+    search_path
+        .iter()
         .map(|dir| dir.join(program))
         .find(|path| is_executable(path))
 }

@@ -1,4 +1,5 @@
-//! Every runtime setting: its type, bounds, default and meaning.
+//! Every runtime setting, declared once: its type, bounds, default, meaning, and the flags and
+//! environment variables that give it at start.
 
 use serde_json::{json, Value};
 
@@ -27,32 +28,107 @@ impl Kind {
     }
 }
 
-/// One setting.
+/// One setting: the one place it is declared.
 #[derive(Debug, Clone)]
 pub struct Def {
     pub key: &'static str,
     pub kind: Kind,
     pub default: Value,
     pub description: &'static str,
+    /// How the setting is given at start, in order of precedence: the first one given wins.
+    pub flags: Vec<Flag>,
+    pub scope: Scope,
+}
+
+/// Which commands take a setting's flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Only `serve`.
+    Serve,
+    /// Every command (`serve`, `scan`, `openapi`).
+    Every,
+}
+
+/// A command-line flag and environment variable that set a setting at start.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Flag {
+    /// The long flag, without `--`.
+    pub long: &'static str,
+    pub env: &'static str,
+    /// The flag's value times `scale` is the setting's value (MiB → bytes, minutes → seconds).
+    pub scale: u32,
+    /// The unit the flag is given in, for its help.
+    pub unit: &'static str,
+    /// Whether the flag itself refuses values outside the setting's bounds; otherwise an
+    /// out-of-range start value is logged and ignored.
+    pub bounded: bool,
+}
+
+impl Flag {
+    /// `--long` / `ENV` in the setting's own unit.
+    const fn plain(long: &'static str, env: &'static str) -> Flag {
+        Flag {
+            long,
+            env,
+            scale: 1,
+            unit: "",
+            bounded: false,
+        }
+    }
+
+    /// `--long` / `ENV` in a unit `scale` times the setting's.
+    const fn scaled(long: &'static str, env: &'static str, scale: u32, unit: &'static str) -> Flag {
+        Flag {
+            long,
+            env,
+            scale,
+            unit,
+            bounded: true,
+        }
+    }
+
+    const fn bounded(self) -> Flag {
+        Flag {
+            bounded: true,
+            ..self
+        }
+    }
+
+    const fn unbounded(self) -> Flag {
+        Flag {
+            bounded: false,
+            ..self
+        }
+    }
 }
 
 const MIB: i64 = 1024 * 1024;
+const MIB_SCALE: u32 = 1024 * 1024;
 
-fn int(key: &'static str, min: i64, max: i64, default: i64, description: &'static str) -> Def {
+fn int(key: &'static str, (min, max): (i64, i64), default: i64, description: &'static str) -> Def {
     Def {
         key,
         kind: Kind::Integer { min, max },
         default: json!(default),
         description,
+        flags: Vec::new(),
+        scope: Scope::Serve,
     }
 }
 
-fn number(key: &'static str, min: f64, max: f64, default: f64, description: &'static str) -> Def {
+fn number(
+    key: &'static str,
+    (min, max): (f64, f64),
+    default: f64,
+    description: &'static str,
+) -> Def {
     Def {
         key,
         kind: Kind::Number { min, max },
         default: json!(default),
         description,
+        flags: Vec::new(),
+        scope: Scope::Serve,
     }
 }
 
@@ -62,33 +138,71 @@ fn url(key: &'static str, description: &'static str) -> Def {
         kind: Kind::Url,
         default: json!(""),
         description,
+        flags: Vec::new(),
+        scope: Scope::Serve,
     }
 }
 
-/// All settings, in the order they are listed.
+impl Def {
+    /// Adds a flag, after (and so beaten by) those already added.
+    fn flag(mut self, flag: Flag) -> Def {
+        self.flags.push(flag);
+        self
+    }
+
+    fn on_every_command(self) -> Def {
+        Def {
+            scope: Scope::Every,
+            ..self
+        }
+    }
+}
+
+/// All settings, in the order they are listed. Adding a setting is adding an entry here.
 pub fn all(cores: usize) -> Vec<Def> {
     let cores = i64::try_from(cores).unwrap_or(2);
     vec![
-        number("timeout_sec", 0.1, 86_400.0, 300.0, "Seconds a run may take before its process tree is stopped (env TIMEOUT_MIN × 60 or SG_TIMEOUT_SEC)."),
-        number("schema_timeout_sec", 0.1, 600.0, 10.0, "Seconds a script may take to print its ARGS_MAP."),
-        int("scan_interval_sec", 0, 86_400, 60, "Seconds between safety-net rescans besides the file watcher; 0 = watcher only (env SCAN_INTERVAL_SEC)."),
-        int("watch_debounce_ms", 10, 10_000, 100, "Quiet time after a file change before it is picked up."),
-        int("max_concurrent_runs", 1, 10_000, cores * 2, "Runs executing at once; more wait in the queue."),
-        int("max_queued_runs", 0, 100_000, 100, "Runs that may wait for a slot; beyond that run requests get 429."),
-        int("max_output_bytes", 1024, 4096 * MIB, 10 * MIB, "Bytes of stdout and of stderr kept per run; a run that prints more is stopped."),
-        int("max_body_bytes", 1024, 65_536 * MIB, 100 * MIB, "Largest accepted multipart run request body (file uploads)."),
-        int("max_json_body_bytes", 1024, 1024 * MIB, MIB, "Largest JSON or form run request body, and of a multipart form's text fields together (held in memory); larger ones get 413."),
-        int("cpu_limit_sec", 0, 1_000_000, 600, "CPU seconds a run may use; 0 = no limit."),
-        int("memory_limit_mb", 0, 1_048_576, 2048, "Memory a run may use, in MiB: the address space of each process, and all of its processes together where cgroups are in use; 0 = no limit."),
-        int("max_open_files", 0, 1_048_576, 1024, "Files a run may hold open at once; 0 = no limit."),
-        int("max_processes", 0, 1_000_000, 512, "Processes and threads a run may have at once, all of its processes together where cgroups are in use; 0 = no limit."),
-        int("max_file_size_mb", 0, 1_048_576, 1024, "Largest file a run may write, in MiB; 0 = no limit."),
-        int("max_run_disk_mb", 0, 16_777_216, 4096, "Disk space a run's folder may take while it runs, in MiB; a run that fills more is stopped; 0 = no limit."),
-        url("notify_url", "Where finished runs of scripts with notifications on are POSTed; empty = off (env NOTIFY_URL)."),
-        number("notify_timeout_sec", 0.1, 120.0, 5.0, "Seconds one notification attempt may take."),
-        url("base_url", "The gateway's public URL, used in generated links and curl commands; empty = the request's host (env BASE_URL)."),
-        int("run_retention_days", 0, 36_500, 30, "Runs older than this many days are deleted with their files; 0 = keep forever."),
-        int("max_runs_per_script", 0, 10_000_000, 1000, "Runs kept per script (oldest deleted first); 0 = no cap."),
+        number("timeout_sec", (0.1, 86_400.0), 300.0, "Seconds a run may take before its process tree is stopped (env TIMEOUT_MIN × 60 or SG_TIMEOUT_SEC).")
+            .flag(Flag::plain("timeout-sec", "SG_TIMEOUT_SEC"))
+            .flag(Flag::scaled("timeout-min", "TIMEOUT_MIN", 60, "minutes").unbounded()),
+        number("schema_timeout_sec", (0.1, 600.0), 10.0, "Seconds a script may take to print its ARGS_MAP.")
+            .flag(Flag::plain("schema-timeout-sec", "SG_SCHEMA_TIMEOUT_SEC")).on_every_command(),
+        int("scan_interval_sec", (0, 86_400), 60, "Seconds between safety-net rescans besides the file watcher; 0 = watcher only (env SCAN_INTERVAL_SEC).")
+            .flag(Flag::plain("scan-interval-sec", "SCAN_INTERVAL_SEC")),
+        int("watch_debounce_ms", (10, 10_000), 100, "Quiet time after a file change before it is picked up.")
+            .flag(Flag::plain("watch-debounce-ms", "SG_WATCH_DEBOUNCE_MS")),
+        int("max_concurrent_runs", (1, 10_000), cores * 2, "Runs executing at once; more wait in the queue.")
+            .flag(Flag::plain("max-concurrent-runs", "SG_MAX_CONCURRENT_RUNS").bounded()),
+        int("max_queued_runs", (0, 100_000), 100, "Runs that may wait for a slot; beyond that run requests get 429.")
+            .flag(Flag::plain("max-queued-runs", "SG_MAX_QUEUED_RUNS")),
+        int("max_output_bytes", (1024, 4096 * MIB), 10 * MIB, "Bytes of stdout and of stderr kept per run; a run that prints more is stopped.")
+            .flag(Flag::scaled("max-output-mb", "SG_MAX_OUTPUT_MB", MIB_SCALE, "MiB")),
+        int("max_body_bytes", (1024, 65_536 * MIB), 100 * MIB, "Largest accepted multipart run request body (file uploads).")
+            .flag(Flag::scaled("max-body-mb", "SG_MAX_BODY_MB", MIB_SCALE, "MiB")),
+        int("max_json_body_bytes", (1024, 1024 * MIB), MIB, "Largest JSON or form run request body, and of a multipart form's text fields together (held in memory); larger ones get 413.")
+            .flag(Flag::scaled("max-json-body-kb", "SG_MAX_JSON_BODY_KB", 1024, "KiB")),
+        int("cpu_limit_sec", (0, 1_000_000), 600, "CPU seconds a run may use; 0 = no limit.")
+            .flag(Flag::plain("cpu-limit-sec", "SG_CPU_LIMIT_SEC")),
+        int("memory_limit_mb", (0, 1_048_576), 2048, "Memory a run may use, in MiB: the address space of each process, and all of its processes together where cgroups are in use; 0 = no limit.")
+            .flag(Flag::plain("memory-limit-mb", "SG_MEMORY_LIMIT_MB")),
+        int("max_open_files", (0, 1_048_576), 1024, "Files a run may hold open at once; 0 = no limit.")
+            .flag(Flag::plain("max-open-files", "SG_MAX_OPEN_FILES")),
+        int("max_processes", (0, 1_000_000), 512, "Processes and threads a run may have at once, all of its processes together where cgroups are in use; 0 = no limit.")
+            .flag(Flag::plain("max-processes", "SG_MAX_PROCESSES")),
+        int("max_file_size_mb", (0, 1_048_576), 1024, "Largest file a run may write, in MiB; 0 = no limit.")
+            .flag(Flag::plain("max-file-size-mb", "SG_MAX_FILE_SIZE_MB")),
+        int("max_run_disk_mb", (0, 16_777_216), 4096, "Disk space a run's folder may take while it runs, in MiB; a run that fills more is stopped; 0 = no limit.")
+            .flag(Flag::plain("max-run-disk-mb", "SG_MAX_RUN_DISK_MB")),
+        url("notify_url", "Where finished runs of scripts with notifications on are POSTed; empty = off (env NOTIFY_URL).")
+            .flag(Flag::plain("notify-url", "NOTIFY_URL")),
+        number("notify_timeout_sec", (0.1, 120.0), 5.0, "Seconds one notification attempt may take.")
+            .flag(Flag::plain("notify-timeout-sec", "SG_NOTIFY_TIMEOUT_SEC")),
+        url("base_url", "The gateway's public URL, used in generated links and curl commands; empty = the request's host (env BASE_URL).")
+            .flag(Flag::plain("base-url", "BASE_URL")),
+        int("run_retention_days", (0, 36_500), 30, "Runs older than this many days are deleted with their files; 0 = keep forever.")
+            .flag(Flag::plain("run-retention-days", "SG_RUN_RETENTION_DAYS")),
+        int("max_runs_per_script", (0, 10_000_000), 1000, "Runs kept per script (oldest deleted first); 0 = no cap.")
+            .flag(Flag::plain("max-runs-per-script", "SG_MAX_RUNS_PER_SCRIPT")),
     ]
 }
 
@@ -177,6 +291,25 @@ mod tests {
                     got.as_ref().is_err_and(|e| e.contains(part)),
                     "{key}={value}: {got:?}"
                 ),
+            }
+        }
+    }
+
+    #[test]
+    fn every_setting_has_a_flag_and_no_two_flags_share_a_name_or_variable() {
+        let defs = all(2);
+        let flags: Vec<&Flag> = defs.iter().flat_map(|d| &d.flags).collect();
+        for def in &defs {
+            assert!(
+                !def.flags.is_empty(),
+                "{} cannot be given at start",
+                def.key
+            );
+        }
+        for (i, flag) in flags.iter().enumerate() {
+            for other in &flags[i + 1..] {
+                assert_ne!(flag.long, other.long, "a flag declared twice");
+                assert_ne!(flag.env, other.env, "a variable declared twice");
             }
         }
     }

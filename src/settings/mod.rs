@@ -1,19 +1,23 @@
 //! Runtime settings: every key resolved database > startup configuration (flags, then
 //! environment) > default, validated on write, and applied live through a watch channel.
+//! `defs` declares each setting once (key, type, bounds, default, description, its flags and
+//! environment variables); `config` builds the command line from it; `effective` types it.
 
 mod defs;
+mod effective;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 use tokio::sync::watch;
 
-use crate::config::RunSettings;
+pub use defs::{all as definitions, Def, Flag, Kind, Scope};
+pub use effective::{Effective, RunSettings};
 
-pub use defs::{Def, Kind};
+/// A setting given at start: its key, its value in the setting's unit, and where it came from.
+pub type StartupValue = (&'static str, Value, Source);
 
 /// Where a setting's value comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -48,22 +52,6 @@ pub struct SettingProblem {
     pub message: String,
 }
 
-/// The settings in force, typed for the parts that use them.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Effective {
-    pub run: RunSettings,
-    pub max_concurrent_runs: usize,
-    pub max_queued_runs: usize,
-    pub schema_timeout: Duration,
-    pub scan_interval: Option<Duration>,
-    pub watch_debounce: Duration,
-    pub notify_url: Option<String>,
-    pub notify_timeout: Duration,
-    pub base_url: Option<String>,
-    pub run_retention: Option<Duration>,
-    pub max_runs_per_script: Option<u64>,
-}
-
 /// The live settings of a running gateway.
 pub struct Settings {
     defs: Vec<Def>,
@@ -76,7 +64,7 @@ impl Settings {
     /// `startup` holds values given by flag or environment; `stored` what the database holds.
     pub fn new(
         cores: usize,
-        startup: Vec<(&'static str, Value, Source)>,
+        startup: Vec<StartupValue>,
         stored: BTreeMap<String, Value>,
     ) -> Settings {
         let defs = defs::all(cores);
@@ -97,7 +85,11 @@ impl Settings {
             }
         }
         let stored = valid_stored(&defs, stored);
-        let effective = Arc::new(effective(&resolve(&defs, &startup_values, &stored)));
+        let effective = Arc::new(Effective::from_values(&resolve(
+            &defs,
+            &startup_values,
+            &stored,
+        )));
         Settings {
             defs,
             startup: startup_values,
@@ -189,7 +181,7 @@ impl Settings {
     }
 
     fn publish(&self, stored: &BTreeMap<String, Value>) {
-        let next = effective(&resolve(&self.defs, &self.startup, stored));
+        let next = Effective::from_values(&resolve(&self.defs, &self.startup, stored));
         self.current.send_if_modified(|current| {
             let changed = **current != next;
             if changed {
@@ -234,45 +226,6 @@ fn resolve(
         .collect()
 }
 
-fn effective(values: &BTreeMap<&'static str, Value>) -> Effective {
-    let int = |key: &str| values.get(key).and_then(Value::as_i64).unwrap_or(0).max(0) as u64;
-    let secs =
-        |key: &str| Duration::from_secs_f64(values.get(key).and_then(Value::as_f64).unwrap_or(1.0));
-    let text = |key: &str| {
-        values
-            .get(key)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
-    let optional = |key: &str| Some(int(key)).filter(|n| *n > 0);
-    const MIB: u64 = 1024 * 1024;
-    Effective {
-        run: RunSettings {
-            timeout: secs("timeout_sec"),
-            max_output_bytes: usize::try_from(int("max_output_bytes")).unwrap_or(usize::MAX),
-            max_body_bytes: usize::try_from(int("max_body_bytes")).unwrap_or(usize::MAX),
-            max_json_body_bytes: usize::try_from(int("max_json_body_bytes")).unwrap_or(usize::MAX),
-            cpu_seconds: optional("cpu_limit_sec"),
-            address_space_bytes: optional("memory_limit_mb").map(|mb| mb * MIB),
-            open_files: optional("max_open_files"),
-            processes: optional("max_processes"),
-            file_size_bytes: optional("max_file_size_mb").map(|mb| mb * MIB),
-            disk_bytes: optional("max_run_disk_mb").map(|mb| mb * MIB),
-        },
-        max_concurrent_runs: int("max_concurrent_runs").max(1) as usize,
-        max_queued_runs: int("max_queued_runs") as usize,
-        schema_timeout: secs("schema_timeout_sec"),
-        scan_interval: optional("scan_interval_sec").map(Duration::from_secs),
-        watch_debounce: Duration::from_millis(int("watch_debounce_ms")),
-        notify_url: text("notify_url"),
-        notify_timeout: secs("notify_timeout_sec"),
-        base_url: text("base_url").map(|u| u.trim_end_matches('/').to_string()),
-        run_retention: optional("run_retention_days").map(|d| Duration::from_secs(d * 86_400)),
-        max_runs_per_script: optional("max_runs_per_script"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,6 +235,8 @@ mod tests {
         let view = settings.list().into_iter().find(|v| v.key == key).unwrap();
         (view.value, view.source)
     }
+
+    use std::time::Duration;
 
     #[test]
     fn database_beats_startup_beats_default() {
