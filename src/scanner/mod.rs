@@ -22,9 +22,8 @@ use crate::config::ScanConfig;
 use crate::deps::{DepsError, DepsKey, DepsManager};
 use crate::settings::Settings;
 
-pub use discover::{is_ignored_folder, md5_hex, FoundScript};
+pub use discover::{md5_hex, FoundScript};
 pub use extract::{Extractor, SCHEMA_FLAG};
-pub use sidecar::SUFFIX as SIDECAR_SUFFIX;
 pub use watch::RepoWatcher;
 
 use plan::{Action, Plan};
