@@ -79,18 +79,10 @@ impl Installer {
             .map(display_word)
             .collect::<Vec<_>>()
             .join(" ");
-        let spec = ProcessSpec {
-            program,
-            args,
-            cwd: target.to_path_buf(),
-            env: self.environment(tool),
-            timeout: self.settings.install_timeout,
-            output_limit: OUTPUT_LIMIT,
-            kill_grace: Duration::from_secs(2),
-            limits: Default::default(),
-            user_code: false,
-            disk: None,
-        };
+        let spec = ProcessSpec::new(program, args, target, self.environment(tool))
+            .timeout(self.settings.install_timeout)
+            .output_limit(OUTPUT_LIMIT)
+            .kill_grace(Duration::from_secs(2));
         Ok(InstallCommand {
             spec,
             tool,

@@ -66,18 +66,15 @@ async fn resolve_one(program: &str, probe: &[&str], path_env: &OsStr) -> Interpr
     let Some(found) = find_program(program, path_env) else {
         return Interpreter::Missing(format!("interpreter \"{program}\" was not found on PATH"));
     };
-    let spec = ProcessSpec {
-        program: found.clone(),
-        args: probe.iter().map(OsString::from).collect(),
-        cwd: std::env::temp_dir(),
-        env: vec![("PATH".into(), path_env.to_os_string())],
-        timeout: Duration::from_secs(20),
-        output_limit: 64 * 1024,
-        kill_grace: Duration::from_millis(200),
-        limits: Default::default(),
-        user_code: false,
-        disk: None,
-    };
+    let spec = ProcessSpec::new(
+        found.clone(),
+        probe.iter().map(OsString::from).collect(),
+        std::env::temp_dir(),
+        vec![("PATH".into(), path_env.to_os_string())],
+    )
+    .timeout(Duration::from_secs(20))
+    .output_limit(64 * 1024)
+    .kill_grace(Duration::from_millis(200));
     match run(&spec, None).await {
         Ok(output) if output.success() => {
             let reported = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
