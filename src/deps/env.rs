@@ -69,7 +69,7 @@ pub fn deps_env(
     if folders.is_empty() {
         return Vec::new();
     }
-    let join = |paths: Vec<PathBuf>| std::env::join_paths(paths).unwrap_or_default();
+    let join = crate::process::join_search_path;
     match runtime {
         Runtime::Python => vec![("PYTHONPATH".into(), join(folders))],
         Runtime::Js => {

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::config::DepsSettings;
 use crate::domain::Runtime;
-use crate::process::{self, Interpreters, Output, ProcessSpec, Termination};
+use crate::process::{self, find_program, Interpreters, Output, ProcessSpec, Termination};
 
 use super::set::{entry_name, DepSet};
 
@@ -297,22 +297,6 @@ fn display_word(word: &OsStr) -> String {
         true => text.to_string(),
         false => format!("'{}'", text.replace('\'', "'\\''")),
     }
-}
-
-/// `program` as given (a path), or found on `path_env`.
-pub fn find_program(program: &str, path_env: &OsStr) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let executable = |p: &Path| {
-        p.metadata()
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
-    let candidate = Path::new(program);
-    if candidate.components().count() > 1 {
-        return executable(candidate).then(|| candidate.to_path_buf());
-    }
-    std::env::split_paths(path_env)
-        .map(|dir| dir.join(program))
-        .find(|p| executable(p))
 }
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
+//! Python and Node.js, found once at start and resolved to their real executables.
+
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::domain::Runtime;
 
-use super::{run, ProcessSpec};
+use super::{find_program, run, ProcessSpec};
 
 /// An interpreter resolved once at start: the real executable, not a shell shim in
 /// front of it (a pyenv shim costs ~50 ms per spawn).
@@ -69,7 +71,8 @@ async fn resolve_one(program: &str, probe: &[&str], path_env: &OsStr) -> Interpr
     let spec = ProcessSpec::new(
         found.clone(),
         probe.iter().map(OsString::from).collect(),
-        std::env::temp_dir(),
+        // The probe only prints a path; any folder that exists will do.
+        "/",
         vec![("PATH".into(), path_env.to_os_string())],
     )
     .timeout(Duration::from_secs(20))
@@ -92,21 +95,4 @@ async fn resolve_one(program: &str, probe: &[&str], path_env: &OsStr) -> Interpr
         )),
         Err(error) => Interpreter::Missing(error.to_string()),
     }
-}
-
-fn find_program(program: &str, path_env: &OsStr) -> Option<PathBuf> {
-    let candidate = Path::new(program);
-    if candidate.components().count() > 1 {
-        return candidate.is_file().then(|| candidate.to_path_buf());
-    }
-    std::env::split_paths(path_env)
-        .map(|dir| dir.join(program))
-        .find(|path| is_executable(path))
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    path.metadata()
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
 }

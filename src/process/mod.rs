@@ -7,6 +7,7 @@ pub mod contain;
 mod disk;
 mod interpreters;
 mod limits;
+mod search_path;
 mod spawn;
 
 use std::ffi::OsString;
@@ -25,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 pub use disk::{usage as disk_usage, DiskCap};
 pub use interpreters::{Interpreter, Interpreters};
 pub use limits::ResourceLimits;
+pub use search_path::{find_program, join_search_path, split_search_path};
 
 /// What to run and within which limits.
 #[derive(Debug, Clone)]
