@@ -11,6 +11,7 @@ use serde::Serialize;
 use tokio::time::MissedTickBehavior;
 
 use crate::catalog::{Catalog, CatalogError, PrunedRun};
+use crate::runner::RunDir;
 use crate::settings::{Effective, Settings};
 
 /// How often the scheduled pass runs.
@@ -159,7 +160,7 @@ fn remove_folders(runs_dir: &Path, runs: &[PrunedRun]) -> (u64, u64) {
             .as_deref()
             .map(PathBuf::from)
             .filter(|p| p.starts_with(runs_dir) && p != runs_dir)
-            .unwrap_or_else(|| runs_dir.join(run.id.to_string()));
+            .unwrap_or_else(|| RunDir::new(runs_dir, run.id).root);
         let size = size_of(&folder);
         match std::fs::remove_dir_all(&folder) {
             Ok(()) => {

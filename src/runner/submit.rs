@@ -74,9 +74,14 @@ impl Runner {
             .filter(|n| *n > 0);
         let entry = self.admission.enter(script_id, limit)?;
         let queued = matches!(entry, Entry::Queued(_));
+        let runs_dir = self.runs_dir.clone();
         let run_id = self
             .catalog
-            .start_run(new_run(&script, &args), self.runs_dir.clone(), queued)
+            .start_run(
+                new_run(&script, &args),
+                move |id| RunDir::new(&runs_dir, id).root,
+                queued,
+            )
             .await?;
         let active = Arc::new(ActiveRun::new(
             run_id,
