@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
+use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
 
 use crate::catalog::{Catalog, CatalogError, PrunedRun};
 use crate::runner::RunDir;
@@ -104,8 +106,13 @@ impl Retention {
         })
     }
 
-    /// Prunes now, then every `every`, and whenever the retention settings change.
-    pub fn schedule(self: &Arc<Self>, every: Duration) {
+    /// Prunes now, then every `every`, and whenever the retention settings change, until
+    /// `shutdown` is cancelled.
+    pub fn schedule(
+        self: &Arc<Self>,
+        every: Duration,
+        shutdown: CancellationToken,
+    ) -> JoinHandle<()> {
         let retention = self.clone();
         let mut changes = self.settings.subscribe();
         tokio::spawn(async move {
@@ -114,6 +121,7 @@ impl Retention {
             let mut last = None;
             loop {
                 tokio::select! {
+                    _ = shutdown.cancelled() => return,
                     _ = tick.tick() => {}
                     changed = changes.changed() => {
                         if changed.is_err() {
@@ -129,7 +137,7 @@ impl Retention {
                 last = Some(policy);
                 retention.scheduled_pass(policy).await;
             }
-        });
+        })
     }
 
     async fn scheduled_pass(&self, policy: Policy) {

@@ -21,6 +21,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::catalog::{Catalog, CatalogError, Run};
 use crate::config::RunSettings;
@@ -134,12 +136,16 @@ impl Runner {
             .resize(current.max_concurrent_runs, current.max_queued_runs);
     }
 
-    /// Keeps the concurrency limits in step with the settings, for the life of the runtime.
-    pub fn follow_settings(self: &Arc<Self>) {
+    /// Keeps the concurrency limits in step with the settings until `shutdown` is cancelled.
+    pub fn follow_settings(self: &Arc<Self>, shutdown: CancellationToken) -> JoinHandle<()> {
         let runner = Arc::downgrade(self);
         let mut changes = self.settings.subscribe();
         tokio::spawn(async move {
-            while changes.changed().await.is_ok() {
+            while shutdown
+                .run_until_cancelled(changes.changed())
+                .await
+                .is_some_and(|changed| changed.is_ok())
+            {
                 let Some(runner) = runner.upgrade() else {
                     return;
                 };
@@ -148,7 +154,7 @@ impl Runner {
                     .admission
                     .resize(current.max_concurrent_runs, current.max_queued_runs);
             }
-        });
+        })
     }
 
     /// A place for uploads to land while a request is read.

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, watch as signal, Mutex, Semaphore};
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 use crate::catalog::{Catalog, CatalogError, ScriptUpsert};
 use crate::config::ScanConfig;
@@ -235,8 +236,13 @@ impl Scanner {
     }
 
     /// Watches the repository and rescans on changes, on the safety-net interval, and when a
-    /// dependency set finishes installing. A changed interval or debounce applies at once.
-    pub async fn run_forever(self: Arc<Self>, settings: Arc<Settings>) {
+    /// dependency set finishes installing, until `shutdown` is cancelled. A changed interval
+    /// or debounce applies at once.
+    pub async fn run_forever(
+        self: Arc<Self>,
+        settings: Arc<Settings>,
+        shutdown: CancellationToken,
+    ) {
         let mut changes = settings.subscribe();
         let (changed_tx, mut changed) = mpsc::channel(1);
         let mut current = settings.current();
@@ -246,6 +252,7 @@ impl Scanner {
         loop {
             let mut installed = HashSet::new();
             tokio::select! {
+                _ = shutdown.cancelled() => return,
                 message = changed.recv() => if message.is_none() { return },
                 _ = ticker.tick() => {},
                 key = deps_sync::next_installed(&mut installs) => { installed.insert(key); },
