@@ -1,6 +1,8 @@
 //! The SQLite catalog. All SQL lives in this module: sync query functions over a
 //! `&Connection`, behind an async facade that runs them on the blocking pool.
 
+#[cfg(test)]
+pub mod builders;
 mod deps;
 mod keys;
 mod manage;
