@@ -175,7 +175,8 @@ mod tests {
     fn option_values_are_read_as_the_table_says() {
         let plain = ArgsMap::parse(json!({})).unwrap();
         let secs = |s: u64| Some(Duration::from_secs(s));
-        let cases: [(&[(&str, &str)], RunOptions, &str); 7] = [
+        type Case<'a> = (&'a [(&'a str, &'a str)], RunOptions, &'a str);
+        let cases: [Case; 7] = [
             (&[], RunOptions::default(), "no options, no changes"),
             (
                 &[("async", "")],
