@@ -1,3 +1,5 @@
+//! The runs table: a run from its acceptance (queued or running) to its recorded end.
+
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

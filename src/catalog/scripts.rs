@@ -1,3 +1,5 @@
+//! The scripts table: what each scan found, its schema or load error, and its operator settings.
+
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::Value;
 

@@ -1,3 +1,5 @@
+//! Spawning under every failure mode: exit codes, signals, timeouts, output caps, limits.
+
 use super::*;
 use std::os::unix::process::CommandExt;
 

@@ -14,7 +14,8 @@ pub enum LiveEvent {
         stream: Stream,
         text: String,
     },
-    /// The run ended; always the last event.
+    /// The run ended; always the last event. It carries the record exactly as the catalog
+    /// stored it at the end (what `finish_run` returned), so the end event needs no second read.
     End(Arc<Run>),
 }
 
