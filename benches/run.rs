@@ -147,18 +147,11 @@ fn spawn_costs() {
             .report();
             println!("(containment: {})", report.mechanism);
         }
-        let spec = ProcessSpec {
-            program: "/bin/true".into(),
-            args: vec![],
-            cwd: std::env::temp_dir(),
-            env: vec![],
-            timeout: Duration::from_secs(5),
-            output_limit: 1024,
-            kill_grace: Duration::from_millis(100),
-            limits,
-            user_code: false,
-            disk: None,
-        };
+        let spec = ProcessSpec::new("/bin/true", vec![], std::env::temp_dir(), vec![])
+            .timeout(Duration::from_secs(5))
+            .output_limit(1024)
+            .kill_grace(Duration::from_millis(100))
+            .limits(limits);
         let mut samples: Vec<Duration> = (0..SPAWNS)
             .map(|_| time(|| drop(runtime.block_on(process::run(&spec, None)).expect("spawn"))))
             .collect();

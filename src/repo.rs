@@ -12,6 +12,18 @@ const MAX_NAME_BYTES: usize = 255;
 /// Longest relative path a client may name; far below PATH_MAX once joined to the repository.
 const MAX_PATH_BYTES: usize = 1024;
 
+/// What a script's schema sidecar adds to the script's file name.
+pub const SIDECAR_SUFFIX: &str = "._map.json";
+
+/// Folders never scanned: installed packages, caches, virtualenvs and hidden folders.
+pub fn is_ignored_folder(name: &str) -> bool {
+    name.starts_with('.')
+        || matches!(
+            name,
+            "node_modules" | "__pycache__" | "site-packages" | "venv" | "env"
+        )
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
     #[error("{0}")]
@@ -88,7 +100,7 @@ impl ScriptRepo {
         }
         if parts
             .iter()
-            .any(|p| crate::scanner::is_ignored_folder(p) || p.starts_with('.'))
+            .any(|p| is_ignored_folder(p) || p.starts_with('.'))
             || file.ends_with("._map.json")
         {
             return Err(invalid("names a hidden or ignored folder"));
@@ -206,7 +218,7 @@ fn check_lengths(relative: &str) -> Result<(), String> {
     let stem = Path::new(file)
         .file_stem()
         .map_or(0, |s| s.as_encoded_bytes().len());
-    let sidecar = stem + crate::scanner::SIDECAR_SUFFIX.len();
+    let sidecar = stem + SIDECAR_SUFFIX.len();
     if let Some(long) = relative.split('/').find(|p| p.len() > MAX_NAME_BYTES) {
         return Err(format!(
             "a name in the path is {} bytes, more than {MAX_NAME_BYTES}",
@@ -216,7 +228,7 @@ fn check_lengths(relative: &str) -> Result<(), String> {
     if sidecar > MAX_NAME_BYTES {
         return Err(format!(
             "the file name is too long to keep its schema beside it (at most {} bytes before the extension)",
-            MAX_NAME_BYTES - crate::scanner::SIDECAR_SUFFIX.len()
+            MAX_NAME_BYTES - SIDECAR_SUFFIX.len()
         ));
     }
     Ok(())

@@ -8,9 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
+use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
 
 use crate::catalog::{Catalog, CatalogError, PrunedRun};
+use crate::runner::RunDir;
 use crate::settings::{Effective, Settings};
 
 /// How often the scheduled pass runs.
@@ -103,8 +106,13 @@ impl Retention {
         })
     }
 
-    /// Prunes now, then every `every`, and whenever the retention settings change.
-    pub fn schedule(self: &Arc<Self>, every: Duration) {
+    /// Prunes now, then every `every`, and whenever the retention settings change, until
+    /// `shutdown` is cancelled.
+    pub fn schedule(
+        self: &Arc<Self>,
+        every: Duration,
+        shutdown: CancellationToken,
+    ) -> JoinHandle<()> {
         let retention = self.clone();
         let mut changes = self.settings.subscribe();
         tokio::spawn(async move {
@@ -113,6 +121,7 @@ impl Retention {
             let mut last = None;
             loop {
                 tokio::select! {
+                    _ = shutdown.cancelled() => return,
                     _ = tick.tick() => {}
                     changed = changes.changed() => {
                         if changed.is_err() {
@@ -128,7 +137,7 @@ impl Retention {
                 last = Some(policy);
                 retention.scheduled_pass(policy).await;
             }
-        });
+        })
     }
 
     async fn scheduled_pass(&self, policy: Policy) {
@@ -159,7 +168,7 @@ fn remove_folders(runs_dir: &Path, runs: &[PrunedRun]) -> (u64, u64) {
             .as_deref()
             .map(PathBuf::from)
             .filter(|p| p.starts_with(runs_dir) && p != runs_dir)
-            .unwrap_or_else(|| runs_dir.join(run.id.to_string()));
+            .unwrap_or_else(|| RunDir::new(runs_dir, run.id).root);
         let size = size_of(&folder);
         match std::fs::remove_dir_all(&folder) {
             Ok(()) => {

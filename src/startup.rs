@@ -1,5 +1,7 @@
-//! Builds the gateway the same way for production and tests: open the catalog, resolve
-//! the interpreters, scan, start watching, bind the listener, and hand back a runnable app.
+//! Builds the gateway the same way for production and tests, in the shape of an
+//! application: open the core (catalog, settings, interpreters, containment), start the
+//! services (scanner and watcher, runner, retention, notifier) under one shutdown signal,
+//! then serve.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -8,6 +10,8 @@ use std::time::Instant;
 use actix_web::dev::Server;
 use actix_web::middleware::{NormalizePath, TrailingSlash};
 use actix_web::{web, App, HttpServer};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
 use crate::access::Access;
@@ -19,9 +23,11 @@ use crate::manage::ScriptManager;
 use crate::openapi;
 use crate::process::contain::{self, ContainError};
 use crate::process::Interpreters;
+use crate::retention::Retention;
 use crate::runner::{Runner, RunnerParts};
 use crate::scanner::{Extractor, ScanError, ScanReport, Scanner};
 use crate::settings::Settings;
+use crate::webhook::Notifier;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -71,16 +77,7 @@ impl Core {
         let mut request = config.containment_request();
         request.reachable.extend(interpreters.executables());
         let containment = contain::install(&request)?;
-        for folder in [
-            &config.scratch_dir(),
-            &config.scan.scripts_repo.join("python"),
-            &config.scan.scripts_repo.join("js"),
-        ] {
-            std::fs::create_dir_all(folder).map_err(|source| StartupError::Folder {
-                path: folder.display().to_string(),
-                source,
-            })?;
-        }
+        prepare_folders(config)?;
         let database = config.database_path();
         let catalog = tokio::task::spawn_blocking(move || Catalog::open(&database))
             .await
@@ -128,6 +125,20 @@ impl Core {
     }
 }
 
+fn prepare_folders(config: &Config) -> Result<(), StartupError> {
+    for folder in [
+        &config.scratch_dir(),
+        &config.scan.scripts_repo.join("python"),
+        &config.scan.scripts_repo.join("js"),
+    ] {
+        std::fs::create_dir_all(folder).map_err(|source| StartupError::Folder {
+            path: folder.display().to_string(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
 /// With a run user: the data folder becomes passable but not readable for it, the database
 /// private, and the extraction scratch folder its own.
 fn close_gateway_state(config: &Config, user: &contain::RunAs) -> std::io::Result<()> {
@@ -159,11 +170,99 @@ fn announce(report: &contain::ContainmentReport) {
     }
 }
 
-/// A gateway bound to its address, ready to run.
+/// What keeps running beside the HTTP server: the scanner and its watcher, the runner, the
+/// retention schedule, the webhook notifier and the OpenAPI refresher. Each watches the one
+/// `shutdown` token; their task handles are kept so stopping waits for them.
+pub struct Services {
+    pub runner: Arc<Runner>,
+    pub notifier: Arc<Notifier>,
+    pub retention: Arc<Retention>,
+    pub docs: Arc<openapi::DocCache>,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+    /// The OpenAPI refresher cannot watch the token; it is stopped by its handle.
+    docs_task: JoinHandle<()>,
+}
+
+impl Services {
+    /// Starts every service over `core`; runs an unclean stop left behind are recorded first.
+    /// `rescans` is the scanner's loop, watching since before the first scan.
+    pub async fn start(
+        core: &Core,
+        config: &Config,
+        shutdown: CancellationToken,
+        rescans: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<Services, StartupError> {
+        let docs = Arc::new(openapi::DocCache::load(&core.catalog).await?);
+        let docs_task =
+            openapi::keep_fresh(docs.clone(), core.catalog.clone(), core.scanner.changes());
+        let scanner_task = tokio::spawn(rescans);
+        let runner = start_runner(core, config).await?;
+        let notifier = Arc::new(Notifier::new(core.catalog.clone(), core.settings.clone()));
+        let retention = Arc::new(Retention::new(
+            core.catalog.clone(),
+            core.settings.clone(),
+            config.runs_dir(),
+        ));
+        let tasks = vec![
+            scanner_task,
+            runner.follow_settings(shutdown.clone()),
+            notifier.start(runner.subscribe_finished(), shutdown.clone()),
+            retention.schedule(crate::retention::EVERY, shutdown.clone()),
+        ];
+        Ok(Services {
+            runner,
+            notifier,
+            retention,
+            docs,
+            shutdown,
+            tasks,
+            docs_task,
+        })
+    }
+
+    /// Stops every service and waits for each to end (runs are stopped by the runner's own
+    /// `shut_down`, before this).
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.docs_task.abort();
+        for task in self.tasks {
+            if let Err(error) = task.await {
+                tracing::warn!(%error, "a background service ended badly");
+            }
+        }
+    }
+}
+
+async fn start_runner(core: &Core, config: &Config) -> Result<Arc<Runner>, StartupError> {
+    let runner = Arc::new(Runner::new(RunnerParts {
+        catalog: core.catalog.clone(),
+        interpreters: core.interpreters.clone(),
+        settings: core.settings.clone(),
+        deps: core.deps.clone(),
+        scripts_repo: config.scan.scripts_repo.clone(),
+        runs_dir: config.runs_dir(),
+        child_path: config.child_path.clone(),
+    }));
+    let recovered = runner
+        .recover_leftovers()
+        .await
+        .map_err(|e| StartupError::Recover(e.to_string()))?;
+    if recovered > 0 {
+        tracing::warn!(
+            runs = recovered,
+            "runs left by an earlier stop were marked interrupted"
+        );
+    }
+    Ok(runner)
+}
+
+/// A gateway bound to its address, ready to run: the core opened, the services started,
+/// the HTTP server built over them.
 pub struct Application {
     address: SocketAddr,
     server: Server,
-    runner: Arc<Runner>,
+    services: Services,
     grace: std::time::Duration,
     first_scan: ScanReport,
 }
@@ -171,96 +270,23 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> Result<Application, StartupError> {
         let core = Core::open(&config).await?;
+        let shutdown = CancellationToken::new();
         // Watching starts before the first scan: a file saved while it runs is seen.
-        let rescans = core.scanner.clone().watch(core.settings.clone());
+        let rescans = core
+            .scanner
+            .clone()
+            .watch(core.settings.clone(), shutdown.clone());
         let first_scan = core.scanner.scan(false).await?;
-        let doc_changes = core.scanner.changes();
-        let docs = Arc::new(openapi::DocCache::load(&core.catalog).await?);
-        openapi::keep_fresh(docs.clone(), core.catalog.clone(), doc_changes);
-        tokio::spawn(rescans);
-
-        let requested = SocketAddr::new(config.host, config.port);
-        let bind_error = |source| StartupError::Bind {
-            address: requested.to_string(),
-            source,
-        };
-        let listener = TcpListener::bind(requested).map_err(bind_error)?;
-        let address = listener.local_addr().map_err(bind_error)?;
-        let runner = Arc::new(Runner::new(RunnerParts {
-            catalog: core.catalog.clone(),
-            interpreters: core.interpreters.clone(),
-            settings: core.settings.clone(),
-            deps: core.deps.clone(),
-            scripts_repo: config.scan.scripts_repo.clone(),
-            runs_dir: config.runs_dir(),
-            child_path: config.child_path.clone(),
-        }));
-        let recovered = runner
-            .recover_leftovers()
-            .await
-            .map_err(|e| StartupError::Recover(e.to_string()))?;
-        if recovered > 0 {
-            tracing::warn!(
-                runs = recovered,
-                "runs left by an earlier stop were marked interrupted"
-            );
-        }
-        runner.follow_settings();
-        let notifier = Arc::new(crate::webhook::Notifier::new(
-            core.catalog.clone(),
-            core.settings.clone(),
-        ));
-        notifier.start(runner.subscribe_finished());
-        let retention = Arc::new(crate::retention::Retention::new(
-            core.catalog.clone(),
-            core.settings.clone(),
-            config.runs_dir(),
-        ));
-        retention.schedule(crate::retention::EVERY);
-        let manager = Arc::new(ScriptManager::new(
-            config.scan.scripts_repo.clone(),
-            core.scanner.clone(),
-            core.catalog.clone(),
-            config.data_dir.join("templates"),
-        ));
-        let access =
-            web::Data::new(Access::new(config.api_key.clone(), core.catalog.clone()).await?);
-        let state = web::Data::new(AppState {
-            access: access.clone().into_inner(),
-            manager,
-            settings: core.settings,
-            notifier,
-            retention,
-            runner: runner.clone(),
-            catalog: core.catalog,
-            scanner: core.scanner,
-            deps: core.deps,
-            api_key: config.api_key.clone(),
-            started: Instant::now(),
-        });
+        let (listener, address) = bind(&config)?;
+        let services = Services::start(&core, &config, shutdown, rescans).await?;
+        let state = app_state(core, &services, &config).await?;
         let grace = config.shutdown_grace;
-        let server = HttpServer::new(move || {
-            App::new()
-                .wrap(TracingLogger::default())
-                .wrap(api::json_errors())
-                // Outermost, so the router and every route's gate see the same path. Only
-                // doubled slashes: Swagger UI lives under `/docs/`, trailing slash included.
-                .wrap(NormalizePath::new(TrailingSlash::MergeOnly))
-                .app_data(state.clone())
-                .app_data(access.clone())
-                .app_data(web::Data::from(docs.clone()))
-                .configure(api::configure)
-        })
-        .workers(2)
-        .disable_signals()
-        .shutdown_timeout(grace.as_secs() + 15)
-        .listen(listener)
-        .map_err(bind_error)?
-        .run();
+        let server = http_server(listener, state, services.docs.clone(), grace)
+            .map_err(|source| bind_error(address, source))?;
         Ok(Application {
             address,
             server,
-            runner,
+            services,
             grace,
             first_scan,
         })
@@ -285,14 +311,86 @@ impl Application {
             signal = shutdown_signal() => tracing::info!(signal, "shutting down"),
         }
         let stop_accepting = handle.stop(true);
-        self.runner.shut_down(self.grace).await;
+        self.services.runner.shut_down(self.grace).await;
         stop_accepting.await;
         let served = server.await.map_err(std::io::Error::other)?;
+        self.services.stop().await;
         tokio::task::spawn_blocking(|| contain::current().release())
             .await
             .map_err(std::io::Error::other)?;
         served
     }
+}
+
+fn bind_error(address: SocketAddr, source: std::io::Error) -> StartupError {
+    StartupError::Bind {
+        address: address.to_string(),
+        source,
+    }
+}
+
+/// The listener on the configured address, and the address it got (port 0 picks one).
+fn bind(config: &Config) -> Result<(TcpListener, SocketAddr), StartupError> {
+    let requested = SocketAddr::new(config.host, config.port);
+    let listener = TcpListener::bind(requested).map_err(|e| bind_error(requested, e))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| bind_error(requested, e))?;
+    Ok((listener, address))
+}
+
+async fn app_state(
+    core: Core,
+    services: &Services,
+    config: &Config,
+) -> Result<web::Data<AppState>, StartupError> {
+    let manager = Arc::new(ScriptManager::new(
+        config.scan.scripts_repo.clone(),
+        core.scanner.clone(),
+        core.catalog.clone(),
+        config.data_dir.join("templates"),
+    ));
+    let access = Arc::new(Access::new(config.api_key.clone(), core.catalog.clone()).await?);
+    Ok(web::Data::new(AppState {
+        access,
+        manager,
+        settings: core.settings,
+        notifier: services.notifier.clone(),
+        retention: services.retention.clone(),
+        runner: services.runner.clone(),
+        catalog: core.catalog,
+        scanner: core.scanner,
+        deps: core.deps,
+        api_key: config.api_key.clone(),
+        started: Instant::now(),
+    }))
+}
+
+fn http_server(
+    listener: TcpListener,
+    state: web::Data<AppState>,
+    docs: Arc<openapi::DocCache>,
+    grace: std::time::Duration,
+) -> std::io::Result<Server> {
+    let access = web::Data::from(state.access.clone());
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(TracingLogger::default())
+            .wrap(api::json_errors())
+            // Outermost, so the router and every route's gate see the same path. Only
+            // doubled slashes: Swagger UI lives under `/docs/`, trailing slash included.
+            .wrap(NormalizePath::new(TrailingSlash::MergeOnly))
+            .app_data(state.clone())
+            .app_data(access.clone())
+            .app_data(web::Data::from(docs.clone()))
+            .configure(api::configure)
+    })
+    .workers(2)
+    .disable_signals()
+    .shutdown_timeout(grace.as_secs() + 15)
+    .listen(listener)?
+    .run();
+    Ok(server)
 }
 
 async fn shutdown_signal() -> &'static str {

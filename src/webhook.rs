@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::catalog::{Catalog, CatalogError, Run, RunStatus};
@@ -134,11 +135,19 @@ impl Notifier {
     }
 
     /// Notifies every run `finished` announces, for the life of the runtime.
-    pub fn start(self: &Arc<Self>, mut finished: broadcast::Receiver<Arc<Run>>) {
+    pub fn start(
+        self: &Arc<Self>,
+        mut finished: broadcast::Receiver<Arc<Run>>,
+        shutdown: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
         let notifier = self.clone();
         tokio::spawn(async move {
             loop {
-                match finished.recv().await {
+                let next = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    next = finished.recv() => next,
+                };
+                match next {
                     Ok(run) => notifier.dispatch(run),
                     Err(RecvError::Lagged(missed)) => {
                         tracing::warn!(missed, "runs ended faster than they could be notified")
@@ -146,7 +155,7 @@ impl Notifier {
                     Err(RecvError::Closed) => return,
                 }
             }
-        });
+        })
     }
 
     fn dispatch(self: &Arc<Self>, run: Arc<Run>) {

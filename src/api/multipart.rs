@@ -1,15 +1,15 @@
 //! The one multipart reader (run forms and script uploads): each part goes where its caller
-//! decides before any byte is read — into memory, into a new file, or nowhere — within a
-//! cap on all bytes, on the bytes held in memory, and on the number of parts.
-
-use std::path::PathBuf;
+//! decides before any byte is read — into memory, into an upload the runner's staging
+//! writes, or nowhere — within a cap on all bytes, on the bytes held in memory, and on the
+//! number of parts. No file is written here.
 
 use actix_multipart::Multipart;
 use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
-use tokio::io::AsyncWriteExt;
 
+use crate::domain::RawValue;
 use crate::error::{ApiError, ErrorCode};
+use crate::runner::Upload;
 
 /// More parts than any form a script or a person fills in needs.
 pub const MAX_PARTS: usize = 1000;
@@ -27,11 +27,8 @@ pub struct FormLimits {
 /// Where one part goes, decided from its name and file name.
 pub enum Keep {
     Memory,
-    /// Into a new file at `path` (never an existing one, never through a link).
-    File {
-        file_name: String,
-        path: PathBuf,
-    },
+    /// Handed, chunk by chunk, to an upload opened in the runner's staging.
+    File(Upload),
     /// Read past and dropped: nothing is stored.
     Skip,
 }
@@ -43,11 +40,10 @@ pub enum Part {
         file_name: Option<String>,
         bytes: Vec<u8>,
     },
+    /// The staged upload, as the parameter value that names it.
     File {
         name: String,
-        file_name: String,
-        path: PathBuf,
-        size: u64,
+        upload: RawValue,
     },
     Skipped {
         name: String,
@@ -116,11 +112,9 @@ pub async fn read_form(
                 name,
                 file_name,
             },
-            Keep::File { file_name, path } => Part::File {
-                size: budget.write_to_file(field, &path).await?,
+            Keep::File(upload) => Part::File {
+                upload: budget.hand_to_upload(field, upload).await?,
                 name,
-                file_name,
-                path,
             },
             Keep::Skip => {
                 budget.skip(field).await?;
@@ -181,26 +175,18 @@ impl Budget {
         Ok(bytes)
     }
 
-    async fn write_to_file(
+    async fn hand_to_upload(
         &mut self,
         mut field: actix_multipart::Field,
-        path: &std::path::Path,
-    ) -> Result<u64, ApiError> {
-        let mut file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .await
-            .map_err(|e| ApiError::internal(&e))?;
-        let mut size = 0u64;
+        mut upload: Upload,
+    ) -> Result<RawValue, ApiError> {
         while let Some(chunk) = self.next_chunk(&mut field).await? {
-            size += chunk.len() as u64;
-            file.write_all(&chunk)
+            upload
+                .write(&chunk)
                 .await
                 .map_err(|e| ApiError::internal(&e))?;
         }
-        file.flush().await.map_err(|e| ApiError::internal(&e))?;
-        Ok(size)
+        upload.finish().await.map_err(|e| ApiError::internal(&e))
     }
 
     async fn skip(&mut self, mut field: actix_multipart::Field) -> Result<(), ApiError> {

@@ -132,12 +132,11 @@ async fn read_multipart(
         Ok(match file_name {
             None => Keep::Memory,
             Some(_) if !accepted.contains(name) => Keep::Skip,
-            Some(file_name) => {
-                let (file_name, path) = staging
-                    .reserve(file_name)
-                    .map_err(|e| ApiError::internal(&e))?;
-                Keep::File { file_name, path }
-            }
+            Some(file_name) => Keep::File(
+                staging
+                    .open_upload(file_name)
+                    .map_err(|e| ApiError::internal(&e))?,
+            ),
         })
     })
     .await?;
@@ -145,17 +144,7 @@ async fn read_multipart(
     let mut from_payload = BTreeMap::new();
     for part in parts {
         match part {
-            Part::File {
-                name,
-                file_name,
-                path,
-                size,
-            } => {
-                let upload = RawValue::Upload {
-                    file_name,
-                    path,
-                    size,
-                };
+            Part::File { name, upload } => {
                 fields.insert(name, upload);
             }
             // Listed as ignored, like any parameter the script does not declare.

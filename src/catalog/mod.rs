@@ -1,6 +1,8 @@
 //! The SQLite catalog. All SQL lives in this module: sync query functions over a
 //! `&Connection`, behind an async facade that runs them on the blocking pool.
 
+#[cfg(test)]
+pub mod builders;
 mod deps;
 mod keys;
 mod manage;
@@ -121,15 +123,16 @@ impl Catalog {
     }
 
     /// Records a new run (queued, or starting now) in the folder `runs_dir/<id>`; returns its id.
+    /// Records a new run; `run_dir` names its folder once its id is known.
     pub async fn start_run(
         &self,
         run: NewRun,
-        runs_dir: std::path::PathBuf,
+        run_dir: impl FnOnce(i64) -> std::path::PathBuf + Send + 'static,
         queued: bool,
     ) -> Result<i64, CatalogError> {
         self.call(move |conn| {
             let id = runs::insert(conn, &run, queued)?;
-            let run_dir = runs_dir.join(id.to_string());
+            let run_dir = run_dir(id);
             runs::set_run_dir(conn, id, &run_dir.display().to_string())?;
             Ok(id)
         })

@@ -60,8 +60,8 @@ pub fn delete_beyond_cap(conn: &Connection, keep: u64) -> Result<Vec<PrunedRun>,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::{runs, scripts, Catalog, NewRun, RunEnd, RunStatus, ScriptUpsert};
-    use crate::domain::Runtime;
+    use crate::catalog::builders::{run_end, script_upsert};
+    use crate::catalog::{runs, scripts, Catalog, NewRun, RunStatus, ScriptUpsert};
     use serde_json::json;
 
     type Conn = r2d2::PooledConnection<r2d2_sqlite::SqliteConnectionManager>;
@@ -72,14 +72,8 @@ mod tests {
         let conn = catalog.pool.get().unwrap();
         for path in ["python/a.py", "python/b.py"] {
             let upsert = ScriptUpsert {
-                path: path.into(),
-                runtime: Runtime::Python,
-                name: path.into(),
-                group_path: None,
-                description: None,
                 file_hash: "h".into(),
-                file_size: 1,
-                load: Some(Ok(json!({}))),
+                ..script_upsert(path)
             };
             scripts::upsert(&conn, &upsert).unwrap();
         }
@@ -96,20 +90,7 @@ mod tests {
         let id = runs::insert(conn, &new, false).unwrap();
         runs::set_run_dir(conn, id, &format!("/data/runs/{id}")).unwrap();
         if finished {
-            let end = RunEnd {
-                status: RunStatus::Success,
-                exit_code: Some(0),
-                duration_ms: 1,
-                data: None,
-                stdout_preview: None,
-                output_file: None,
-                output_size: None,
-                output_content_type: None,
-                stderr: String::new(),
-                files: vec![],
-                error_code: None,
-                error_message: None,
-            };
+            let end = run_end(RunStatus::Success);
             runs::finish(conn, id, &end).unwrap();
         }
         id

@@ -1,3 +1,5 @@
+//! The runs table: a run from its acceptance (queued or running) to its recorded end.
+
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -279,8 +281,8 @@ pub fn list(conn: &Connection, filter: &RunFilter) -> Result<Page<Run>, CatalogE
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::builders::{run_end, script_upsert};
     use crate::catalog::{scripts, Catalog, ScriptUpsert};
-    use crate::domain::Runtime;
     use serde_json::json;
 
     fn setup() -> (
@@ -292,14 +294,9 @@ mod tests {
         let catalog = Catalog::open(&dir.path().join("gateway.db")).unwrap();
         let conn = catalog.pool.get().unwrap();
         let upsert = ScriptUpsert {
-            path: "python/a.py".into(),
-            runtime: Runtime::Python,
             name: "a".into(),
-            group_path: None,
-            description: None,
             file_hash: "h".into(),
-            file_size: 1,
-            load: Some(Ok(json!({}))),
+            ..script_upsert("python/a.py")
         };
         scripts::upsert(&conn, &upsert).unwrap();
         (dir, conn, 1)
@@ -307,21 +304,14 @@ mod tests {
 
     fn end(status: RunStatus) -> RunEnd {
         RunEnd {
-            status,
-            exit_code: Some(0),
             duration_ms: 12,
             data: Some(json!({"ok": true})),
-            stdout_preview: None,
-            output_file: None,
-            output_size: None,
-            output_content_type: None,
             stderr: "warn".into(),
             files: vec![RunFile {
                 name: "out.csv".into(),
                 size: 3,
             }],
-            error_code: None,
-            error_message: None,
+            ..run_end(status)
         }
     }
 
@@ -414,8 +404,8 @@ mod tests {
 #[cfg(test)]
 mod lifecycle_tests {
     use super::*;
+    use crate::catalog::builders::script_upsert;
     use crate::catalog::{scripts, Catalog, ScriptUpsert};
-    use crate::domain::Runtime;
     use serde_json::json;
 
     #[test]
@@ -424,14 +414,9 @@ mod lifecycle_tests {
         let catalog = Catalog::open(&dir.path().join("gateway.db")).unwrap();
         let mut conn = catalog.pool.get().unwrap();
         let upsert = ScriptUpsert {
-            path: "python/a.py".into(),
-            runtime: Runtime::Python,
             name: "a".into(),
-            group_path: None,
-            description: None,
             file_hash: "h".into(),
-            file_size: 1,
-            load: Some(Ok(json!({}))),
+            ..script_upsert("python/a.py")
         };
         scripts::upsert(&conn, &upsert).unwrap();
         let new = NewRun {

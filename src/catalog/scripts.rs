@@ -1,3 +1,5 @@
+//! The scripts table: what each scan found, its schema or load error, and its operator settings.
+
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::Value;
 
@@ -260,19 +262,17 @@ pub fn mark_deleted(conn: &Connection, id: i64) -> Result<(), CatalogError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::builders::script_upsert;
     use crate::catalog::Catalog;
     use serde_json::json;
 
     fn upsert_for(path: &str, hash: &str, load: Option<Result<Value, String>>) -> ScriptUpsert {
         ScriptUpsert {
-            path: path.into(),
-            runtime: Runtime::Python,
-            name: path.into(),
-            group_path: None,
             description: Some("does 100% of the_work".into()),
             file_hash: hash.into(),
             file_size: 10,
             load,
+            ..script_upsert(path)
         }
     }
 

@@ -69,7 +69,7 @@ pub fn deps_env(
     if folders.is_empty() {
         return Vec::new();
     }
-    let join = |paths: Vec<PathBuf>| join_paths(&paths).unwrap_or_default();
+    let join = crate::process::join_search_path;
     match runtime {
         Runtime::Python => vec![("PYTHONPATH".into(), join(folders))],
         Runtime::Js => {
@@ -84,22 +84,6 @@ pub fn deps_env(
             env
         }
     }
-}
-
-/// `PATH`-style: joined with `:`; `None` when a folder's name holds a `:` itself.
-fn join_paths(paths: &[PathBuf]) -> Option<OsString> {
-    use std::os::unix::ffi::OsStrExt;
-    let mut joined = OsString::new();
-    for (i, path) in paths.iter().enumerate() {
-        if path.as_os_str().as_bytes().contains(&b':') {
-            return None;
-        }
-        if i > 0 {
-            joined.push(":");
-        }
-        joined.push(path);
-    }
-    Some(joined)
 }
 
 /// Whether Node.js loads this script as an ES module (so `NODE_PATH` alone is not enough):

@@ -238,7 +238,8 @@ mod tests {
     use std::sync::Arc;
     use std::time::Instant;
 
-    use crate::catalog::{Catalog, Script, ScriptDepsState, ScriptUpsert};
+    use crate::catalog::builders::script_upsert;
+    use crate::catalog::{Catalog, Script, ScriptDepsState};
     use crate::config::DepsSettings;
     use crate::deps::{DepSet, DepsError, DepsManager, DepsParts};
     use crate::domain::Runtime;
@@ -293,16 +294,7 @@ mod tests {
 
     /// A script row with the given dependency columns, as the catalog returns it.
     async fn script(catalog: &Catalog, path: &str, state: ScriptDepsState) -> Script {
-        let upsert = ScriptUpsert {
-            path: path.into(),
-            runtime: Runtime::Python,
-            name: path.into(),
-            group_path: None,
-            description: None,
-            file_hash: "f".into(),
-            file_size: 1,
-            load: Some(Ok(serde_json::json!({}))),
-        };
+        let upsert = script_upsert(path);
         catalog.apply_scan(vec![upsert], Vec::new()).await.unwrap();
         catalog
             .set_script_deps(vec![(path.into(), state)])

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::config::DepsSettings;
 use crate::domain::Runtime;
-use crate::process::{self, Interpreters, Output, ProcessSpec, Termination};
+use crate::process::{self, find_program, Interpreters, Output, ProcessSpec, Termination};
 
 use super::set::{entry_name, DepSet};
 
@@ -79,18 +79,10 @@ impl Installer {
             .map(display_word)
             .collect::<Vec<_>>()
             .join(" ");
-        let spec = ProcessSpec {
-            program,
-            args,
-            cwd: target.to_path_buf(),
-            env: self.environment(tool),
-            timeout: self.settings.install_timeout,
-            output_limit: OUTPUT_LIMIT,
-            kill_grace: Duration::from_secs(2),
-            limits: Default::default(),
-            user_code: false,
-            disk: None,
-        };
+        let spec = ProcessSpec::new(program, args, target, self.environment(tool))
+            .timeout(self.settings.install_timeout)
+            .output_limit(OUTPUT_LIMIT)
+            .kill_grace(Duration::from_secs(2));
         Ok(InstallCommand {
             spec,
             tool,
@@ -305,23 +297,6 @@ fn display_word(word: &OsStr) -> String {
         true => text.to_string(),
         false => format!("'{}'", text.replace('\'', "'\\''")),
     }
-}
-
-/// `program` as given (a path), or found in `search_path`.
-pub fn find_program(program: &str, search_path: &[PathBuf]) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let executable = |p: &Path| {
-        p.metadata()
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
-    let candidate = Path::new(program);
-    if candidate.components().count() > 1 {
-        return executable(candidate).then(|| candidate.to_path_buf());
-    }
-    search_path
-        .iter()
-        .map(|dir| dir.join(program))
-        .find(|p| executable(p))
 }
 
 #[cfg(test)]

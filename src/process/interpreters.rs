@@ -1,10 +1,12 @@
+//! Python and Node.js, found once at start and resolved to their real executables.
+
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::domain::Runtime;
 
-use super::{run, ProcessSpec};
+use super::{find_program, run, ProcessSpec};
 
 /// An interpreter resolved once at start: the real executable, not a shell shim in
 /// front of it (a pyenv shim costs ~50 ms per spawn).
@@ -81,19 +83,16 @@ async fn resolve_one(program: &str, probe: &[&str], lookup: &Lookup<'_>) -> Inte
     let Some(found) = find_program(program, lookup.search_path) else {
         return Interpreter::Missing(format!("interpreter \"{program}\" was not found on PATH"));
     };
-    let spec = ProcessSpec {
-        program: found.clone(),
-        args: probe.iter().map(OsString::from).collect(),
-        // Any folder does for the probe; the root one always exists and no one writes into it.
-        cwd: PathBuf::from("/"),
-        env: vec![("PATH".into(), lookup.path_env.to_os_string())],
-        timeout: Duration::from_secs(20),
-        output_limit: 64 * 1024,
-        kill_grace: Duration::from_millis(200),
-        limits: Default::default(),
-        user_code: false,
-        disk: None,
-    };
+    let spec = ProcessSpec::new(
+        found.clone(),
+        probe.iter().map(OsString::from).collect(),
+        // The probe only prints a path; any folder that exists will do.
+        "/",
+        vec![("PATH".into(), lookup.path_env.to_os_string())],
+    )
+    .timeout(Duration::from_secs(20))
+    .output_limit(64 * 1024)
+    .kill_grace(Duration::from_millis(200));
     match run(&spec, None).await {
         Ok(output) if output.success() => {
             let reported = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
@@ -111,22 +110,4 @@ async fn resolve_one(program: &str, probe: &[&str], lookup: &Lookup<'_>) -> Inte
         )),
         Err(error) => Interpreter::Missing(error.to_string()),
     }
-}
-
-fn find_program(program: &str, search_path: &[PathBuf]) -> Option<PathBuf> {
-    let candidate = Path::new(program);
-    if candidate.components().count() > 1 {
-        return candidate.is_file().then(|| candidate.to_path_buf());
-    }
-    search_path
-        .iter()
-        .map(|dir| dir.join(program))
-        .find(|path| is_executable(path))
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    path.metadata()
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
 }

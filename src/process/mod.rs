@@ -7,6 +7,7 @@ pub mod contain;
 mod disk;
 mod interpreters;
 mod limits;
+mod search_path;
 mod spawn;
 
 use std::ffi::OsString;
@@ -25,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 pub use disk::{usage as disk_usage, DiskCap};
 pub use interpreters::{Interpreter, Interpreters};
 pub use limits::ResourceLimits;
+pub use search_path::{find_program, join_search_path, split_search_path};
 
 /// What to run and within which limits.
 #[derive(Debug, Clone)]
@@ -44,6 +46,61 @@ pub struct ProcessSpec {
     pub user_code: bool,
     /// The folder the tree may fill, and how far.
     pub disk: Option<DiskCap>,
+}
+
+impl ProcessSpec {
+    /// A child with the usual defaults: a minute to run, 1 MiB kept per stream, two seconds
+    /// between SIGTERM and SIGKILL, no resource limits, not the script's own code, no disk cap.
+    pub fn new(
+        program: impl Into<PathBuf>,
+        args: Vec<OsString>,
+        cwd: impl Into<PathBuf>,
+        env: Vec<(OsString, OsString)>,
+    ) -> ProcessSpec {
+        ProcessSpec {
+            program: program.into(),
+            args,
+            cwd: cwd.into(),
+            env,
+            timeout: Duration::from_secs(60),
+            output_limit: 1024 * 1024,
+            kill_grace: Duration::from_secs(2),
+            limits: ResourceLimits::default(),
+            user_code: false,
+            disk: None,
+        }
+    }
+
+    pub fn timeout(mut self, timeout: Duration) -> ProcessSpec {
+        self.timeout = timeout;
+        self
+    }
+
+    pub fn output_limit(mut self, bytes: usize) -> ProcessSpec {
+        self.output_limit = bytes;
+        self
+    }
+
+    pub fn kill_grace(mut self, grace: Duration) -> ProcessSpec {
+        self.kill_grace = grace;
+        self
+    }
+
+    pub fn limits(mut self, limits: ResourceLimits) -> ProcessSpec {
+        self.limits = limits;
+        self
+    }
+
+    /// Marks the child as running the script's own code (as the run user, where configured).
+    pub fn user_code(mut self) -> ProcessSpec {
+        self.user_code = true;
+        self
+    }
+
+    pub fn disk(mut self, disk: Option<DiskCap>) -> ProcessSpec {
+        self.disk = disk;
+        self
+    }
 }
 
 /// Which output stream a message is about.

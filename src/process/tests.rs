@@ -1,19 +1,18 @@
+//! Spawning under every failure mode: exit codes, signals, timeouts, output caps, limits.
+
 use super::*;
 use std::os::unix::process::CommandExt;
 
 fn sh(script: &str, timeout: Duration, output_limit: usize) -> ProcessSpec {
-    ProcessSpec {
-        program: "/bin/sh".into(),
-        args: vec!["-c".into(), script.into()],
-        cwd: std::env::temp_dir(),
-        env: vec![("PATH".into(), "/usr/bin:/bin".into())],
-        timeout,
-        output_limit,
-        kill_grace: Duration::from_millis(300),
-        limits: ResourceLimits::default(),
-        user_code: false,
-        disk: None,
-    }
+    ProcessSpec::new(
+        "/bin/sh",
+        vec!["-c".into(), script.into()],
+        std::env::temp_dir(),
+        vec![("PATH".into(), "/usr/bin:/bin".into())],
+    )
+    .timeout(timeout)
+    .output_limit(output_limit)
+    .kill_grace(Duration::from_millis(300))
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ use crate::domain::RunArgs;
 use crate::process::{self, Output, ProcessSpec, ResourceLimits};
 
 use super::admission::{Entry, Slots};
+use super::environment::run_env;
 use super::live::LiveObserver;
 use super::outcome::{self, LimitsInForce, Printed};
 use super::registry::ActiveRun;
@@ -176,23 +177,6 @@ fn pid_recorder(catalog: &Catalog, active: &Arc<ActiveRun>) -> Box<dyn Fn(u32) +
     })
 }
 
-/// The environment a run starts with (before its dependency paths): the clean base, HOME in
-/// its working directory, TMPDIR in its scratch folder, and the run's identity.
-pub fn run_env(
-    child_path: &std::ffi::OsStr,
-    run_dir: &RunDir,
-    run_id: &str,
-    script: &Script,
-) -> Vec<(OsString, OsString)> {
-    let mut env = process::clean_env(child_path, &run_dir.work());
-    env.retain(|(key, _)| key != "TMPDIR");
-    env.push(("TMPDIR".into(), run_dir.tmp().into_os_string()));
-    env.push(("SG_RUN_ID".into(), run_id.into()));
-    env.push(("SG_SCRIPT_ID".into(), script.id.to_string().into()));
-    env.push(("SG_SCRIPT_PATH".into(), script.path.clone().into()));
-    env
-}
-
 fn process_spec(
     launch: &Launch,
     script: &Script,
@@ -204,31 +188,28 @@ fn process_spec(
     let env = run_env(&launch.child_path, run_dir, &run_id.to_string(), script);
     let mut argv: Vec<OsString> = vec![launch.script_file.clone().into_os_string()];
     argv.extend(args.argv.iter().cloned());
-    ProcessSpec {
-        program: launch.interpreter.clone(),
-        args: argv,
-        cwd: run_dir.work(),
-        env,
-        timeout: launch.timeout,
-        output_limit: settings.max_output_bytes,
-        kill_grace: Duration::from_secs(2),
-        limits: ResourceLimits {
-            cpu_seconds: settings.cpu_seconds,
-            address_space_bytes: settings.address_space_bytes,
-            open_files: settings.open_files,
-            processes: settings.processes,
-            // No single file may pass the disk cap either: that one the kernel stops at once.
-            file_size_bytes: match (settings.file_size_bytes, settings.disk_bytes) {
-                (Some(file), Some(disk)) => Some(file.min(disk)),
-                (file, disk) => file.or(disk),
-            },
+    let limits = ResourceLimits {
+        cpu_seconds: settings.cpu_seconds,
+        address_space_bytes: settings.address_space_bytes,
+        open_files: settings.open_files,
+        processes: settings.processes,
+        // No single file may pass the disk cap either: that one the kernel stops at once.
+        file_size_bytes: match (settings.file_size_bytes, settings.disk_bytes) {
+            (Some(file), Some(disk)) => Some(file.min(disk)),
+            (file, disk) => file.or(disk),
         },
-        user_code: true,
-        disk: settings.disk_bytes.map(|max_bytes| process::DiskCap {
-            folder: run_dir.root.clone(),
-            max_bytes,
-        }),
-    }
+    };
+    let disk = settings.disk_bytes.map(|max_bytes| process::DiskCap {
+        folder: run_dir.root.clone(),
+        max_bytes,
+    });
+    ProcessSpec::new(launch.interpreter.clone(), argv, run_dir.work(), env)
+        .timeout(launch.timeout)
+        .output_limit(settings.max_output_bytes)
+        .kill_grace(Duration::from_secs(2))
+        .limits(limits)
+        .user_code()
+        .disk(disk)
 }
 
 async fn record_output(output: &Output, run_dir: &RunDir, launch: &Launch) -> RunEnd {
@@ -268,8 +249,8 @@ async fn record_output(output: &Output, run_dir: &RunDir, launch: &Launch) -> Ru
 /// Non-JSON stdout is kept as a file with a content type sniffed from its bytes.
 async fn store_raw_output(stdout: &[u8], run_dir: &RunDir, end: &mut RunEnd) {
     let (content_type, extension) = outcome::sniff(stdout);
-    let name = format!("output.{extension}");
-    if let Err(error) = tokio::fs::write(run_dir.root.join(&name), stdout).await {
+    let (name, path) = run_dir.new_output(&extension);
+    if let Err(error) = tokio::fs::write(path, stdout).await {
         tracing::error!(%error, "cannot store the run's output");
         return;
     }

@@ -14,7 +14,8 @@ pub enum LiveEvent {
         stream: Stream,
         text: String,
     },
-    /// The run ended; always the last event.
+    /// The run ended; always the last event. It carries the record exactly as the catalog
+    /// stored it at the end (what `finish_run` returned), so the end event needs no second read.
     End(Arc<Run>),
 }
 
@@ -151,6 +152,7 @@ impl Observer for LiveObserver {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::builders;
 
     fn lines(events: &[LiveEvent]) -> Vec<String> {
         events
@@ -163,29 +165,7 @@ mod tests {
     }
 
     fn run(id: i64) -> Arc<Run> {
-        Arc::new(Run {
-            id,
-            script_id: 1,
-            script_path: "python/a.py".into(),
-            status: crate::catalog::RunStatus::Success,
-            params: None,
-            ignored_params: vec![],
-            run_dir: None,
-            queued_at: String::new(),
-            started_at: None,
-            finished_at: None,
-            duration_ms: None,
-            exit_code: Some(0),
-            data: None,
-            stdout_preview: None,
-            output_file: None,
-            output_size: None,
-            output_content_type: None,
-            stderr: None,
-            files: vec![],
-            error_code: None,
-            error_message: None,
-        })
+        Arc::new(builders::run(id))
     }
 
     #[tokio::test]

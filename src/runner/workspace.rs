@@ -1,9 +1,18 @@
-//! The folders of a run: uploads, the working directory, scratch space and outputs.
+//! The one owner of the run-folder layout (`runs/<id>/{uploads,work,tmp}`, stored output,
+//! `events.jsonl`) and of the staging folder where uploads are written before their run exists.
 
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
-use crate::catalog::RunFile;
+use tokio::io::AsyncWriteExt;
+
+use crate::catalog::{Run, RunFile};
+use crate::domain::RawValue;
+
+const UPLOADS: &str = "uploads";
+const WORK: &str = "work";
+const TMP: &str = "tmp";
+const EVENT_LOG: &str = "events.jsonl";
 
 const MAX_LISTED_FILES: usize = 1000;
 const MAX_DEPTH: usize = 8;
@@ -31,7 +40,7 @@ impl Staging {
     }
 
     /// A fresh path for an uploaded file, keeping a safe form of the name the client gave.
-    pub fn reserve(&mut self, client_name: &str) -> io::Result<(String, PathBuf)> {
+    fn reserve(&mut self, client_name: &str) -> io::Result<(String, PathBuf)> {
         let dir = match &mut self.dir {
             Some(dir) => dir,
             empty => {
@@ -50,12 +59,54 @@ impl Staging {
         Ok((name, path))
     }
 
+    /// Opens a new file for an upload named `client_name` by the client; the caller writes
+    /// the upload's bytes through it as they arrive.
+    pub fn open_upload(&mut self, client_name: &str) -> io::Result<Upload> {
+        let (file_name, path) = self.reserve(client_name)?;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        Ok(Upload {
+            file_name,
+            path,
+            file: tokio::fs::File::from_std(file),
+            size: 0,
+        })
+    }
+
     /// Moves the uploads (if any) to `destination` for good.
     pub fn keep_as(self, destination: &Path) -> io::Result<()> {
         match self.dir {
             Some(dir) => std::fs::rename(dir.keep(), destination),
             None => Ok(()),
         }
+    }
+}
+
+/// One upload being written into staging, in a file of its own (never an existing one).
+pub struct Upload {
+    file_name: String,
+    path: PathBuf,
+    file: tokio::fs::File,
+    size: u64,
+}
+
+impl Upload {
+    pub async fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
+        self.file.write_all(chunk).await?;
+        self.size += chunk.len() as u64;
+        Ok(())
+    }
+
+    /// The upload, complete, as the parameter value that names it.
+    pub async fn finish(mut self) -> io::Result<RawValue> {
+        self.file.flush().await?;
+        Ok(RawValue::Upload {
+            file_name: self.file_name,
+            path: self.path,
+            size: self.size,
+        })
     }
 }
 
@@ -72,23 +123,62 @@ impl RunDir {
         }
     }
 
+    /// The folder recorded for a run, if it has one.
+    pub fn of(run: &Run) -> Option<RunDir> {
+        Some(RunDir {
+            root: PathBuf::from(run.run_dir.as_ref()?),
+        })
+    }
+
     pub fn uploads(&self) -> PathBuf {
-        self.root.join("uploads")
+        self.root.join(UPLOADS)
     }
 
     /// The script's working directory; what it writes here becomes the run's files.
     pub fn work(&self) -> PathBuf {
-        self.root.join("work")
+        self.root.join(WORK)
     }
 
     pub fn tmp(&self) -> PathBuf {
-        self.root.join("tmp")
+        self.root.join(TMP)
+    }
+
+    /// One `[stream, line]` JSON array per line the run printed, in order.
+    pub fn event_log(&self) -> PathBuf {
+        self.root.join(EVENT_LOG)
+    }
+
+    /// Where non-JSON stdout is kept, under a name ending in `extension`; (name, path).
+    pub fn new_output(&self, extension: &str) -> (String, PathBuf) {
+        let name = format!("output.{extension}");
+        let path = self.root.join(&name);
+        (name, path)
+    }
+
+    /// The stored stdout named `name` (as the run's record names it).
+    pub fn output(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    /// A file the run produced, if `name` is one of `recorded` and resolves inside `work`.
+    pub fn file(&self, name: &str, recorded: &[RunFile]) -> Option<PathBuf> {
+        resolve_file(&self.work(), name, recorded)
     }
 
     pub fn create(&self) -> io::Result<()> {
         std::fs::create_dir_all(self.work())?;
         std::fs::create_dir_all(self.tmp())
     }
+}
+
+/// The path of a file a run produced, if `name` is one of its recorded files.
+pub fn run_file_path(run: &Run, name: &str) -> Option<PathBuf> {
+    RunDir::of(run)?.file(name, &run.files)
+}
+
+/// The path of a run's stored raw stdout.
+pub fn run_output_path(run: &Run) -> Option<PathBuf> {
+    Some(RunDir::of(run)?.output(run.output_file.as_ref()?))
 }
 
 /// A file name from a client, reduced to one harmless path component.
@@ -154,7 +244,7 @@ fn collect_into(root: &Path, dir: &Path, depth: usize, files: &mut Vec<RunFile>)
 
 /// The on-disk path of a run file, only if `name` is one the run recorded and it still
 /// resolves inside `work` (no `..`, no absolute path, no link leading out).
-pub fn resolve_file(work: &Path, name: &str, recorded: &[RunFile]) -> Option<PathBuf> {
+fn resolve_file(work: &Path, name: &str, recorded: &[RunFile]) -> Option<PathBuf> {
     if !recorded.iter().any(|f| f.name == name) {
         return None;
     }
@@ -258,5 +348,25 @@ mod tests {
         let destination = runs.path().join("7");
         staging.keep_as(&destination).unwrap();
         assert!(destination.join("1/y").is_file());
+    }
+
+    #[tokio::test]
+    async fn uploads_are_written_into_staging_and_named_as_parameters() {
+        let runs = tempfile::tempdir().unwrap();
+        let mut staging = Staging::new(runs.path());
+        let mut upload = staging.open_upload("../a b.txt").unwrap();
+        upload.write(b"12").await.unwrap();
+        upload.write(b"345").await.unwrap();
+        let RawValue::Upload {
+            file_name,
+            path,
+            size,
+        } = upload.finish().await.unwrap()
+        else {
+            panic!("a finished upload names its file");
+        };
+        assert_eq!((file_name.as_str(), size), ("a b.txt", 5));
+        assert_eq!(std::fs::read(&path).unwrap(), b"12345");
+        assert!(path.starts_with(staging.path().unwrap()));
     }
 }

@@ -7,7 +7,7 @@ use md5::{Digest, Md5};
 
 use crate::deps::{declared_for, Declared};
 use crate::domain::Runtime;
-use crate::repo::relative_path;
+use crate::repo::{is_ignored_folder, relative_path};
 
 use super::describe::describe;
 
@@ -26,15 +26,6 @@ pub struct FoundScript {
     pub file_size: i64,
     /// Its dependency file and the set it declares.
     pub deps: Declared,
-}
-
-/// Folders never scanned: installed packages, caches, virtualenvs and hidden folders.
-pub fn is_ignored_folder(name: &str) -> bool {
-    name.starts_with('.')
-        || matches!(
-            name,
-            "node_modules" | "__pycache__" | "site-packages" | "venv" | "env"
-        )
 }
 
 /// Finds every script under both runtime folders, sorted by path.

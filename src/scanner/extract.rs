@@ -51,18 +51,17 @@ impl Extractor {
             .parent()
             .map(PathBuf::from)
             .unwrap_or_else(|| self.scratch_dir.clone());
-        let spec = ProcessSpec {
-            program: interpreter.to_path_buf(),
-            args: vec![script.absolute.clone().into(), SCHEMA_FLAG.into()],
+        let spec = ProcessSpec::new(
+            interpreter,
+            vec![script.absolute.clone().into(), SCHEMA_FLAG.into()],
             cwd,
-            env: self.environment(script),
-            timeout,
-            output_limit: OUTPUT_LIMIT,
-            kill_grace: Duration::from_millis(500),
-            limits: EXTRACTION_LIMITS,
-            user_code: true,
-            disk: None,
-        };
+            self.environment(script),
+        )
+        .timeout(timeout)
+        .output_limit(OUTPUT_LIMIT)
+        .kill_grace(Duration::from_millis(500))
+        .limits(EXTRACTION_LIMITS)
+        .user_code();
         let output = process::run(&spec, None).await.map_err(|e| e.to_string())?;
         interpret(&output, timeout)
     }

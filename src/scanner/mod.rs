@@ -16,15 +16,15 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, watch as signal, Mutex, Semaphore};
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 use crate::catalog::{Catalog, CatalogError, ScriptUpsert};
 use crate::config::ScanConfig;
 use crate::deps::{DepsError, DepsKey, DepsManager};
 use crate::settings::Settings;
 
-pub use discover::{is_ignored_folder, md5_hex, FoundScript};
+pub use discover::{md5_hex, FoundScript};
 pub use extract::{Extractor, SCHEMA_FLAG};
-pub use sidecar::SUFFIX as SIDECAR_SUFFIX;
 pub use watch::RepoWatcher;
 
 use plan::{Action, Plan};
@@ -235,17 +235,18 @@ impl Scanner {
             .collect())
     }
 
-    /// Watches the repository and rescans on changes, on the safety-net interval, and when a
-    /// dependency set finishes installing. A changed interval or debounce applies at once.
-    /// Starts watching at once, so that nothing saved from now on is missed, and returns the
-    /// loop that rescans on every change (to be spawned once the first scan is done).
+    /// Starts watching the repository at once, so that nothing saved from now on is missed,
+    /// and returns the loop (to be spawned once the first scan is done) that rescans on
+    /// changes, on the safety-net interval, and when a dependency set finishes installing,
+    /// until `shutdown` is cancelled. A changed interval or debounce applies at once.
     pub fn watch(
         self: Arc<Self>,
         settings: Arc<Settings>,
+        shutdown: CancellationToken,
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
         let (changed_tx, changed) = mpsc::channel(1);
         let watcher = self.start_watching(settings.current().watch_debounce, changed_tx.clone());
-        self.run_forever(settings, watcher, (changed_tx, changed))
+        self.run_forever(settings, watcher, (changed_tx, changed), shutdown)
     }
 
     async fn run_forever(
@@ -253,6 +254,7 @@ impl Scanner {
         settings: Arc<Settings>,
         mut watcher: Option<RepoWatcher>,
         (changed_tx, mut changed): (mpsc::Sender<()>, mpsc::Receiver<()>),
+        shutdown: CancellationToken,
     ) {
         let mut changes = settings.subscribe();
         let mut current = settings.current();
@@ -261,6 +263,7 @@ impl Scanner {
         loop {
             let mut installed = HashSet::new();
             tokio::select! {
+                _ = shutdown.cancelled() => return,
                 message = changed.recv() => if message.is_none() { return },
                 _ = ticker.tick() => {},
                 key = deps_sync::next_installed(&mut installs) => { installed.insert(key); },

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-pub const SUFFIX: &str = "._map.json";
+use crate::repo::SIDECAR_SUFFIX as SUFFIX;
 
 pub fn path_for(script: &Path) -> PathBuf {
     let stem = script

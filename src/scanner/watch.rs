@@ -8,8 +8,8 @@ use notify::{RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{new_debouncer, DebounceEventResult, Debouncer, RecommendedCache};
 use tokio::sync::mpsc;
 
-use super::discover::is_ignored_folder;
 use super::sidecar;
+use crate::repo::is_ignored_folder;
 
 /// Keeps the OS watch alive; dropping it stops watching.
 pub struct RepoWatcher {

@@ -368,6 +368,7 @@ pub fn forget_unfinished(conn: &Connection) -> Result<(), CatalogError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::builders::script_upsert;
     use crate::catalog::scripts::{upsert, ScriptUpsert};
 
     fn open() -> (
@@ -384,14 +385,8 @@ mod tests {
         upsert(
             conn,
             &ScriptUpsert {
-                path: path.into(),
-                runtime: Runtime::Python,
-                name: path.into(),
-                group_path: None,
-                description: None,
-                file_hash: "f".into(),
-                file_size: 1,
                 load: None,
+                ..script_upsert(path)
             },
         )
         .unwrap();

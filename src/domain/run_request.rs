@@ -1,11 +1,15 @@
-//! What a caller asked for: the script's parameters and the gateway's own options.
+//! What a caller asked for, as a pure parse: the script's parameters and the gateway's own
+//! options (`timeout`, `async`, `wait`, or `_timeout`, … when the script declares the name).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::domain::{ArgsMap, RawValue};
+use super::{ArgsMap, RawValue};
 
-use super::RunError;
+/// An option value that is not what its name needs; the message says why.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidOption(pub String);
 
 /// Gateway options a request can carry in its query string. When the script declares a
 /// parameter of the same name, the query value goes to the script and the option must be
@@ -59,7 +63,10 @@ pub struct RunOptions {
 }
 
 /// Takes the options out of `request`, moving plain names the script declares into its parameters.
-pub fn parse_options(schema: &ArgsMap, request: &mut RunRequest) -> Result<RunOptions, RunError> {
+pub fn parse_options(
+    schema: &ArgsMap,
+    request: &mut RunRequest,
+) -> Result<RunOptions, InvalidOption> {
     let mut options = RunOptions {
         respond_async: request.prefer_async,
         ..RunOptions::default()
@@ -82,7 +89,7 @@ pub fn parse_options(schema: &ArgsMap, request: &mut RunRequest) -> Result<RunOp
     Ok(options)
 }
 
-fn seconds(name: &str, value: &str) -> Result<Duration, RunError> {
+fn seconds(name: &str, value: &str) -> Result<Duration, InvalidOption> {
     value
         .trim()
         .parse::<f64>()
@@ -91,17 +98,17 @@ fn seconds(name: &str, value: &str) -> Result<Duration, RunError> {
         // Past a day, every option is capped anyway (and 1.9e19 s overflows a `Duration`).
         .map(|s| Duration::from_secs_f64(s.min(86_400.0)))
         .ok_or_else(|| {
-            RunError::InvalidOption(format!(
+            InvalidOption(format!(
                 "{name} must be a positive number of seconds, not {value:?}"
             ))
         })
 }
 
-fn flag(name: &str, value: &str) -> Result<bool, RunError> {
+fn flag(name: &str, value: &str) -> Result<bool, InvalidOption> {
     match value.trim().to_ascii_lowercase().as_str() {
         "" | "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(RunError::InvalidOption(format!(
+        _ => Err(InvalidOption(format!(
             "{name} must be true or false, not {value:?}"
         ))),
     }
@@ -165,6 +172,62 @@ mod tests {
     }
 
     #[test]
+    fn option_values_are_read_as_the_table_says() {
+        let plain = ArgsMap::parse(json!({})).unwrap();
+        let secs = |s: u64| Some(Duration::from_secs(s));
+        type Case<'a> = (&'a [(&'a str, &'a str)], RunOptions, &'a str);
+        let cases: [Case; 7] = [
+            (&[], RunOptions::default(), "no options, no changes"),
+            (
+                &[("async", "")],
+                RunOptions {
+                    respond_async: true,
+                    ..RunOptions::default()
+                },
+                "a bare flag is true",
+            ),
+            (
+                &[("_async", "off")],
+                RunOptions::default(),
+                "off is false, underscore or not",
+            ),
+            (
+                &[("async", "YES")],
+                RunOptions {
+                    respond_async: true,
+                    ..RunOptions::default()
+                },
+                "flags ignore case",
+            ),
+            (
+                &[("wait", " 2 ")],
+                RunOptions {
+                    wait: secs(2),
+                    ..RunOptions::default()
+                },
+                "numbers are trimmed",
+            ),
+            (
+                &[("_timeout", "5")],
+                RunOptions {
+                    timeout: secs(5),
+                    ..RunOptions::default()
+                },
+                "the underscore form is the option",
+            ),
+            (
+                &[("other", "1")],
+                RunOptions::default(),
+                "unknown names are not options",
+            ),
+        ];
+        for (given, expected, why) in cases {
+            let mut request = RunRequest::from_query_pairs(pairs(given), true);
+            assert_eq!(parse_options(&plain, &mut request), Ok(expected), "{why}");
+        }
+    }
+
+    #[test]
     fn bad_option_values_are_refused() {
         let plain = ArgsMap::parse(json!({})).unwrap();
         for (name, bad) in [
@@ -176,10 +239,7 @@ mod tests {
         ] {
             let mut request = RunRequest::from_query_pairs(pairs(&[(name, bad)]), true);
             assert!(
-                matches!(
-                    parse_options(&plain, &mut request),
-                    Err(RunError::InvalidOption(_))
-                ),
+                matches!(parse_options(&plain, &mut request), Err(InvalidOption(_))),
                 "{name}={bad}"
             );
         }

@@ -1,0 +1,216 @@
+//! Taking a run in: the request checked against the script's schema, a slot or a place in
+//! the queue, a record in the catalog, and the run started on the gateway's runtime.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use crate::catalog::{LoadStatus, NewRun, Run, Script};
+use crate::domain::{bind, parse_options, ArgsMap, RunArgs, RunOptions, RunRequest};
+
+use super::admission::Entry;
+use super::execution::{Execution, Launch};
+use super::registry::ActiveRun;
+use super::workspace::{RunDir, Staging};
+use super::{event_log, script_file, RunError, Runner};
+
+/// A submitted run: its id, whether it had to queue, and its eventual record.
+pub struct Submitted {
+    pub run_id: i64,
+    pub queued: bool,
+    pub options: RunOptions,
+    finished: JoinHandle<Result<Run, RunError>>,
+}
+
+impl Submitted {
+    /// Waits for the end of the run (the run goes on even if this wait is dropped).
+    pub async fn finished(self) -> Result<Run, RunError> {
+        self.finished
+            .await
+            .map_err(|e| RunError::Task(e.to_string()))?
+    }
+
+    /// The run's record if it ends within `wait`, else the handle back.
+    pub async fn finished_within(
+        mut self,
+        wait: Duration,
+    ) -> Result<Result<Run, RunError>, Submitted> {
+        match tokio::time::timeout(wait, &mut self.finished).await {
+            Ok(joined) => Ok(joined
+                .map_err(|e| RunError::Task(e.to_string()))
+                .and_then(|r| r)),
+            Err(_) => Err(self),
+        }
+    }
+}
+
+impl Runner {
+    /// Validates the request against the script's schema and starts (or queues) the run.
+    /// Bad input is refused before anything starts and leaves no run behind.
+    pub async fn submit(
+        &self,
+        script_id: i64,
+        mut request: RunRequest,
+        staging: Staging,
+    ) -> Result<Submitted, RunError> {
+        if !self.accepting.load(Ordering::SeqCst) {
+            return Err(RunError::ShuttingDown);
+        }
+        let script = self.runnable_script(script_id).await?;
+        let schema = schema_of(&script)?;
+        // A remembered failed install answers at once (409), with no run recorded.
+        self.deps.check_runnable(&script).await?;
+        let options =
+            parse_options(&schema, &mut request).map_err(|e| RunError::InvalidOption(e.0))?;
+        let args = bind(&schema, request.params).map_err(RunError::InvalidParams)?;
+        let launch = self.launch(&script, options)?;
+        let limit = script
+            .max_concurrent
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|n| *n > 0);
+        let entry = self.admission.enter(script_id, limit)?;
+        let queued = matches!(entry, Entry::Queued(_));
+        let runs_dir = self.runs_dir.clone();
+        let run_id = self
+            .catalog
+            .start_run(
+                new_run(&script, &args),
+                move |id| RunDir::new(&runs_dir, id).root,
+                queued,
+            )
+            .await?;
+        let active = Arc::new(ActiveRun::new(
+            run_id,
+            script_id,
+            script.path.clone(),
+            !queued,
+        ));
+        self.registry.insert(active.clone());
+        let execution = Execution {
+            catalog: self.catalog.clone(),
+            active,
+            entry,
+            run_dir: RunDir::new(&self.runs_dir, run_id),
+            script,
+            args,
+            staging,
+            launch,
+            deps: self.deps.clone(),
+        };
+        let finished = self.runtime.spawn(
+            self.supervise(execution)
+                .instrument(tracing::info_span!("run", run_id, script_id)),
+        );
+        Ok(Submitted {
+            run_id,
+            queued,
+            options,
+            finished,
+        })
+    }
+
+    /// The parameter names of a script that can run now (what `submit` would refuse is
+    /// refused here too), so a request body can be read knowing what the script takes.
+    pub async fn parameter_names(&self, script_id: i64) -> Result<BTreeSet<String>, RunError> {
+        let script = self.runnable_script(script_id).await?;
+        let schema = schema_of(&script)?;
+        Ok(schema.specs().iter().map(|s| s.name.clone()).collect())
+    }
+
+    /// Runs an execution and announces its end, whatever happens.
+    fn supervise(
+        &self,
+        execution: Execution,
+    ) -> impl std::future::Future<Output = Result<Run, RunError>> + Send + 'static {
+        let registry = self.registry.clone();
+        let announce = self.finished.clone();
+        let active = execution.active.clone();
+        async move {
+            let result = execution.execute().await;
+            if let Ok(run) = &result {
+                let run = Arc::new(run.clone());
+                active.live.end(run.clone());
+                // Kept before the run leaves the registry, so a late client replays exactly
+                // what a live one saw, with the same event ids.
+                event_log::store(&run, &active.live).await;
+                let _ = announce.send(run);
+            } else if let Err(error) = &result {
+                tracing::error!(%error, "run failed inside the gateway");
+            }
+            registry.remove(active.run_id);
+            result
+        }
+    }
+
+    async fn runnable_script(&self, script_id: i64) -> Result<Script, RunError> {
+        let script = self
+            .catalog
+            .script(script_id)
+            .await?
+            .ok_or(RunError::ScriptNotFound(script_id))?;
+        if !script.enabled {
+            return Err(RunError::Disabled(script.path));
+        }
+        Ok(script)
+    }
+
+    fn launch(&self, script: &Script, options: RunOptions) -> Result<Launch, RunError> {
+        let interpreter = self
+            .interpreters
+            .executable(script.runtime)
+            .map_err(RunError::InterpreterMissing)?;
+        let settings = self.settings();
+        // A script's own timeout (set by an operator) replaces the global one; a caller can
+        // only shorten it.
+        let mut timeout = match script.timeout_sec.filter(|s| *s > 0) {
+            Some(own) => Duration::from_secs(own.unsigned_abs()),
+            None => settings.timeout,
+        };
+        if let Some(requested) = options.timeout {
+            timeout = timeout.min(requested);
+        }
+        // Checked here so a refusal leaves no run behind, and again just before the spawn.
+        let script_file =
+            script_file::check(&self.scripts_repo, &script.path).map_err(|reason| {
+                RunError::ScriptChanged {
+                    path: script.path.clone(),
+                    reason,
+                }
+            })?;
+        Ok(Launch {
+            interpreter: interpreter.to_path_buf(),
+            scripts_repo: self.scripts_repo.clone(),
+            script_file,
+            child_path: self.child_path.clone(),
+            timeout,
+            settings,
+        })
+    }
+}
+
+fn schema_of(script: &Script) -> Result<ArgsMap, RunError> {
+    let schema = match (script.load_status, &script.args_schema) {
+        (LoadStatus::Ok, Some(schema)) => ArgsMap::parse(schema.clone()).ok(),
+        _ => None,
+    };
+    schema.ok_or_else(|| RunError::NotLoadable {
+        path: script.path.clone(),
+        reason: script
+            .load_error
+            .clone()
+            .unwrap_or_else(|| "no schema".into()),
+    })
+}
+
+fn new_run(script: &Script, args: &RunArgs) -> NewRun {
+    NewRun {
+        script_id: script.id,
+        script_path: script.path.clone(),
+        params: serde_json::Value::Object(args.recorded.clone()),
+        ignored_params: args.ignored.clone(),
+    }
+}
