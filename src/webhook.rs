@@ -13,7 +13,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::catalog::{Catalog, CatalogError, Run, RunStatus};
-use crate::settings::Settings;
+use crate::runner::Finished;
+use crate::settings::{Effective, Settings};
 
 /// Deliveries (with their retries) in flight at once; a run ending beyond that is not notified.
 pub const MAX_IN_FLIGHT: usize = 32;
@@ -137,7 +138,7 @@ impl Notifier {
     /// Notifies every run `finished` announces, for the life of the runtime.
     pub fn start(
         self: &Arc<Self>,
-        mut finished: broadcast::Receiver<Arc<Run>>,
+        mut finished: broadcast::Receiver<Finished>,
         shutdown: CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
         let notifier = self.clone();
@@ -148,7 +149,7 @@ impl Notifier {
                     next = finished.recv() => next,
                 };
                 match next {
-                    Ok(run) => notifier.dispatch(run),
+                    Ok(Finished { run, settings }) => notifier.dispatch(run, &settings),
                     Err(RecvError::Lagged(missed)) => {
                         tracing::warn!(missed, "runs ended faster than they could be notified")
                     }
@@ -158,8 +159,7 @@ impl Notifier {
         })
     }
 
-    fn dispatch(self: &Arc<Self>, run: Arc<Run>) {
-        let current = self.settings.current();
+    fn dispatch(self: &Arc<Self>, run: Arc<Run>, current: &Effective) {
         let Some(url) = current.notify_url.clone() else {
             return;
         };

@@ -29,7 +29,7 @@ use crate::config::RunSettings;
 use crate::deps::{DepsError, DepsManager};
 use crate::domain::ParamProblem;
 use crate::process::Interpreters;
-use crate::settings::Settings;
+use crate::settings::{Effective, Settings};
 
 pub use crate::domain::{RunOptions, RunRequest, OPTION_NAMES};
 pub use environment::{preview_environment, run_env, RunEnvironmentView};
@@ -76,6 +76,14 @@ pub enum RunError {
     Task(String),
 }
 
+/// A run that ended, with the settings in force at that moment: what follows from its end
+/// (a notification) must not depend on a setting changed after the caller got its answer.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub run: Arc<Run>,
+    pub settings: Arc<Effective>,
+}
+
 /// Runs scripts; shared by every request.
 pub struct Runner {
     catalog: Catalog,
@@ -88,7 +96,7 @@ pub struct Runner {
     admission: Admission,
     registry: Arc<Registry>,
     accepting: AtomicBool,
-    finished: broadcast::Sender<Arc<Run>>,
+    finished: broadcast::Sender<Finished>,
     /// Runs execute on the gateway's main runtime, so a caller that goes away does not stop them.
     runtime: tokio::runtime::Handle,
 }
@@ -163,7 +171,7 @@ impl Runner {
     }
 
     /// Every run's end, as it happens (the one place run endings are announced).
-    pub fn subscribe_finished(&self) -> broadcast::Receiver<Arc<Run>> {
+    pub fn subscribe_finished(&self) -> broadcast::Receiver<Finished> {
         self.finished.subscribe()
     }
 

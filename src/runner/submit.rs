@@ -16,6 +16,7 @@ use super::admission::Entry;
 use super::execution::{Execution, Launch};
 use super::registry::ActiveRun;
 use super::workspace::{RunDir, Staging};
+use super::Finished;
 use super::{event_log, script_file, RunError, Runner};
 
 /// A submitted run: its id, whether it had to queue, and its eventual record.
@@ -128,6 +129,7 @@ impl Runner {
     ) -> impl std::future::Future<Output = Result<Run, RunError>> + Send + 'static {
         let registry = self.registry.clone();
         let announce = self.finished.clone();
+        let settings = self.settings.clone();
         let active = execution.active.clone();
         async move {
             let result = execution.execute().await;
@@ -137,7 +139,10 @@ impl Runner {
                 // Kept before the run leaves the registry, so a late client replays exactly
                 // what a live one saw, with the same event ids.
                 event_log::store(&run, &active.live).await;
-                let _ = announce.send(run);
+                let _ = announce.send(Finished {
+                    run,
+                    settings: settings.current(),
+                });
             } else if let Err(error) = &result {
                 tracing::error!(%error, "run failed inside the gateway");
             }
