@@ -1,3 +1,5 @@
+//! Logging, set up once: a filter, and text or JSON lines on stderr.
+
 use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;

@@ -1,3 +1,6 @@
+//! SQL for named API keys: stored as SHA-256 hashes with a scope, revoked in place, touched
+//! when used.
+
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 

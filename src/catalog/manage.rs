@@ -1,3 +1,6 @@
+//! SQL for script management: per-script overrides (alias, enabled, notifications, timeout,
+//! concurrency) and finding a live script by its path.
+
 use rusqlite::{params, Connection};
 
 use super::scripts::{by_id, by_path_live};

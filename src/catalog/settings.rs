@@ -1,3 +1,5 @@
+//! SQL for runtime settings stored in the database (the highest-priority source).
+
 use std::collections::BTreeMap;
 
 use rusqlite::{params, Connection};

@@ -1,3 +1,5 @@
+//! The ARGS_MAP a script declares: parameter types and specs, parsed and checked once.
+
 use serde_json::{Map, Value};
 use thiserror::Error;
 

@@ -1,3 +1,5 @@
+//! The runtimes a script is written for (Python, JavaScript), named as in paths and the API.
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};

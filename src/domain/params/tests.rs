@@ -1,3 +1,5 @@
+//! Table tests for binding request values to an ARGS_MAP.
+
 use super::*;
 use serde_json::json;
 use std::path::Path;

@@ -1,3 +1,5 @@
+//! Tests for the typed per-script operations built from an ARGS_MAP.
+
 use serde_json::{json, Value};
 
 use super::*;
