@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
+use crate::api::DocCache;
 use crate::catalog::ScriptFilter;
 use crate::config::{Config, RepoArgs, ServeArgs, ValueSources};
-use crate::openapi::DocCache;
 use crate::startup::{Application, Core};
 use crate::telemetry;
 

@@ -16,7 +16,6 @@ use crate::catalog::{Catalog, CatalogError};
 use crate::config::Config;
 use crate::deps::{DepsError, DepsManager, DepsParts};
 use crate::manage::ScriptManager;
-use crate::openapi;
 use crate::process::contain::{self, ContainError};
 use crate::process::Interpreters;
 use crate::runner::{Runner, RunnerParts};
@@ -168,8 +167,8 @@ impl Application {
         let core = Core::open(&config).await?;
         let first_scan = core.scanner.scan(false).await?;
         let doc_changes = core.scanner.changes();
-        let docs = Arc::new(openapi::DocCache::load(&core.catalog).await?);
-        openapi::keep_fresh(docs.clone(), core.catalog.clone(), doc_changes);
+        let docs = Arc::new(api::DocCache::load(&core.catalog).await?);
+        api::keep_fresh(docs.clone(), core.catalog.clone(), doc_changes);
         tokio::spawn(core.scanner.clone().run_forever(core.settings.clone()));
 
         let requested = SocketAddr::new(config.host, config.port);

@@ -1,48 +1,23 @@
-//! Dependencies: per script, the shared sets, and the caches.
+//! Dependencies shared by every script: the shared sets, and the caches.
 
 use std::time::Duration;
 
 use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use crate::catalog::Script;
-use crate::deps::{
-    BatchView, CacheView, CleanupView, EnvironmentView, InstallReport, ScriptDepsView,
-    ScriptInstallView, SharedDepsView, SharedRequest,
-};
+use crate::deps::{CacheView, CleanupView, InstallReport, SharedDepsView, SharedRequest};
 use crate::domain::Runtime;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 
-use super::{resource, AppState, Gate};
+use super::{object_body, optional_json, resource, AppState, Gate};
 
 const DEFAULT_CLEANUP_DAYS: f64 = 30.0;
 
-/// The batch route comes first: `/scripts/{id}/dependencies/install` would take "batch" for an id.
+/// The shared sets and the caches (each script's dependencies are under `scripts`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource(
-        "/scripts/batch/dependencies/install",
-        Gate::Admin,
-        [(Method::POST, web::to(install_batch))],
-    ))
-    .service(resource(
-        "/scripts/{id}/dependencies",
-        Gate::Admin,
-        [(Method::GET, web::to(get_dependencies))],
-    ))
-    .service(resource(
-        "/scripts/{id}/dependencies/install",
-        Gate::Admin,
-        [(Method::POST, web::to(install_dependencies))],
-    ))
-    .service(resource(
-        "/scripts/{id}/environment",
-        Gate::Admin,
-        [(Method::GET, web::to(get_environment))],
-    ))
-    .service(resource(
         "/deps",
         Gate::Admin,
         [(Method::GET, web::to(list_shared))],
@@ -65,132 +40,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(
-    get_dependencies,
-    install_dependencies,
-    install_batch,
-    get_environment,
-    list_shared,
-    install_shared,
-    cache_status,
-    cleanup_caches
-))]
+#[openapi(paths(list_shared, install_shared, cache_status, cleanup_caches))]
 pub struct DepsApi;
-
-/// A JSON body that may be left out entirely.
-fn optional_json<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("invalid JSON body: {e}")))
-}
-
-async fn find_script(state: &AppState, id: i64) -> Result<Script, ApiError> {
-    state
-        .catalog
-        .script(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no script with id {id}")))
-}
-
-#[derive(Deserialize, Default, IntoParams)]
-#[into_params(parameter_in = Query)]
-struct ForceQuery {
-    /// Install again even a complete set, or one whose failure is remembered.
-    #[serde(default)]
-    force: bool,
-}
-
-/// Optional body of the install routes.
-#[derive(Deserialize, Default, ToSchema)]
-struct InstallBody {
-    /// The same as `?force=true`.
-    #[serde(default)]
-    force: bool,
-    /// Batch only: the scripts to install for (default: every script with a dependency file).
-    script_ids: Option<Vec<i64>>,
-}
-
-/// The dependency file a script uses, its normalised set, and whether it is installed.
-#[utoipa::path(
-    get,
-    path = "/scripts/{id}/dependencies",
-    tag = "dependencies",
-    params(("id" = i64, Path, description = "The script's id")),
-    responses((status = 200, description = "The script's dependencies", body = ScriptDepsView))
-)]
-async fn get_dependencies(
-    state: web::Data<AppState>,
-    id: web::Path<i64>,
-) -> Result<HttpResponse, ApiError> {
-    let script = find_script(&state, id.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(state.deps.script_deps(&script).await?))
-}
-
-/// Reads the script's dependency file now and installs its set (unless installed, or its
-/// failure is remembered; `force` installs again); answers once done, with the log.
-#[utoipa::path(
-    post,
-    path = "/scripts/{id}/dependencies/install",
-    tag = "dependencies",
-    params(("id" = i64, Path, description = "The script's id"), ForceQuery),
-    request_body(content = Option<InstallBody>, description = "Optional: `{\"force\": true}`"),
-    responses(
-        (status = 200, description = "`status` is `ready`, `failed` or `none`", body = ScriptInstallView),
-        (status = 400, description = "The body is not JSON (`invalid_json`)", body = ErrorBody),
-    )
-)]
-async fn install_dependencies(
-    state: web::Data<AppState>,
-    id: web::Path<i64>,
-    query: web::Query<ForceQuery>,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    let script = find_script(&state, id.into_inner()).await?;
-    let force = query.force || optional_json::<InstallBody>(&body)?.force;
-    Ok(HttpResponse::Ok().json(state.deps.install_script(&script, force).await?))
-}
-
-/// Installs the sets of several scripts: `{"script_ids": [..]}`, or every script with a
-/// dependency file. Logs are left out; each script's install route has them.
-#[utoipa::path(
-    post,
-    path = "/scripts/batch/dependencies/install",
-    tag = "dependencies",
-    params(ForceQuery),
-    request_body(content = Option<InstallBody>, description = "Optional: `{\"script_ids\": [1, 2], \"force\": false}`"),
-    responses(
-        (status = 200, description = "One result per script", body = BatchView),
-        (status = 400, description = "The body is not JSON (`invalid_json`)", body = ErrorBody),
-    )
-)]
-async fn install_batch(
-    state: web::Data<AppState>,
-    query: web::Query<ForceQuery>,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    let body: InstallBody = optional_json(&body)?;
-    let force = query.force || body.force;
-    Ok(HttpResponse::Ok().json(state.deps.install_batch(body.script_ids, force).await?))
-}
-
-/// What a run of the script gets: interpreter, working folder and every environment
-/// variable (nothing else is inherited), secrets masked.
-#[utoipa::path(
-    get,
-    path = "/scripts/{id}/environment",
-    tag = "dependencies",
-    params(("id" = i64, Path, description = "The script's id")),
-    responses((status = 200, description = "The run environment", body = EnvironmentView))
-)]
-async fn get_environment(
-    state: web::Data<AppState>,
-    id: web::Path<i64>,
-) -> Result<HttpResponse, ApiError> {
-    let script = find_script(&state, id.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(state.deps.environment(&script).await?))
-}
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -255,7 +106,7 @@ async fn install_shared(
     Ok(HttpResponse::Ok().json(
         state
             .deps
-            .install_shared(super::object_body(body.into_inner())?)
+            .install_shared(object_body(body.into_inner())?)
             .await?,
     ))
 }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use actix_web::http::header;
+use actix_web::http::Method;
 use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::stream::{self, Stream};
@@ -12,10 +13,23 @@ use crate::error::ApiError;
 use crate::process::Stream as Output;
 use crate::runner::{self, LiveEvent, LiveOutput};
 
+use super::lookup::find_run;
 use super::runs::run_view;
-use super::AppState;
+use super::{resource, AppState, Gate};
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource(
+        "/runs/{id}/events",
+        Gate::RunReads,
+        [(Method::GET, web::to(get_run_events))],
+    ));
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(get_run_events))]
+pub struct EventsApi;
 
 /// One Server-Sent Event of a run: `stdout` and `stderr` carry one line in `data`; `end`
 /// carries the run (as `GET /api/runs/{id}` shows it) as JSON text, and is the last event.
@@ -62,7 +76,7 @@ pub fn wants_event_stream(request: &HttpRequest) -> bool {
         (status = 404, description = "No run with this id", body = crate::error::ErrorBody),
     )
 )]
-pub async fn get_run_events(
+async fn get_run_events(
     state: web::Data<AppState>,
     id: web::Path<i64>,
     request: HttpRequest,
@@ -81,11 +95,7 @@ pub async fn stream(state: &AppState, run_id: i64, from: usize) -> Result<HttpRe
         match state.runner.live(run_id) {
             Some(live) => Box::new(Box::pin(follow(live, state.catalog.clone(), from))),
             None => {
-                let run = state
-                    .catalog
-                    .run(run_id)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found(format!("no run with id {run_id}")))?;
+                let run = find_run(state, run_id).await?;
                 let frames: Vec<_> = replay(&run).await.into_iter().skip(from).map(Ok).collect();
                 Box::new(stream::iter(frames))
             }

@@ -1,3 +1,5 @@
+//! Running a script by id: synchronous or async runs, the runs active now, and terminate.
+
 use actix_web::http::header;
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -9,13 +11,14 @@ use crate::error::{ApiError, ErrorBody};
 use crate::openapi::schemas::RunStatusName;
 use crate::runner::{RunRequest, Staging, Submitted};
 
-use super::events;
-use super::run_input;
-use super::runs::RunResultFields;
-use super::{resource, AppState, Gate};
+use crate::api::events;
+use crate::api::lookup::find_script;
+use crate::api::run_input;
+use crate::api::runs::RunResultFields;
+use crate::api::{resource, AppState, Gate};
 
 /// Registered before the `/scripts/{id}` routes, which would otherwise capture `running`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource(
         "/scripts/running",
         Gate::RunReads,
@@ -38,7 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 #[derive(OpenApi)]
 #[openapi(paths(list_running, run_script_get, run_script_post, terminate_script))]
-pub struct RunApi;
+pub(super) struct RunApi;
 
 /// The answer to a run: `status` is `success` or `error`, and the result (`data`, or
 /// `type: "file"` with a `url`) sits at the top level, as in the original gateway.
@@ -295,11 +298,7 @@ async fn terminate_script(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let script_id = id.into_inner();
-    state
-        .catalog
-        .script(script_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no script with id {script_id}")))?;
+    find_script(&state, script_id).await?;
     let stopped = state.runner.cancel_script(script_id).await;
     Ok(HttpResponse::Ok().json(TerminateView {
         status: "ok",
