@@ -13,12 +13,12 @@ mod install;
 mod installer;
 mod locate;
 mod package_json;
+mod report;
 mod requirements;
 mod set;
 mod shared;
 mod store;
 mod sync;
-mod views;
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
@@ -36,10 +36,10 @@ pub use caches::{CacheView, CleanupView};
 pub use env::{masked, RunDeps};
 pub use install::{InstallReport, Trigger};
 pub use locate::{declared_for, Declared};
+pub use report::{BatchInstall, RunEnvironment, ScriptDeps, ScriptInstall};
 pub use set::{DepSet, DepsKey};
 pub use shared::{SharedDep, SharedDepsView, SharedRequest};
 pub use sync::ScriptDeclared;
-pub use views::{BatchView, EnvironmentView, InstallLogView, ScriptDepsView, ScriptInstallView};
 
 use env::Leases;
 use installer::Installer;

@@ -8,8 +8,9 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::api::lookup::find_script;
 use crate::api::{optional_json, resource, AppState, Gate};
-use crate::deps::{BatchView, EnvironmentView, ScriptDepsView, ScriptInstallView};
 use crate::error::{ApiError, ErrorBody};
+
+use super::deps_views::{BatchView, EnvironmentView, ScriptDepsView, ScriptInstallView};
 
 /// The batch route comes first: `/scripts/{id}/dependencies/install` would take "batch" for an id.
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
@@ -70,7 +71,8 @@ async fn get_dependencies(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let script = find_script(&state, id.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(state.deps.script_deps(&script).await?))
+    let deps = state.deps.script_deps(&script).await?;
+    Ok(HttpResponse::Ok().json(ScriptDepsView::from(deps)))
 }
 
 /// Reads the script's dependency file now and installs its set (unless installed, or its
@@ -94,7 +96,8 @@ async fn install_dependencies(
 ) -> Result<HttpResponse, ApiError> {
     let script = find_script(&state, id.into_inner()).await?;
     let force = query.force || optional_json::<InstallBody>(&body)?.force;
-    Ok(HttpResponse::Ok().json(state.deps.install_script(&script, force).await?))
+    let install = state.deps.install_script(&script, force).await?;
+    Ok(HttpResponse::Ok().json(ScriptInstallView::from(install)))
 }
 
 /// Installs the sets of several scripts: `{"script_ids": [..]}`, or every script with a
@@ -117,7 +120,8 @@ async fn install_batch(
 ) -> Result<HttpResponse, ApiError> {
     let body: InstallBody = optional_json(&body)?;
     let force = query.force || body.force;
-    Ok(HttpResponse::Ok().json(state.deps.install_batch(body.script_ids, force).await?))
+    let batch = state.deps.install_batch(body.script_ids, force).await?;
+    Ok(HttpResponse::Ok().json(BatchView::from(batch)))
 }
 
 /// What a run of the script gets: interpreter, working folder and every environment
@@ -134,5 +138,6 @@ async fn get_environment(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let script = find_script(&state, id.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(state.deps.environment(&script).await?))
+    let deps = state.deps.run_environment(&script);
+    Ok(HttpResponse::Ok().json(EnvironmentView::of(&script, deps)))
 }

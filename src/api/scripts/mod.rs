@@ -3,6 +3,7 @@
 //! router needs (fixed paths such as `/scripts/running` before `/scripts/{id}`).
 
 mod deps;
+mod deps_views;
 mod docs;
 mod listing;
 mod logs;
