@@ -30,7 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource(
         "/dependencies/cache/status",
         Gate::Admin,
-        [(Method::GET, web::to(cache_status))],
+        [(Method::GET, web::to(get_cache_status))],
     ))
     .service(resource(
         "/dependencies/cache/cleanup",
@@ -40,12 +40,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(list_shared, install_shared, cache_status, cleanup_caches))]
+#[openapi(paths(list_shared, install_shared, get_cache_status, cleanup_caches))]
 pub struct DepsApi;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-struct SharedQuery {
+struct ListSharedRequest {
     /// `python` or `js` (default: both).
     runtime: Option<String>,
 }
@@ -61,7 +61,7 @@ struct SharedListView {
     get,
     path = "/deps",
     tag = "dependencies",
-    params(SharedQuery),
+    params(ListSharedRequest),
     responses(
         (status = 200, description = "The shared sets", body = SharedListView),
         (status = 400, description = "An unknown runtime (`invalid_query`)", body = ErrorBody),
@@ -69,7 +69,7 @@ struct SharedListView {
 )]
 async fn list_shared(
     state: web::Data<AppState>,
-    query: web::Query<SharedQuery>,
+    query: web::Query<ListSharedRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let runtimes = match query.runtime.as_deref().filter(|r| !r.is_empty()) {
         None => Runtime::ALL.to_vec(),
@@ -123,10 +123,11 @@ struct CacheStatusView {
 #[utoipa::path(
     get,
     path = "/dependencies/cache/status",
+    operation_id = "cache_status",
     tag = "dependencies",
     responses((status = 200, description = "Every cache", body = CacheStatusView))
 )]
-async fn cache_status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn get_cache_status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let caches = state.deps.cache_status().await?;
     Ok(HttpResponse::Ok().json(CacheStatusView {
         count: caches.len(),
@@ -137,7 +138,8 @@ async fn cache_status(state: web::Data<AppState>) -> Result<HttpResponse, ApiErr
 
 /// Optional body of the cleanup route.
 #[derive(Deserialize, Default, ToSchema)]
-struct CleanupBody {
+#[schema(as = CleanupBody)]
+struct CleanupRequest {
     /// Remove unused caches idle at least this long (default 30; 0 removes every unused one).
     older_than_days: Option<f64>,
 }
@@ -147,7 +149,7 @@ struct CleanupBody {
     post,
     path = "/dependencies/cache/cleanup",
     tag = "dependencies",
-    request_body(content = Option<CleanupBody>, description = "Optional: `{\"older_than_days\": 30}`"),
+    request_body(content = Option<CleanupRequest>, description = "Optional: `{\"older_than_days\": 30}`"),
     responses(
         (status = 200, description = "What was removed and kept", body = CleanupView),
         (status = 400, description = "A bad number of days (`invalid_request`)", body = ErrorBody),
@@ -157,7 +159,7 @@ async fn cleanup_caches(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let days = optional_json::<CleanupBody>(&body)?
+    let days = optional_json::<CleanupRequest>(&body)?
         .older_than_days
         .unwrap_or(DEFAULT_CLEANUP_DAYS);
     if !(0.0..=36_500.0).contains(&days) {

@@ -34,8 +34,9 @@ pub struct EventsApi;
 /// One Server-Sent Event of a run: `stdout` and `stderr` carry one line in `data`; `end`
 /// carries the run (as `GET /api/runs/{id}` shows it) as JSON text, and is the last event.
 #[derive(utoipa::ToSchema)]
+#[schema(as = RunEvent)]
 #[allow(dead_code)]
-pub struct RunEvent {
+pub struct RunEventView {
     /// Its position; send it back as `Last-Event-ID` to resume after it.
     id: String,
     event: RunEventKind,
@@ -72,7 +73,7 @@ pub fn wants_event_stream(request: &HttpRequest) -> bool {
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id"),
     ),
     responses(
-        (status = 200, description = "An event stream", content_type = "text/event-stream", body = RunEvent),
+        (status = 200, description = "An event stream", content_type = "text/event-stream", body = RunEventView),
         (status = 404, description = "No run with this id", body = crate::error::ErrorBody),
     )
 )]

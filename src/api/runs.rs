@@ -194,7 +194,7 @@ struct RunPageView {
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-struct ListRunsQuery {
+struct ListRunsRequest {
     /// Only runs of this script.
     script_id: Option<i64>,
     /// Only runs in this state.
@@ -213,7 +213,7 @@ struct ListRunsQuery {
     get,
     path = "/runs",
     tag = "runs",
-    params(ListRunsQuery),
+    params(ListRunsRequest),
     responses(
         (status = 200, description = "One page of runs", body = RunPageView),
         (status = 400, description = "A filter or page is not valid (`invalid_query`)", body = ErrorBody),
@@ -221,7 +221,7 @@ struct ListRunsQuery {
 )]
 async fn list_runs(
     state: web::Data<AppState>,
-    query: web::Query<ListRunsQuery>,
+    query: web::Query<ListRunsRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let invalid = |message: String| ApiError::new(ErrorCode::InvalidQuery, message);

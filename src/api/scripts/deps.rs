@@ -42,7 +42,7 @@ pub(super) struct ScriptDepsApi;
 
 #[derive(Deserialize, Default, IntoParams)]
 #[into_params(parameter_in = Query)]
-struct ForceQuery {
+struct ForceRequest {
     /// Install again even a complete set, or one whose failure is remembered.
     #[serde(default)]
     force: bool,
@@ -50,7 +50,8 @@ struct ForceQuery {
 
 /// Optional body of the install routes.
 #[derive(Deserialize, Default, ToSchema)]
-struct InstallBody {
+#[schema(as = InstallBody)]
+struct InstallRequest {
     /// The same as `?force=true`.
     #[serde(default)]
     force: bool,
@@ -81,8 +82,8 @@ async fn get_dependencies(
     post,
     path = "/scripts/{id}/dependencies/install",
     tag = "dependencies",
-    params(("id" = i64, Path, description = "The script's id"), ForceQuery),
-    request_body(content = Option<InstallBody>, description = "Optional: `{\"force\": true}`"),
+    params(("id" = i64, Path, description = "The script's id"), ForceRequest),
+    request_body(content = Option<InstallRequest>, description = "Optional: `{\"force\": true}`"),
     responses(
         (status = 200, description = "`status` is `ready`, `failed` or `none`", body = ScriptInstallView),
         (status = 400, description = "The body is not JSON (`invalid_json`)", body = ErrorBody),
@@ -91,11 +92,11 @@ async fn get_dependencies(
 async fn install_dependencies(
     state: web::Data<AppState>,
     id: web::Path<i64>,
-    query: web::Query<ForceQuery>,
+    query: web::Query<ForceRequest>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let script = find_script(&state, id.into_inner()).await?;
-    let force = query.force || optional_json::<InstallBody>(&body)?.force;
+    let force = query.force || optional_json::<InstallRequest>(&body)?.force;
     let install = state.deps.install_script(&script, force).await?;
     Ok(HttpResponse::Ok().json(ScriptInstallView::from(install)))
 }
@@ -106,8 +107,8 @@ async fn install_dependencies(
     post,
     path = "/scripts/batch/dependencies/install",
     tag = "dependencies",
-    params(ForceQuery),
-    request_body(content = Option<InstallBody>, description = "Optional: `{\"script_ids\": [1, 2], \"force\": false}`"),
+    params(ForceRequest),
+    request_body(content = Option<InstallRequest>, description = "Optional: `{\"script_ids\": [1, 2], \"force\": false}`"),
     responses(
         (status = 200, description = "One result per script", body = BatchView),
         (status = 400, description = "The body is not JSON (`invalid_json`)", body = ErrorBody),
@@ -115,10 +116,10 @@ async fn install_dependencies(
 )]
 async fn install_batch(
     state: web::Data<AppState>,
-    query: web::Query<ForceQuery>,
+    query: web::Query<ForceRequest>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let body: InstallBody = optional_json(&body)?;
+    let body: InstallRequest = optional_json(&body)?;
     let force = query.force || body.force;
     let batch = state.deps.install_batch(body.script_ids, force).await?;
     Ok(HttpResponse::Ok().json(BatchView::from(batch)))

@@ -10,6 +10,7 @@ use crate::domain::ArgsMap;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::openapi::curl::{curl_commands, CurlCommands};
 use crate::openapi::{fragment, run_path};
+use serde::Serialize;
 
 use crate::api::docs::{document_for, get_openapi_json};
 use crate::api::lookup::find_script;
@@ -85,7 +86,7 @@ async fn get_script_swagger(
     tag = "docs",
     params(("id" = i64, Path, description = "The script's id")),
     responses(
-        (status = 200, description = "The commands", body = CurlCommands),
+        (status = 200, description = "The commands", body = CurlView),
         (status = 404, description = "No script with this id", body = ErrorBody),
         (status = 422, description = "Its schema could not be loaded (`schema_not_loadable`)", body = ErrorBody),
     )
@@ -107,7 +108,37 @@ async fn get_script_curl(
             format!("{}://{}", connection.scheme(), connection.host())
         });
     let commands = curl_commands(&base_url, script.id, &map, state.api_key.is_some());
-    Ok(HttpResponse::Ok().json(commands))
+    Ok(HttpResponse::Ok().json(CurlView::from(commands)))
+}
+
+/// What a client pastes into a shell to run the script.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = CurlCommands)]
+struct CurlView {
+    script_id: i64,
+    /// The run URL the commands call.
+    url: String,
+    /// `GET` with the parameters in the query string; `null` when the script takes files.
+    get: Option<String>,
+    /// `POST` with a JSON body.
+    post_json: String,
+    /// `POST` as multipart, files by parameter name; `null` when the script takes no files.
+    post_multipart: Option<String>,
+    /// The header the commands send when the gateway has an API key (put yours in), else `null`.
+    auth_header: Option<String>,
+}
+
+impl From<CurlCommands> for CurlView {
+    fn from(c: CurlCommands) -> CurlView {
+        CurlView {
+            script_id: c.script_id,
+            url: c.url,
+            get: c.get,
+            post_json: c.post_json,
+            post_multipart: c.post_multipart,
+            auth_header: c.auth_header,
+        }
+    }
 }
 
 fn loaded(script: &Script) -> Result<ArgsMap, ApiError> {

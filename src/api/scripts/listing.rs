@@ -19,7 +19,7 @@ pub(super) struct ListingApi;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub(super) struct ListScriptsQuery {
+pub(super) struct ListScriptsRequest {
     /// Only scripts of this runtime.
     #[serde(rename = "type")]
     #[param(value_type = Option<RuntimeName>)]
@@ -37,7 +37,7 @@ pub(super) struct ListScriptsQuery {
     page_size: Option<u32>,
 }
 
-impl ListScriptsQuery {
+impl ListScriptsRequest {
     fn into_filter(self) -> Result<ScriptFilter, ApiError> {
         let invalid = |message: String| ApiError::new(ErrorCode::InvalidQuery, message);
         let runtime = match self.runtime.as_deref().filter(|t| !t.is_empty()) {
@@ -161,7 +161,7 @@ struct ScriptPageView {
     get,
     path = "/scripts",
     tag = "scripts",
-    params(ListScriptsQuery),
+    params(ListScriptsRequest),
     responses(
         (status = 200, description = "One page of scripts", body = ScriptPageView),
         (status = 400, description = "A filter or page is not valid (`invalid_query`)", body = ErrorBody),
@@ -169,7 +169,7 @@ struct ScriptPageView {
 )]
 pub(super) async fn list_scripts(
     state: web::Data<AppState>,
-    query: web::Query<ListScriptsQuery>,
+    query: web::Query<ListScriptsRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let filter = query.into_inner().into_filter()?;
     let (page, page_size) = (filter.page, filter.page_size);

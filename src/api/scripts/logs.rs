@@ -29,7 +29,7 @@ pub(super) struct ScriptLogsApi;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-struct LogsQuery {
+struct ScriptLogsRequest {
     /// Runs to include, newest first: 1 to 200 (default 20).
     #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
@@ -118,7 +118,7 @@ fn logs_view(script_id: i64, path: String, runs: &[Run]) -> ScriptLogsView {
     get,
     path = "/scripts/{id}/logs",
     tag = "runs",
-    params(("id" = i64, Path, description = "The script's id"), LogsQuery),
+    params(("id" = i64, Path, description = "The script's id"), ScriptLogsRequest),
     responses(
         (status = 200, description = "The runs and their lines", body = ScriptLogsView),
         (status = 400, description = "`limit` is not between 1 and 200 (`invalid_query`)", body = ErrorBody),
@@ -128,7 +128,7 @@ fn logs_view(script_id: i64, path: String, runs: &[Run]) -> ScriptLogsView {
 async fn get_script_logs(
     state: web::Data<AppState>,
     id: web::Path<i64>,
-    query: web::Query<LogsQuery>,
+    query: web::Query<ScriptLogsRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {

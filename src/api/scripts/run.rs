@@ -125,12 +125,12 @@ struct ActiveRunsView {
         ("id" = i64, Path, description = "The script's id"),
         ("params" = Option<std::collections::HashMap<String, String>>, Query, style = Form, explode,
             description = "The script's parameters, by name"),
-        RunOptionsDoc,
+        RunOptionsRequest,
     ),
     responses(
         (status = 200, description = "The run ended (successfully or not)", content(
             (RunResultView = "application/json"),
-            (events::RunEvent = "text/event-stream"),
+            (events::RunEventView = "text/event-stream"),
         )),
         (status = 202, description = "Accepted: the run goes on in the background", body = AcceptedView),
         (status = 400, description = "Bad parameters (`invalid_params`, with `details`) or options", body = ErrorBody),
@@ -166,7 +166,7 @@ async fn run_script_get(
     post,
     path = "/scripts/{id}/run",
     tag = "run",
-    params(("id" = i64, Path, description = "The script's id"), RunOptionsDoc),
+    params(("id" = i64, Path, description = "The script's id"), RunOptionsRequest),
     request_body(description = "The script's parameters, by name", content(
         (Object = "application/json"),
         (Object = "multipart/form-data"),
@@ -175,7 +175,7 @@ async fn run_script_get(
     responses(
         (status = 200, description = "The run ended (successfully or not)", content(
             (RunResultView = "application/json"),
-            (events::RunEvent = "text/event-stream"),
+            (events::RunEventView = "text/event-stream"),
         )),
         (status = 202, description = "Accepted: the run goes on in the background", body = AcceptedView),
         (status = 400, description = "Bad parameters (`invalid_params`, with `details`), body or options", body = ErrorBody),
@@ -342,7 +342,7 @@ async fn list_running(state: web::Data<AppState>) -> HttpResponse {
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
-struct RunOptionsDoc {
+struct RunOptionsRequest {
     /// Answer 202 at once with the run id (also `Prefer: respond-async`).
     #[param(rename = "async")]
     r#async: Option<bool>,
