@@ -7,10 +7,12 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use crate::deps::{CacheView, CleanupView, InstallReport, SharedDepsView, SharedRequest};
 use crate::domain::Runtime;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 
+use super::deps_views::{
+    CacheView, CleanupView, InstallReportView, SharedDepsView, SharedInstallRequest,
+};
 use super::{object_body, optional_json, resource, AppState, Gate};
 
 const DEFAULT_CLEANUP_DAYS: f64 = 30.0;
@@ -82,7 +84,7 @@ async fn list_shared(
     };
     let mut items = Vec::new();
     for runtime in runtimes {
-        items.push(state.deps.shared_view(runtime).await?);
+        items.push(SharedDepsView::from(state.deps.shared_view(runtime).await?));
     }
     Ok(HttpResponse::Ok().json(SharedListView { items }))
 }
@@ -93,9 +95,9 @@ async fn list_shared(
     post,
     path = "/deps/install",
     tag = "dependencies",
-    request_body = SharedRequest,
+    request_body = SharedInstallRequest,
     responses(
-        (status = 200, description = "`status` is `ready` or `failed`", body = InstallReport),
+        (status = 200, description = "`status` is `ready` or `failed`", body = InstallReportView),
         (status = 400, description = "An unknown runtime or a bad package name (`invalid_request`)", body = ErrorBody),
     )
 )]
@@ -103,12 +105,9 @@ async fn install_shared(
     state: web::Data<AppState>,
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(
-        state
-            .deps
-            .install_shared(object_body(body.into_inner())?)
-            .await?,
-    ))
+    let request: SharedInstallRequest = object_body(body.into_inner())?;
+    let report = state.deps.install_shared(request.into()).await?;
+    Ok(HttpResponse::Ok().json(InstallReportView::from(report)))
 }
 
 /// Every cache.
@@ -128,7 +127,10 @@ struct CacheStatusView {
     responses((status = 200, description = "Every cache", body = CacheStatusView))
 )]
 async fn get_cache_status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let caches = state.deps.cache_status().await?;
+    let caches: Vec<CacheView> = (state.deps.cache_status().await?)
+        .into_iter()
+        .map(CacheView::from)
+        .collect();
     Ok(HttpResponse::Ok().json(CacheStatusView {
         count: caches.len(),
         total_size_bytes: caches.iter().filter_map(|c| c.size_bytes).sum(),
@@ -169,5 +171,6 @@ async fn cleanup_caches(
         ));
     }
     let older_than = Duration::from_secs_f64(days * 86_400.0);
-    Ok(HttpResponse::Ok().json(state.deps.cleanup(older_than).await?))
+    let report = state.deps.cleanup(older_than).await?;
+    Ok(HttpResponse::Ok().json(CleanupView::from(report)))
 }

@@ -2,6 +2,7 @@
 
 mod auth;
 mod deps;
+mod deps_views;
 mod docs;
 mod events;
 mod health;

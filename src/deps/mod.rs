@@ -32,13 +32,13 @@ use crate::catalog::{Catalog, CatalogError};
 use crate::config::DepsSettings;
 use crate::process::Interpreters;
 
-pub use caches::{CacheView, CleanupView};
+pub use caches::{CacheState, CacheUser, CleanupReport, RemovedCache};
 pub use env::{masked, RunDeps};
 pub use install::{InstallReport, Trigger};
 pub use locate::{declared_for, Declared};
 pub use report::{BatchInstall, RunEnvironment, ScriptDeps, ScriptInstall};
 pub use set::{DepSet, DepsKey};
-pub use shared::{SharedDep, SharedDepsView, SharedRequest};
+pub use shared::{SharedDep, SharedInstall, SharedPackage, SharedSet};
 pub use sync::ScriptDeclared;
 
 use env::Leases;
