@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::api::DocCache;
 use crate::catalog::ScriptFilter;
 use crate::config::{Config, RepoArgs, ServeArgs};
-use crate::openapi::DocCache;
 use crate::startup::{Application, Core};
 use crate::telemetry;
 

@@ -20,7 +20,6 @@ use crate::catalog::{Catalog, CatalogError};
 use crate::config::Config;
 use crate::deps::{DepsError, DepsManager, DepsParts};
 use crate::manage::ScriptManager;
-use crate::openapi;
 use crate::process::contain::{self, ContainError};
 use crate::process::Interpreters;
 use crate::retention::Retention;
@@ -101,7 +100,6 @@ impl Core {
             interpreters: interpreters.clone(),
             cache_root: config.data_dir.join("deps_cache"),
             scripts_repo: config.scan.scripts_repo.clone(),
-            runs_dir: config.runs_dir(),
             child_path: config.child_path.clone(),
         })
         .await?;
@@ -177,7 +175,7 @@ pub struct Services {
     pub runner: Arc<Runner>,
     pub notifier: Arc<Notifier>,
     pub retention: Arc<Retention>,
-    pub docs: Arc<openapi::DocCache>,
+    pub docs: Arc<api::DocCache>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     /// The OpenAPI refresher cannot watch the token; it is stopped by its handle.
@@ -193,9 +191,8 @@ impl Services {
         shutdown: CancellationToken,
         rescans: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<Services, StartupError> {
-        let docs = Arc::new(openapi::DocCache::load(&core.catalog).await?);
-        let docs_task =
-            openapi::keep_fresh(docs.clone(), core.catalog.clone(), core.scanner.changes());
+        let docs = Arc::new(api::DocCache::load(&core.catalog).await?);
+        let docs_task = api::keep_fresh(docs.clone(), core.catalog.clone(), core.scanner.changes());
         let scanner_task = tokio::spawn(rescans);
         let runner = start_runner(core, config).await?;
         let notifier = Arc::new(Notifier::new(core.catalog.clone(), core.settings.clone()));
@@ -369,7 +366,7 @@ async fn app_state(
 fn http_server(
     listener: TcpListener,
     state: web::Data<AppState>,
-    docs: Arc<openapi::DocCache>,
+    docs: Arc<api::DocCache>,
     grace: std::time::Duration,
 ) -> std::io::Result<Server> {
     let access = web::Data::from(state.access.clone());

@@ -1,48 +1,25 @@
-//! Dependencies: per script, the shared sets, and the caches.
+//! Dependencies shared by every script: the shared sets, and the caches.
 
 use std::time::Duration;
 
 use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use crate::catalog::Script;
-use crate::deps::{
-    BatchView, CacheView, CleanupView, EnvironmentView, InstallReport, ScriptDepsView,
-    ScriptInstallView, SharedDepsView, SharedRequest,
-};
 use crate::domain::Runtime;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 
-use super::{resource, AppState, Gate};
+use super::deps_views::{
+    CacheView, CleanupView, InstallReportView, SharedDepsView, SharedInstallRequest,
+};
+use super::{object_body, optional_json, resource, AppState, Gate};
 
 const DEFAULT_CLEANUP_DAYS: f64 = 30.0;
 
-/// The batch route comes first: `/scripts/{id}/dependencies/install` would take "batch" for an id.
+/// The shared sets and the caches (each script's dependencies are under `scripts`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource(
-        "/scripts/batch/dependencies/install",
-        Gate::Admin,
-        [(Method::POST, web::to(install_batch))],
-    ))
-    .service(resource(
-        "/scripts/{id}/dependencies",
-        Gate::Admin,
-        [(Method::GET, web::to(get_dependencies))],
-    ))
-    .service(resource(
-        "/scripts/{id}/dependencies/install",
-        Gate::Admin,
-        [(Method::POST, web::to(install_dependencies))],
-    ))
-    .service(resource(
-        "/scripts/{id}/environment",
-        Gate::Admin,
-        [(Method::GET, web::to(get_environment))],
-    ))
-    .service(resource(
         "/deps",
         Gate::Admin,
         [(Method::GET, web::to(list_shared))],
@@ -55,7 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource(
         "/dependencies/cache/status",
         Gate::Admin,
-        [(Method::GET, web::to(cache_status))],
+        [(Method::GET, web::to(get_cache_status))],
     ))
     .service(resource(
         "/dependencies/cache/cleanup",
@@ -65,136 +42,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(
-    get_dependencies,
-    install_dependencies,
-    install_batch,
-    get_environment,
-    list_shared,
-    install_shared,
-    cache_status,
-    cleanup_caches
-))]
+#[openapi(paths(list_shared, install_shared, get_cache_status, cleanup_caches))]
 pub struct DepsApi;
-
-/// A JSON body that may be left out entirely.
-fn optional_json<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("invalid JSON body: {e}")))
-}
-
-async fn find_script(state: &AppState, id: i64) -> Result<Script, ApiError> {
-    state
-        .catalog
-        .script(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no script with id {id}")))
-}
-
-#[derive(Deserialize, Default, IntoParams)]
-#[into_params(parameter_in = Query)]
-struct ForceQuery {
-    /// Install again even a complete set, or one whose failure is remembered.
-    #[serde(default)]
-    force: bool,
-}
-
-/// Optional body of the install routes.
-#[derive(Deserialize, Default, ToSchema)]
-struct InstallBody {
-    /// The same as `?force=true`.
-    #[serde(default)]
-    force: bool,
-    /// Batch only: the scripts to install for (default: every script with a dependency file).
-    script_ids: Option<Vec<i64>>,
-}
-
-/// The dependency file a script uses, its normalised set, and whether it is installed.
-#[utoipa::path(
-    get,
-    path = "/scripts/{id}/dependencies",
-    tag = "dependencies",
-    params(("id" = i64, Path, description = "The script's id")),
-    responses((status = 200, description = "The script's dependencies", body = ScriptDepsView))
-)]
-async fn get_dependencies(
-    state: web::Data<AppState>,
-    id: web::Path<i64>,
-) -> Result<HttpResponse, ApiError> {
-    let script = find_script(&state, id.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(state.deps.script_deps(&script).await?))
-}
-
-/// Reads the script's dependency file now and installs its set (unless installed, or its
-/// failure is remembered; `force` installs again); answers once done, with the log.
-#[utoipa::path(
-    post,
-    path = "/scripts/{id}/dependencies/install",
-    tag = "dependencies",
-    params(("id" = i64, Path, description = "The script's id"), ForceQuery),
-    request_body(content = Option<InstallBody>, description = "Optional: `{\"force\": true}`"),
-    responses(
-        (status = 200, description = "`status` is `ready`, `failed` or `none`", body = ScriptInstallView),
-        (status = 400, description = "The body is not JSON (`invalid_json`)", body = ErrorBody),
-    )
-)]
-async fn install_dependencies(
-    state: web::Data<AppState>,
-    id: web::Path<i64>,
-    query: web::Query<ForceQuery>,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    let script = find_script(&state, id.into_inner()).await?;
-    let force = query.force || optional_json::<InstallBody>(&body)?.force;
-    Ok(HttpResponse::Ok().json(state.deps.install_script(&script, force).await?))
-}
-
-/// Installs the sets of several scripts: `{"script_ids": [..]}`, or every script with a
-/// dependency file. Logs are left out; each script's install route has them.
-#[utoipa::path(
-    post,
-    path = "/scripts/batch/dependencies/install",
-    tag = "dependencies",
-    params(ForceQuery),
-    request_body(content = Option<InstallBody>, description = "Optional: `{\"script_ids\": [1, 2], \"force\": false}`"),
-    responses(
-        (status = 200, description = "One result per script", body = BatchView),
-        (status = 400, description = "The body is not JSON (`invalid_json`)", body = ErrorBody),
-    )
-)]
-async fn install_batch(
-    state: web::Data<AppState>,
-    query: web::Query<ForceQuery>,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    let body: InstallBody = optional_json(&body)?;
-    let force = query.force || body.force;
-    Ok(HttpResponse::Ok().json(state.deps.install_batch(body.script_ids, force).await?))
-}
-
-/// What a run of the script gets: interpreter, working folder and every environment
-/// variable (nothing else is inherited), secrets masked.
-#[utoipa::path(
-    get,
-    path = "/scripts/{id}/environment",
-    tag = "dependencies",
-    params(("id" = i64, Path, description = "The script's id")),
-    responses((status = 200, description = "The run environment", body = EnvironmentView))
-)]
-async fn get_environment(
-    state: web::Data<AppState>,
-    id: web::Path<i64>,
-) -> Result<HttpResponse, ApiError> {
-    let script = find_script(&state, id.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(state.deps.environment(&script).await?))
-}
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-struct SharedQuery {
+struct ListSharedRequest {
     /// `python` or `js` (default: both).
     runtime: Option<String>,
 }
@@ -210,7 +63,7 @@ struct SharedListView {
     get,
     path = "/deps",
     tag = "dependencies",
-    params(SharedQuery),
+    params(ListSharedRequest),
     responses(
         (status = 200, description = "The shared sets", body = SharedListView),
         (status = 400, description = "An unknown runtime (`invalid_query`)", body = ErrorBody),
@@ -218,7 +71,7 @@ struct SharedListView {
 )]
 async fn list_shared(
     state: web::Data<AppState>,
-    query: web::Query<SharedQuery>,
+    query: web::Query<ListSharedRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let runtimes = match query.runtime.as_deref().filter(|r| !r.is_empty()) {
         None => Runtime::ALL.to_vec(),
@@ -231,7 +84,7 @@ async fn list_shared(
     };
     let mut items = Vec::new();
     for runtime in runtimes {
-        items.push(state.deps.shared_view(runtime).await?);
+        items.push(SharedDepsView::from(state.deps.shared_view(runtime).await?));
     }
     Ok(HttpResponse::Ok().json(SharedListView { items }))
 }
@@ -242,9 +95,9 @@ async fn list_shared(
     post,
     path = "/deps/install",
     tag = "dependencies",
-    request_body = SharedRequest,
+    request_body = SharedInstallRequest,
     responses(
-        (status = 200, description = "`status` is `ready` or `failed`", body = InstallReport),
+        (status = 200, description = "`status` is `ready` or `failed`", body = InstallReportView),
         (status = 400, description = "An unknown runtime or a bad package name (`invalid_request`)", body = ErrorBody),
     )
 )]
@@ -252,12 +105,9 @@ async fn install_shared(
     state: web::Data<AppState>,
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(
-        state
-            .deps
-            .install_shared(super::object_body(body.into_inner())?)
-            .await?,
-    ))
+    let request: SharedInstallRequest = object_body(body.into_inner())?;
+    let report = state.deps.install_shared(request.into()).await?;
+    Ok(HttpResponse::Ok().json(InstallReportView::from(report)))
 }
 
 /// Every cache.
@@ -272,11 +122,15 @@ struct CacheStatusView {
 #[utoipa::path(
     get,
     path = "/dependencies/cache/status",
+    operation_id = "cache_status",
     tag = "dependencies",
     responses((status = 200, description = "Every cache", body = CacheStatusView))
 )]
-async fn cache_status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let caches = state.deps.cache_status().await?;
+async fn get_cache_status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let caches: Vec<CacheView> = (state.deps.cache_status().await?)
+        .into_iter()
+        .map(CacheView::from)
+        .collect();
     Ok(HttpResponse::Ok().json(CacheStatusView {
         count: caches.len(),
         total_size_bytes: caches.iter().filter_map(|c| c.size_bytes).sum(),
@@ -286,7 +140,8 @@ async fn cache_status(state: web::Data<AppState>) -> Result<HttpResponse, ApiErr
 
 /// Optional body of the cleanup route.
 #[derive(Deserialize, Default, ToSchema)]
-struct CleanupBody {
+#[schema(as = CleanupBody)]
+struct CleanupRequest {
     /// Remove unused caches idle at least this long (default 30; 0 removes every unused one).
     older_than_days: Option<f64>,
 }
@@ -296,7 +151,7 @@ struct CleanupBody {
     post,
     path = "/dependencies/cache/cleanup",
     tag = "dependencies",
-    request_body(content = Option<CleanupBody>, description = "Optional: `{\"older_than_days\": 30}`"),
+    request_body(content = Option<CleanupRequest>, description = "Optional: `{\"older_than_days\": 30}`"),
     responses(
         (status = 200, description = "What was removed and kept", body = CleanupView),
         (status = 400, description = "A bad number of days (`invalid_request`)", body = ErrorBody),
@@ -306,7 +161,7 @@ async fn cleanup_caches(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let days = optional_json::<CleanupBody>(&body)?
+    let days = optional_json::<CleanupRequest>(&body)?
         .older_than_days
         .unwrap_or(DEFAULT_CLEANUP_DAYS);
     if !(0.0..=36_500.0).contains(&days) {
@@ -316,5 +171,6 @@ async fn cleanup_caches(
         ));
     }
     let older_than = Duration::from_secs_f64(days * 86_400.0);
-    Ok(HttpResponse::Ok().json(state.deps.cleanup(older_than).await?))
+    let report = state.deps.cleanup(older_than).await?;
+    Ok(HttpResponse::Ok().json(CleanupView::from(report)))
 }

@@ -1,124 +1,172 @@
-//! The original gateway's documentation routes: the whole document, one script's fragment,
-//! and curl commands for a script.
+//! Serving the OpenAPI document and Swagger UI: `/openapi.json` (also at the original
+//! gateway's `/api/scripts/swagger-all`), Swagger UI at `/docs/`, its redirects, and the
+//! published document, built once at start and rebuilt when a scan changes the catalog
+//! (never per request).
 
-use actix_web::http::Method;
-use actix_web::{web, HttpRequest, HttpResponse};
-use utoipa::OpenApi;
+use std::sync::{Arc, RwLock};
 
-use crate::catalog::Script;
-use crate::domain::ArgsMap;
-use crate::error::{ApiError, ErrorBody, ErrorCode};
-use crate::openapi::curl::{curl_commands, CurlCommands};
-use crate::openapi::{document, fragment, run_path, DocCache};
+use actix_web::http::header;
+use actix_web::web::Bytes;
+use actix_web::{web, HttpResponse};
+use serde_json::Value;
+use tokio::sync::watch;
+use utoipa_swagger_ui::{Config, SwaggerUi};
 
-use super::{resource, scripts::find_script, AppState, Gate};
+use crate::catalog::{Catalog, CatalogError, Script, ScriptFilter};
 
-/// Registered before the `/scripts/{id}` routes, which would otherwise take `swagger-all` for an id.
+/// Where the document is served; Swagger UI loads it from here.
+pub const DOCUMENT_URL: &str = "/openapi.json";
+/// Where Swagger UI is served (with its trailing slash).
+pub const UI_URL: &str = "/docs/";
+
+/// Mounts `/openapi.json`, Swagger UI at `/docs/`, and the redirects to it.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource(
-        "/scripts/swagger-all",
-        Gate::RunReads,
-        [(Method::GET, web::to(get_swagger_all))],
-    ))
-    .service(resource(
-        "/scripts/{id}/swagger",
-        Gate::RunReads,
-        [(Method::GET, web::to(get_script_swagger))],
-    ))
-    .service(resource(
-        "/scripts/{id}/curl",
-        Gate::RunReads,
-        [(Method::GET, web::to(get_script_curl))],
-    ));
+    cfg.service(web::resource(DOCUMENT_URL).route(web::get().to(get_openapi_json)))
+        .service(web::resource("/docs").route(web::get().to(redirect_docs)))
+        .service(web::resource("/scripts-swagger.html").route(web::get().to(redirect_legacy_docs)))
+        .service(swagger_ui());
 }
 
-#[derive(OpenApi)]
-#[openapi(paths(get_swagger_all, get_script_swagger, get_script_curl))]
-pub struct DocsCompatApi;
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(get_openapi_json, redirect_docs, redirect_legacy_docs, swagger_ui_page))]
+pub struct DocsApi;
 
-/// The whole OpenAPI document (as `/openapi.json`), for the original gateway's clients.
+/// Swagger UI from the binary (the `vendored` feature), over our own `/openapi.json`:
+/// with a `Config` that names the URL, `SwaggerUi` registers no document route of its own.
+fn swagger_ui() -> SwaggerUi {
+    let config = Config::new([DOCUMENT_URL])
+        .try_it_out_enabled(true)
+        .persist_authorization(true)
+        .display_request_duration(true)
+        .filter(true)
+        .doc_expansion("list")
+        .default_models_expand_depth(0);
+    SwaggerUi::new(format!("{UI_URL}{{_:.*}}")).config(config)
+}
+
+/// This document: the gateway's API and one typed operation pair per loaded script.
 #[utoipa::path(
     get,
-    path = "/scripts/swagger-all",
+    path = "/openapi.json",
     tag = "docs",
     responses((status = 200, description = "The OpenAPI 3.1 document", body = Object))
 )]
-async fn get_swagger_all(cache: web::Data<DocCache>) -> HttpResponse {
+pub async fn get_openapi_json(cache: web::Data<DocCache>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(cache.current().json.clone())
 }
 
-/// One script's part of the document: a standalone OpenAPI document with its run operations
-/// and the schemas they use.
+/// Swagger UI lives at `/docs/`.
 #[utoipa::path(
     get,
-    path = "/scripts/{id}/swagger",
+    path = "/docs",
     tag = "docs",
-    params(("id" = i64, Path, description = "The script's id")),
-    responses(
-        (status = 200, description = "An OpenAPI 3.1 document for this script", body = Object),
-        (status = 404, description = "No script with this id", body = ErrorBody),
-        (status = 422, description = "Its schema could not be loaded (`schema_not_loadable`)", body = ErrorBody),
-    )
+    responses((status = 308, description = "To `/docs/`", headers(("Location" = String))))
 )]
-async fn get_script_swagger(
-    state: web::Data<AppState>,
-    id: web::Path<i64>,
-) -> Result<HttpResponse, ApiError> {
-    let script = find_script(&state, id.into_inner()).await?;
-    loaded(&script)?;
-    let title = format!("ScriptGateway: {}", script.path);
-    let whole = serde_json::to_value(document(std::slice::from_ref(&script)))
-        .map_err(|e| ApiError::internal(&e))?;
-    let part = fragment::fragment(&whole, &run_path(script.id), &title)
-        .ok_or_else(|| ApiError::internal(&"a loaded script has no run path"))?;
-    Ok(HttpResponse::Ok().json(part))
+async fn redirect_docs() -> HttpResponse {
+    redirect_to_ui()
 }
 
-/// Ready curl commands for the script: GET (without files), JSON POST, and multipart (with
-/// files), against the `base_url` setting, or else the host the request came to. With an API
-/// key set, they carry a placeholder for it.
+/// The original gateway's docs page; Swagger UI lives at `/docs/` now.
 #[utoipa::path(
     get,
-    path = "/scripts/{id}/curl",
+    path = "/scripts-swagger.html",
     tag = "docs",
-    params(("id" = i64, Path, description = "The script's id")),
-    responses(
-        (status = 200, description = "The commands", body = CurlCommands),
-        (status = 404, description = "No script with this id", body = ErrorBody),
-        (status = 422, description = "Its schema could not be loaded (`schema_not_loadable`)", body = ErrorBody),
-    )
+    responses((status = 308, description = "To `/docs/`", headers(("Location" = String))))
 )]
-async fn get_script_curl(
-    state: web::Data<AppState>,
-    id: web::Path<i64>,
-    request: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    let script = find_script(&state, id.into_inner()).await?;
-    let map = loaded(&script)?;
-    let base_url = state
-        .settings
-        .current()
-        .base_url
-        .clone()
-        .unwrap_or_else(|| {
-            let connection = request.connection_info();
-            format!("{}://{}", connection.scheme(), connection.host())
-        });
-    let commands = curl_commands(&base_url, script.id, &map, state.api_key.is_some());
-    Ok(HttpResponse::Ok().json(commands))
+async fn redirect_legacy_docs() -> HttpResponse {
+    redirect_to_ui()
 }
 
-fn loaded(script: &Script) -> Result<ArgsMap, ApiError> {
-    crate::openapi::loaded_args_map(script).ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::SchemaNotLoadable,
-            format!(
-                "the schema of {} could not be loaded: {}",
-                script.path,
-                script.load_error.as_deref().unwrap_or_default()
-            ),
-        )
+fn redirect_to_ui() -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header((header::LOCATION, UI_URL))
+        .finish()
+}
+
+/// Swagger UI over `/openapi.json`, served from the binary; works with no network.
+#[utoipa::path(
+    get,
+    path = "/docs/",
+    tag = "docs",
+    responses((status = 200, description = "The Swagger UI page", content_type = "text/html", body = String))
+)]
+#[allow(dead_code)]
+fn swagger_ui_page() {}
+
+/// The whole document for these scripts: the gateway's API plus their typed operations.
+pub fn document_for(scripts: &[Script]) -> utoipa::openapi::OpenApi {
+    crate::openapi::document(super::openapi(), scripts)
+}
+
+/// One build of the document: as JSON for fragments, and as the bytes `/openapi.json` sends.
+pub struct Published {
+    pub document: Value,
+    pub json: Bytes,
+}
+
+impl Published {
+    pub fn of(scripts: &[Script]) -> Published {
+        let document =
+            serde_json::to_value(document_for(scripts)).expect("an OpenAPI document serialises");
+        let json = Bytes::from(serde_json::to_vec(&document).expect("a JSON value serialises"));
+        Published { document, json }
+    }
+}
+
+/// The document in force; readers take an `Arc` and never wait for a rebuild.
+pub struct DocCache {
+    current: RwLock<Arc<Published>>,
+}
+
+impl DocCache {
+    /// Builds the first document from the catalog.
+    pub async fn load(catalog: &Catalog) -> Result<DocCache, CatalogError> {
+        let published = Published::of(&all_scripts(catalog).await?);
+        Ok(DocCache {
+            current: RwLock::new(Arc::new(published)),
+        })
+    }
+
+    pub fn current(&self) -> Arc<Published> {
+        self.current.read().expect("not poisoned").clone()
+    }
+
+    /// Rebuilds from the catalog as it is now.
+    pub async fn rebuild(&self, catalog: &Catalog) -> Result<(), CatalogError> {
+        let scripts = all_scripts(catalog).await?;
+        let published = tokio::task::spawn_blocking(move || Published::of(&scripts))
+            .await
+            .map_err(|e| CatalogError::Task(e.to_string()))?;
+        *self.current.write().expect("not poisoned") = Arc::new(published);
+        Ok(())
+    }
+}
+
+async fn all_scripts(catalog: &Catalog) -> Result<Vec<Script>, CatalogError> {
+    let filter = ScriptFilter {
+        page: 1,
+        page_size: u32::MAX,
+        ..Default::default()
+    };
+    Ok(catalog.list_scripts(filter).await?.items)
+}
+
+/// Rebuilds `cache` each time `changes` ticks (the scanner's catalog generation), until the
+/// scanner is gone. Ticks that come during a rebuild are folded into the next one.
+pub fn keep_fresh(
+    cache: Arc<DocCache>,
+    catalog: Catalog,
+    mut changes: watch::Receiver<u64>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while changes.changed().await.is_ok() {
+            let generation = *changes.borrow_and_update();
+            match cache.rebuild(&catalog).await {
+                Ok(()) => tracing::debug!(generation, "OpenAPI document rebuilt"),
+                Err(error) => tracing::warn!(%error, "cannot rebuild the OpenAPI document"),
+            }
+        }
     })
 }

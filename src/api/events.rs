@@ -3,25 +3,40 @@
 use std::time::Duration;
 
 use actix_web::http::header;
+use actix_web::http::Method;
 use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::stream::{self, Stream};
 
-use crate::catalog::{Catalog, Run};
+use crate::catalog::Run;
 use crate::error::ApiError;
 use crate::process::Stream as Output;
 use crate::runner::{self, LiveEvent, LiveOutput};
 
+use super::lookup::find_run;
 use super::runs::run_view;
-use super::AppState;
+use super::{resource, AppState, Gate};
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource(
+        "/runs/{id}/events",
+        Gate::RunReads,
+        [(Method::GET, web::to(get_run_events))],
+    ));
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(get_run_events))]
+pub struct EventsApi;
 
 /// One Server-Sent Event of a run: `stdout` and `stderr` carry one line in `data`; `end`
 /// carries the run (as `GET /api/runs/{id}` shows it) as JSON text, and is the last event.
 #[derive(utoipa::ToSchema)]
+#[schema(as = RunEvent)]
 #[allow(dead_code)]
-pub struct RunEvent {
+pub struct RunEventView {
     /// Its position; send it back as `Last-Event-ID` to resume after it.
     id: String,
     event: RunEventKind,
@@ -58,11 +73,11 @@ pub fn wants_event_stream(request: &HttpRequest) -> bool {
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id"),
     ),
     responses(
-        (status = 200, description = "An event stream", content_type = "text/event-stream", body = RunEvent),
+        (status = 200, description = "An event stream", content_type = "text/event-stream", body = RunEventView),
         (status = 404, description = "No run with this id", body = crate::error::ErrorBody),
     )
 )]
-pub async fn get_run_events(
+async fn get_run_events(
     state: web::Data<AppState>,
     id: web::Path<i64>,
     request: HttpRequest,
@@ -79,13 +94,9 @@ pub async fn get_run_events(
 pub async fn stream(state: &AppState, run_id: i64, from: usize) -> Result<HttpResponse, ApiError> {
     let body: Box<dyn Stream<Item = Result<Bytes, actix_web::Error>> + Unpin> =
         match state.runner.live(run_id) {
-            Some(live) => Box::new(Box::pin(follow(live, state.catalog.clone(), from))),
+            Some(live) => Box::new(Box::pin(follow(live, from))),
             None => {
-                let run = state
-                    .catalog
-                    .run(run_id)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found(format!("no run with id {run_id}")))?;
+                let run = find_run(state, run_id).await?;
                 let frames: Vec<_> = replay(&run).await.into_iter().skip(from).map(Ok).collect();
                 Box::new(stream::iter(frames))
             }
@@ -99,20 +110,17 @@ pub async fn stream(state: &AppState, run_id: i64, from: usize) -> Result<HttpRe
 
 struct Follow {
     live: std::sync::Arc<LiveOutput>,
-    catalog: Catalog,
     cursor: usize,
     done: bool,
 }
 
 fn follow(
     live: std::sync::Arc<LiveOutput>,
-    catalog: Catalog,
     from: usize,
 ) -> impl Stream<Item = Result<Bytes, actix_web::Error>> {
     stream::unfold(
         Follow {
             live,
-            catalog,
             cursor: from,
             done: false,
         },
@@ -133,9 +141,8 @@ fn follow(
             let mut chunk = String::new();
             for event in events {
                 if let LiveEvent::End(run) = &event {
-                    // The live record may predate the catalog's final write by a moment; prefer the catalog.
-                    let stored = state.catalog.run(run.id).await.ok().flatten();
-                    chunk.push_str(&end_frame(state.cursor, stored.as_ref().unwrap_or(run)));
+                    // The record as the catalog stored it at the end: no second read.
+                    chunk.push_str(&end_frame(state.cursor, run));
                     state.done = true;
                 } else if let LiveEvent::Line { stream, text } = &event {
                     chunk.push_str(&line_frame(state.cursor, *stream, text));

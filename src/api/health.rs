@@ -1,3 +1,5 @@
+//! Liveness: `GET /health`, outside `/api` and open to every caller.
+
 use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;

@@ -2,21 +2,22 @@
 
 mod auth;
 mod deps;
+mod deps_views;
 mod docs;
 mod events;
 mod health;
 mod http_errors;
 mod keys;
-mod manage;
+mod lookup;
 mod multipart;
 mod retention;
-mod run;
 mod run_input;
 mod runs;
 mod scan;
-mod script_logs;
 mod scripts;
 mod settings;
+#[cfg(test)]
+mod sync_tests;
 mod system;
 mod webhook;
 
@@ -39,6 +40,7 @@ use crate::runner::Runner;
 use crate::scanner::Scanner;
 use crate::settings::Settings;
 
+pub use docs::{keep_fresh, DocCache, Published};
 pub use http_errors::json_errors;
 
 use actix_web::http::Method;
@@ -64,17 +66,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(path_config())
         .app_data(json_config())
         .configure(health::configure)
-        .configure(crate::openapi::configure)
+        .configure(docs::configure)
         .service(
             web::scope("/api")
-                .configure(manage::configure_before_scripts)
-                .configure(run::configure)
-                .configure(docs::configure)
                 .configure(scripts::configure)
-                .configure(script_logs::configure)
                 // Before runs: `/runs/{id}` would take `/runs/cleanup` (and answer 405).
                 .configure(retention::configure)
                 .configure(runs::configure)
+                .configure(events::configure)
                 .configure(scan::configure)
                 .configure(webhook::configure)
                 .configure(settings::configure)
@@ -89,27 +88,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .default_service(web::to(unknown_route));
 }
 
-/// The OpenAPI description of the routes `configure` mounts, from each module's own
-/// `#[derive(OpenApi)]` struct (the docs routes outside `/api` add theirs in `openapi`).
+/// The static OpenAPI description of the routes `configure` mounts, from each module's own
+/// `#[derive(OpenApi)]` struct; `openapi::document` adds the scripts and the shared rules.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     use utoipa::OpenApi;
+    let root = health::HealthApi::openapi().merge_from(docs::DocsApi::openapi());
     [
-        run::RunApi::openapi(),
-        docs::DocsCompatApi::openapi(),
-        scripts::ScriptsApi::openapi(),
+        scripts::openapi(),
         runs::RunsApi::openapi(),
+        events::EventsApi::openapi(),
         retention::RetentionApi::openapi(),
-        script_logs::ScriptLogsApi::openapi(),
         webhook::WebhookApi::openapi(),
         scan::ScanApi::openapi(),
-        manage::ManageApi::openapi(),
         keys::KeysApi::openapi(),
         deps::DepsApi::openapi(),
         settings::SettingsApi::openapi(),
         system::SystemApi::openapi(),
     ]
     .into_iter()
-    .fold(health::HealthApi::openapi(), |mut doc, module| {
+    .fold(root, |mut doc, module| {
         // `nest` would replace a path another module already documents (`/api/scripts` has
         // GET in one module and POST in another); `merge` joins their operations.
         doc.merge(utoipa::openapi::OpenApi::default().nest("/api", module));
@@ -119,6 +116,15 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// A JSON body that must be an object: serde would also read a struct from an array of its
 /// fields in order, which no client means.
+/// A JSON body that may be left out entirely.
+fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("invalid JSON body: {e}")))
+}
+
 fn object_body<T: serde::de::DeserializeOwned>(body: serde_json::Value) -> Result<T, ApiError> {
     if !body.is_object() {
         return Err(ApiError::new(

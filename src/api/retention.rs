@@ -1,3 +1,5 @@
+//! Pruning the run history on request: `POST /api/runs/cleanup`.
+
 use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Deserializer, Serialize};

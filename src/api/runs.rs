@@ -1,3 +1,5 @@
+//! Run history: list, one run, its output and files, cancel (live events are in `events`).
+
 use actix_files::NamedFile;
 use actix_web::http::header::{ContentDisposition, DispositionParam, DispositionType};
 use actix_web::http::Method;
@@ -11,6 +13,7 @@ use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::openapi::schemas::RunStatusName;
 use crate::runner;
 
+use super::lookup::{find_run, page_bounds};
 use super::{resource, AppState, Gate};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -30,11 +33,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         [(Method::GET, web::to(get_run_output))],
     ))
     .service(resource(
-        "/runs/{id}/events",
-        Gate::RunReads,
-        [(Method::GET, web::to(super::events::get_run_events))],
-    ))
-    .service(resource(
         "/runs/{id}/cancel",
         Gate::Run,
         [(Method::POST, web::to(cancel_run))],
@@ -47,14 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(
-    list_runs,
-    get_run,
-    get_run_output,
-    super::events::get_run_events,
-    cancel_run,
-    get_run_file
-))]
+#[openapi(paths(list_runs, get_run, get_run_output, cancel_run, get_run_file))]
 pub struct RunsApi;
 
 /// The fields a run's result shares between the run response and the history:
@@ -203,7 +194,7 @@ struct RunPageView {
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-struct ListRunsQuery {
+struct ListRunsRequest {
     /// Only runs of this script.
     script_id: Option<i64>,
     /// Only runs in this state.
@@ -222,7 +213,7 @@ struct ListRunsQuery {
     get,
     path = "/runs",
     tag = "runs",
-    params(ListRunsQuery),
+    params(ListRunsRequest),
     responses(
         (status = 200, description = "One page of runs", body = RunPageView),
         (status = 400, description = "A filter or page is not valid (`invalid_query`)", body = ErrorBody),
@@ -230,7 +221,7 @@ struct ListRunsQuery {
 )]
 async fn list_runs(
     state: web::Data<AppState>,
-    query: web::Query<ListRunsQuery>,
+    query: web::Query<ListRunsRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let invalid = |message: String| ApiError::new(ErrorCode::InvalidQuery, message);
@@ -244,7 +235,7 @@ async fn list_runs(
             ))
         })?),
     };
-    let (page, page_size) = super::scripts::page_bounds(query.page, query.page_size)?;
+    let (page, page_size) = page_bounds(query.page, query.page_size)?;
     let found = state
         .catalog
         .list_runs(RunFilter {
@@ -260,14 +251,6 @@ async fn list_runs(
         page,
         page_size,
     }))
-}
-
-async fn find_run(state: &AppState, id: i64) -> Result<Run, ApiError> {
-    state
-        .catalog
-        .run(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no run with id {id}")))
 }
 
 /// One run: its parameters, status, output and error.

@@ -1,3 +1,5 @@
+//! Rescanning the scripts repository on request: `POST /api/scan`.
+
 use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};

@@ -1,3 +1,5 @@
+//! Runtime settings over HTTP: read, change, reset one.
+
 use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};

@@ -1,3 +1,5 @@
+//! Sending a test notification to the `notify_url` (or a given URL).
+
 use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};

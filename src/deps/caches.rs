@@ -4,8 +4,6 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
-
 use crate::catalog::DepCache;
 use crate::domain::Runtime;
 
@@ -13,16 +11,15 @@ use super::set::DepsKey;
 use super::{DepsError, DepsManager};
 
 /// A script using a cache.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub struct CacheUser {
     pub id: i64,
     pub path: String,
 }
 
-/// One cache, as `GET /api/dependencies/cache/status` shows it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct CacheView {
-    #[schema(value_type = String, example = "python")]
+/// One cache: its set, state on disk, users and age.
+#[derive(Debug, Clone)]
+pub struct CacheState {
     pub runtime: Runtime,
     pub hash: String,
     /// `installing`, `ready`, `failed`, or `unrecorded` (on disk, unknown to the catalog).
@@ -43,15 +40,15 @@ pub struct CacheView {
     pub error: Option<String>,
 }
 
-impl CacheView {
+impl CacheState {
     fn in_use(&self) -> bool {
         !self.scripts.is_empty() || self.shared || self.active_runs
     }
 }
 
 /// What a cleanup removed and kept.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct CleanupView {
+#[derive(Debug, Clone)]
+pub struct CleanupReport {
     pub older_than_days: f64,
     pub removed: Vec<RemovedCache>,
     pub freed_bytes: u64,
@@ -61,9 +58,8 @@ pub struct CleanupView {
     pub kept_recent: usize,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub struct RemovedCache {
-    #[schema(value_type = String, example = "python")]
     pub runtime: Runtime,
     pub hash: String,
     pub size_bytes: u64,
@@ -71,11 +67,11 @@ pub struct RemovedCache {
 
 impl DepsManager {
     /// Every cache the catalog knows or the disk holds.
-    pub async fn cache_status(&self) -> Result<Vec<CacheView>, DepsError> {
+    pub async fn cache_status(&self) -> Result<Vec<CacheState>, DepsError> {
         let rows = self.catalog.dep_caches().await?;
         let users = self.catalog.script_deps_rows().await?;
         let disk = self.blocking(|store| DiskState::read(&store)).await?;
-        let mut views: BTreeMap<DepsKey, CacheView> = BTreeMap::new();
+        let mut views: BTreeMap<DepsKey, CacheState> = BTreeMap::new();
         for row in rows {
             views.insert(
                 DepsKey {
@@ -113,8 +109,8 @@ impl DepsManager {
         Ok(views.into_values().collect())
     }
 
-    fn view_of(&self, row: DepCache) -> CacheView {
-        CacheView {
+    fn view_of(&self, row: DepCache) -> CacheState {
+        CacheState {
             runtime: row.runtime,
             hash: row.hash,
             status: row.status.as_str().to_string(),
@@ -133,8 +129,8 @@ impl DepsManager {
         }
     }
 
-    fn unrecorded(&self, key: &DepsKey, idle_days: f64) -> CacheView {
-        CacheView {
+    fn unrecorded(&self, key: &DepsKey, idle_days: f64) -> CacheState {
+        CacheState {
             runtime: key.runtime,
             hash: key.hash.clone(),
             status: "unrecorded".into(),
@@ -155,9 +151,12 @@ impl DepsManager {
 
     /// Removes caches no script, shared set or run uses and that were idle at least
     /// `older_than`; a cache being installed or used is never touched.
-    pub async fn cleanup(self: &Arc<Self>, older_than: Duration) -> Result<CleanupView, DepsError> {
+    pub async fn cleanup(
+        self: &Arc<Self>,
+        older_than: Duration,
+    ) -> Result<CleanupReport, DepsError> {
         let limit_days = older_than.as_secs_f64() / 86_400.0;
-        let mut report = CleanupView {
+        let mut report = CleanupReport {
             older_than_days: limit_days,
             removed: Vec::new(),
             freed_bytes: 0,

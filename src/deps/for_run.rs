@@ -279,7 +279,6 @@ mod tests {
             ),
             cache_root: cache_root.clone(),
             scripts_repo: dir.path().join("repo"),
-            runs_dir: dir.path().join("runs"),
             child_path: path,
         })
         .await

@@ -4,8 +4,6 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde::Serialize;
-
 use crate::catalog::{CacheStatus, InstallEnd, NewInstall};
 use crate::domain::Runtime;
 use crate::process;
@@ -36,19 +34,16 @@ impl Trigger {
 }
 
 /// How an install request ended.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub struct InstallReport {
-    #[schema(value_type = String, example = "python")]
     pub runtime: Runtime,
     pub hash: String,
     /// `ready` or `failed`.
-    #[schema(value_type = String)]
     pub status: &'static str,
     /// Nothing was installed: the cache was already complete, or the failure is remembered.
     pub reused: bool,
     pub error: Option<String>,
     /// `uv`, `pip` or `npm`, when an installer ran.
-    #[schema(value_type = Option<String>)]
     pub installer: Option<&'static str>,
     pub duration_ms: Option<i64>,
     /// The installer's full output, when it ran (or the remembered failure's).

@@ -13,12 +13,12 @@ mod install;
 mod installer;
 mod locate;
 mod package_json;
+mod report;
 mod requirements;
 mod set;
 mod shared;
 mod store;
 mod sync;
-mod views;
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
@@ -32,14 +32,14 @@ use crate::catalog::{Catalog, CatalogError};
 use crate::config::DepsSettings;
 use crate::process::Interpreters;
 
-pub use caches::{CacheView, CleanupView};
+pub use caches::{CacheState, CacheUser, CleanupReport, RemovedCache};
 pub use env::{masked, RunDeps};
 pub use install::{InstallReport, Trigger};
 pub use locate::{declared_for, Declared};
+pub use report::{BatchInstall, RunEnvironment, ScriptDeps, ScriptInstall};
 pub use set::{DepSet, DepsKey};
-pub use shared::{SharedDep, SharedDepsView, SharedRequest};
+pub use shared::{SharedDep, SharedInstall, SharedPackage, SharedSet};
 pub use sync::ScriptDeclared;
-pub use views::{BatchView, EnvironmentView, InstallLogView, ScriptDepsView, ScriptInstallView};
 
 use env::Leases;
 use installer::Installer;
@@ -78,8 +78,6 @@ pub struct DepsParts {
     /// `DATA_DIR/deps_cache`.
     pub cache_root: PathBuf,
     pub scripts_repo: PathBuf,
-    /// Where run folders go (shown by the environment view).
-    pub runs_dir: PathBuf,
     pub child_path: OsString,
 }
 
@@ -90,8 +88,6 @@ pub struct DepsManager {
     installer: Installer,
     interpreters: Arc<Interpreters>,
     scripts_repo: PathBuf,
-    runs_dir: PathBuf,
-    child_path: OsString,
     /// `file:` URL of the ES-module resolve hook, when it could be written.
     esm_hook: Option<String>,
     locks: Mutex<HashMap<DepsKey, Arc<tokio::sync::Mutex<()>>>>,
@@ -137,8 +133,6 @@ impl DepsManager {
             installer,
             interpreters: parts.interpreters,
             scripts_repo: parts.scripts_repo,
-            runs_dir: parts.runs_dir,
-            child_path: parts.child_path,
             esm_hook,
             locks: Mutex::default(),
             leases: Arc::default(),

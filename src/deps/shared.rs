@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::domain::Runtime;
@@ -16,38 +15,34 @@ use super::requirements::canonical_name;
 use super::set::{entry_name, DepSet, DepsKey};
 use super::{DepsError, DepsManager};
 
-/// `POST /api/deps/install`.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-pub struct SharedRequest {
+/// Packages to add to (or replace) a runtime's shared set.
+#[derive(Debug, Clone)]
+pub struct SharedInstall {
     pub runtime: String,
     pub deps: Vec<SharedDep>,
     /// Replace the whole shared set instead of adding to it.
-    #[serde(default)]
     pub replace: bool,
     /// Install again even when this set is installed, or its failure is remembered.
-    #[serde(default)]
     pub force: bool,
 }
 
 /// A package and its version (`1.2.3`, `>=1,<2`, `^9.0.1`; empty for any).
-#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub struct SharedDep {
     pub name: String,
-    #[serde(default)]
     pub version: String,
 }
 
 /// The shared set of one runtime.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct SharedDepsView {
-    #[schema(value_type = String, example = "python")]
+#[derive(Debug, Clone)]
+pub struct SharedSet {
     pub runtime: Runtime,
     pub hash: Option<String>,
     pub cache_dir: String,
     pub deps: Vec<SharedPackage>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub struct SharedPackage {
     pub name: String,
     /// As requested: the normalised entry.
@@ -61,7 +56,7 @@ impl DepsManager {
     /// the result as a new cache and points the shared link at it once it is complete.
     pub async fn install_shared(
         self: &Arc<Self>,
-        request: SharedRequest,
+        request: SharedInstall,
     ) -> Result<InstallReport, DepsError> {
         let runtime = Runtime::parse(&request.runtime).ok_or_else(|| {
             DepsError::InvalidRequest(format!(
@@ -90,7 +85,7 @@ impl DepsManager {
     }
 
     /// The shared set of `runtime` with the installed versions.
-    pub async fn shared_view(&self, runtime: Runtime) -> Result<SharedDepsView, DepsError> {
+    pub async fn shared_view(&self, runtime: Runtime) -> Result<SharedSet, DepsError> {
         let entries = self.shared_entries(runtime).await?;
         let hash = self
             .blocking(move |store| store.shared_hash(runtime))
@@ -112,7 +107,7 @@ impl DepsManager {
                     .collect()
             })
             .await?;
-        Ok(SharedDepsView {
+        Ok(SharedSet {
             runtime,
             hash,
             cache_dir: self.store.shared_path(runtime).display().to_string(),

@@ -1,16 +1,14 @@
 //! Ready-to-paste curl commands for one script, from its ARGS_MAP (the original gateway's
 //! `GET /api/scripts/{id}/curl`, with the same field names).
 
-use serde::Serialize;
 use serde_json::Value;
-use utoipa::ToSchema;
 
 use crate::domain::{ArgsMap, ParamType};
 
 use super::script_paths::{example_params, run_path};
 
 /// What a client pastes into a shell to run the script.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug)]
 pub struct CurlCommands {
     pub script_id: i64,
     /// The run URL the commands call.

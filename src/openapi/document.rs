@@ -1,5 +1,6 @@
-//! Assembles the document: the gateway's own routes, every API module's derived document,
-//! the scripts' operations, then the rules every operation shares (security, common errors).
+//! Assembles the document: the gateway's description and tags, the static API document it is
+//! given, the scripts' operations, then the rules every operation shares (security, common
+//! errors).
 
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder};
@@ -27,12 +28,6 @@ pub const API_KEY: &str = "api_key";
             **Authorize** before *Try it out*. Errors are always \
             `{\"status\": \"error\", \"error\": {\"code\", \"message\"}}`."
     ),
-    paths(
-        super::get_openapi_json,
-        super::redirect_docs,
-        super::redirect_legacy_docs,
-        super::swagger_ui_page
-    ),
     components(schemas(ErrorBody)),
     tags(
         (name = "run", description = "Run any script by id; each script also has its own typed operations below"),
@@ -47,18 +42,20 @@ pub const API_KEY: &str = "api_key";
         (name = "system", description = "How runs are contained on this host, and which guarantees hold"),
     )
 )]
-pub struct DocsApi;
+struct Gateway;
 
-/// The document without any script: the gateway's own API.
-pub fn static_document() -> utoipa::openapi::OpenApi {
-    let mut doc = DocsApi::openapi().merge_from(crate::api::openapi());
+/// The document without any script: the gateway's own API (`api`, the static document of
+/// every mounted route).
+pub fn static_document(api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let mut doc = Gateway::openapi().merge_from(api);
     apply_shared_rules(&mut doc);
     doc
 }
 
-/// The whole document: the gateway's API plus the typed operations of every loaded script.
-pub fn document(scripts: &[Script]) -> utoipa::openapi::OpenApi {
-    let mut doc = DocsApi::openapi().merge_from(crate::api::openapi());
+/// The whole document: the gateway's API (`api`) plus the typed operations of every loaded
+/// script.
+pub fn document(api: utoipa::openapi::OpenApi, scripts: &[Script]) -> utoipa::openapi::OpenApi {
+    let mut doc = Gateway::openapi().merge_from(api);
     script_paths::add_scripts(&mut doc, scripts);
     apply_shared_rules(&mut doc);
     doc

@@ -24,7 +24,7 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::{Catalog, CatalogError, Run};
+use crate::catalog::{Catalog, CatalogError, Run, Script};
 use crate::config::RunSettings;
 use crate::deps::{DepsError, DepsManager};
 use crate::domain::ParamProblem;
@@ -163,6 +163,12 @@ impl Runner {
                     .resize(current.max_concurrent_runs, current.max_queued_runs);
             }
         })
+    }
+
+    /// The working directory and environment a run of `script` would start with (before its
+    /// dependency paths), for showing.
+    pub fn preview_environment(&self, script: &Script) -> RunEnvironmentView {
+        environment::preview_environment(&self.runs_dir, &self.child_path, script)
     }
 
     /// A place for uploads to land while a request is read.

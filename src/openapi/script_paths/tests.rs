@@ -50,7 +50,7 @@ fn every_type() -> Value {
 }
 
 fn document_with(scripts: &[Script]) -> Value {
-    serde_json::to_value(crate::openapi::document(scripts)).unwrap()
+    serde_json::to_value(crate::openapi::document(crate::api::openapi(), scripts)).unwrap()
 }
 
 fn param<'a>(operation: &'a Value, name: &str) -> &'a Value {

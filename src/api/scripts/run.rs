@@ -1,3 +1,5 @@
+//! Running a script by id: synchronous or async runs, the runs active now, and terminate.
+
 use actix_web::http::header;
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -9,13 +11,14 @@ use crate::error::{ApiError, ErrorBody};
 use crate::openapi::schemas::RunStatusName;
 use crate::runner::{RunRequest, Staging, Submitted};
 
-use super::events;
-use super::run_input;
-use super::runs::RunResultFields;
-use super::{resource, AppState, Gate};
+use crate::api::events;
+use crate::api::lookup::find_script;
+use crate::api::run_input;
+use crate::api::runs::RunResultFields;
+use crate::api::{resource, AppState, Gate};
 
 /// Registered before the `/scripts/{id}` routes, which would otherwise capture `running`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource(
         "/scripts/running",
         Gate::RunReads,
@@ -38,7 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 #[derive(OpenApi)]
 #[openapi(paths(list_running, run_script_get, run_script_post, terminate_script))]
-pub struct RunApi;
+pub(super) struct RunApi;
 
 /// The answer to a run: `status` is `success` or `error`, and the result (`data`, or
 /// `type: "file"` with a `url`) sits at the top level, as in the original gateway.
@@ -122,12 +125,12 @@ struct ActiveRunsView {
         ("id" = i64, Path, description = "The script's id"),
         ("params" = Option<std::collections::HashMap<String, String>>, Query, style = Form, explode,
             description = "The script's parameters, by name"),
-        RunOptionsDoc,
+        RunOptionsRequest,
     ),
     responses(
         (status = 200, description = "The run ended (successfully or not)", content(
             (RunResultView = "application/json"),
-            (events::RunEvent = "text/event-stream"),
+            (events::RunEventView = "text/event-stream"),
         )),
         (status = 202, description = "Accepted: the run goes on in the background", body = AcceptedView),
         (status = 400, description = "Bad parameters (`invalid_params`, with `details`) or options", body = ErrorBody),
@@ -163,7 +166,7 @@ async fn run_script_get(
     post,
     path = "/scripts/{id}/run",
     tag = "run",
-    params(("id" = i64, Path, description = "The script's id"), RunOptionsDoc),
+    params(("id" = i64, Path, description = "The script's id"), RunOptionsRequest),
     request_body(description = "The script's parameters, by name", content(
         (Object = "application/json"),
         (Object = "multipart/form-data"),
@@ -172,7 +175,7 @@ async fn run_script_get(
     responses(
         (status = 200, description = "The run ended (successfully or not)", content(
             (RunResultView = "application/json"),
-            (events::RunEvent = "text/event-stream"),
+            (events::RunEventView = "text/event-stream"),
         )),
         (status = 202, description = "Accepted: the run goes on in the background", body = AcceptedView),
         (status = 400, description = "Bad parameters (`invalid_params`, with `details`), body or options", body = ErrorBody),
@@ -295,11 +298,7 @@ async fn terminate_script(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let script_id = id.into_inner();
-    state
-        .catalog
-        .script(script_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no script with id {script_id}")))?;
+    find_script(&state, script_id).await?;
     let stopped = state.runner.cancel_script(script_id).await;
     Ok(HttpResponse::Ok().json(TerminateView {
         status: "ok",
@@ -343,7 +342,7 @@ async fn list_running(state: web::Data<AppState>) -> HttpResponse {
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
-struct RunOptionsDoc {
+struct RunOptionsRequest {
     /// Answer 202 at once with the run id (also `Prefer: respond-async`).
     #[param(rename = "async")]
     r#async: Option<bool>,

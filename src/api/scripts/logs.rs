@@ -1,3 +1,5 @@
+//! A script's recent runs with their output lines, newest first.
+
 use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -7,12 +9,13 @@ use crate::catalog::{Run, RunFilter, RunStatus};
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::openapi::schemas::RunStatusName;
 
-use super::{resource, AppState, Gate};
+use crate::api::lookup::find_script;
+use crate::api::{resource, AppState, Gate};
 
 const DEFAULT_LIMIT: u32 = 20;
 const MAX_LIMIT: u32 = 200;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource(
         "/scripts/{id}/logs",
         Gate::Admin,
@@ -22,11 +25,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 #[derive(OpenApi)]
 #[openapi(paths(get_script_logs))]
-pub struct ScriptLogsApi;
+pub(super) struct ScriptLogsApi;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-struct LogsQuery {
+struct ScriptLogsRequest {
     /// Runs to include, newest first: 1 to 200 (default 20).
     #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
@@ -115,7 +118,7 @@ fn logs_view(script_id: i64, path: String, runs: &[Run]) -> ScriptLogsView {
     get,
     path = "/scripts/{id}/logs",
     tag = "runs",
-    params(("id" = i64, Path, description = "The script's id"), LogsQuery),
+    params(("id" = i64, Path, description = "The script's id"), ScriptLogsRequest),
     responses(
         (status = 200, description = "The runs and their lines", body = ScriptLogsView),
         (status = 400, description = "`limit` is not between 1 and 200 (`invalid_query`)", body = ErrorBody),
@@ -125,7 +128,7 @@ fn logs_view(script_id: i64, path: String, runs: &[Run]) -> ScriptLogsView {
 async fn get_script_logs(
     state: web::Data<AppState>,
     id: web::Path<i64>,
-    query: web::Query<LogsQuery>,
+    query: web::Query<ScriptLogsRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
@@ -133,8 +136,7 @@ async fn get_script_logs(
         return Err(ApiError::new(ErrorCode::InvalidQuery, message));
     }
     let id = id.into_inner();
-    let script = state.catalog.script(id).await?;
-    let script = script.ok_or_else(|| ApiError::not_found(format!("no script with id {id}")))?;
+    let script = find_script(&state, id).await?;
     let filter = RunFilter {
         script_id: Some(id),
         status: None,

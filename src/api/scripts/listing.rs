@@ -1,4 +1,5 @@
-use actix_web::http::Method;
+//! Reading the catalog of scripts: the list, one script, and its ARGS_MAP.
+
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -9,42 +10,16 @@ use crate::domain::Runtime;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::openapi::schemas::{ArgsMapSchema, LoadStatusName, RuntimeName};
 
-use super::{resource, AppState, Gate};
-
-pub const MAX_PAGE_SIZE: u32 = 500;
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource(
-        "/scripts",
-        Gate::RunReads,
-        [
-            (Method::GET, web::to(list_scripts)),
-            (Method::POST, web::to(super::manage::create_script)),
-        ],
-    ))
-    .service(resource(
-        "/scripts/{id}",
-        Gate::RunReads,
-        [
-            (Method::GET, web::to(get_script)),
-            (Method::PATCH, web::to(super::manage::patch_script)),
-            (Method::DELETE, web::to(super::manage::delete_script)),
-        ],
-    ))
-    .service(resource(
-        "/scripts/{id}/schema",
-        Gate::RunReads,
-        [(Method::GET, web::to(get_script_schema))],
-    ));
-}
+use crate::api::lookup::{find_script, page_bounds};
+use crate::api::AppState;
 
 #[derive(OpenApi)]
 #[openapi(paths(list_scripts, get_script, get_script_schema))]
-pub struct ScriptsApi;
+pub(super) struct ListingApi;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-struct ListScriptsQuery {
+pub(super) struct ListScriptsRequest {
     /// Only scripts of this runtime.
     #[serde(rename = "type")]
     #[param(value_type = Option<RuntimeName>)]
@@ -62,7 +37,7 @@ struct ListScriptsQuery {
     page_size: Option<u32>,
 }
 
-impl ListScriptsQuery {
+impl ListScriptsRequest {
     fn into_filter(self) -> Result<ScriptFilter, ApiError> {
         let invalid = |message: String| ApiError::new(ErrorCode::InvalidQuery, message);
         let runtime = match self.runtime.as_deref().filter(|t| !t.is_empty()) {
@@ -81,16 +56,7 @@ impl ListScriptsQuery {
                 )))
             }
         };
-        let page = self.page.unwrap_or(1);
-        if page == 0 {
-            return Err(invalid("page starts at 1".into()));
-        }
-        let page_size = self.page_size.unwrap_or(20);
-        if page_size == 0 || page_size > MAX_PAGE_SIZE {
-            return Err(invalid(format!(
-                "page_size must be between 1 and {MAX_PAGE_SIZE}"
-            )));
-        }
+        let (page, page_size) = page_bounds(self.page, self.page_size)?;
         let search = self
             .search
             .map(|s| s.trim().to_string())
@@ -103,22 +69,6 @@ impl ListScriptsQuery {
             page_size,
         })
     }
-}
-
-/// Validated pagination: pages start at 1, sizes are 1..=MAX_PAGE_SIZE (default 20).
-pub fn page_bounds(page: Option<u32>, page_size: Option<u32>) -> Result<(u32, u32), ApiError> {
-    let invalid = |message: String| ApiError::new(ErrorCode::InvalidQuery, message);
-    let page = page.unwrap_or(1);
-    if page == 0 {
-        return Err(invalid("page starts at 1".into()));
-    }
-    let page_size = page_size.unwrap_or(20);
-    if page_size == 0 || page_size > MAX_PAGE_SIZE {
-        return Err(invalid(format!(
-            "page_size must be between 1 and {MAX_PAGE_SIZE}"
-        )));
-    }
-    Ok((page, page_size))
 }
 
 /// A script as clients see it.
@@ -211,15 +161,15 @@ struct ScriptPageView {
     get,
     path = "/scripts",
     tag = "scripts",
-    params(ListScriptsQuery),
+    params(ListScriptsRequest),
     responses(
         (status = 200, description = "One page of scripts", body = ScriptPageView),
         (status = 400, description = "A filter or page is not valid (`invalid_query`)", body = ErrorBody),
     )
 )]
-async fn list_scripts(
+pub(super) async fn list_scripts(
     state: web::Data<AppState>,
-    query: web::Query<ListScriptsQuery>,
+    query: web::Query<ListScriptsRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let filter = query.into_inner().into_filter()?;
     let (page, page_size) = (filter.page, filter.page_size);
@@ -233,14 +183,6 @@ async fn list_scripts(
     }))
 }
 
-pub(super) async fn find_script(state: &AppState, id: i64) -> Result<Script, ApiError> {
-    state
-        .catalog
-        .script(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no script with id {id}")))
-}
-
 /// One script: its path, status, ARGS_MAP and run statistics.
 #[utoipa::path(
     get,
@@ -252,7 +194,7 @@ pub(super) async fn find_script(state: &AppState, id: i64) -> Result<Script, Api
         (status = 404, description = "No script with this id", body = ErrorBody),
     )
 )]
-async fn get_script(
+pub(super) async fn get_script(
     state: web::Data<AppState>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
@@ -272,7 +214,7 @@ async fn get_script(
         (status = 422, description = "The schema could not be extracted (`schema_not_loadable`)", body = ErrorBody),
     )
 )]
-async fn get_script_schema(
+pub(super) async fn get_script_schema(
     state: web::Data<AppState>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {

@@ -10,9 +10,11 @@ use crate::domain::Runtime;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::manage::Template;
 
-use super::multipart::{read_form, FormLimits, Keep, Part, MAX_PARTS};
-use super::scripts::ScriptView;
-use super::{resource, AppState, Gate};
+use crate::api::lookup::script_not_found;
+use crate::api::multipart::{read_form, FormLimits, Keep, Part, MAX_PARTS};
+use crate::api::{object_body, resource, AppState, Gate};
+
+use super::listing::ScriptView;
 
 const MAX_UPLOAD: usize = 5 * 1024 * 1024;
 
@@ -24,7 +26,7 @@ const UPLOAD_LIMITS: FormLimits = FormLimits {
 };
 
 /// Routes that must be matched before `/scripts/{id}`.
-pub fn configure_before_scripts(cfg: &mut web::ServiceConfig) {
+pub(super) fn configure_before_scripts(cfg: &mut web::ServiceConfig) {
     cfg.service(resource(
         "/scripts/create",
         Gate::Admin,
@@ -65,7 +67,7 @@ pub fn configure_before_scripts(cfg: &mut web::ServiceConfig) {
     get_template,
     put_template
 ))]
-pub struct ManageApi;
+pub(super) struct ManageApi;
 
 /// `{"path", "content"}`, or `{"path", "template": "python"|"js"}` to start from a template.
 #[derive(Deserialize, ToSchema)]
@@ -80,11 +82,11 @@ pub struct CreateScriptRequest {
 /// Creates a script file; answers with the script after its schema was extracted.
 #[utoipa::path(post, path = "/scripts", tag = "manage", request_body = CreateScriptRequest,
     responses((status = 201, description = "Created", body = ScriptView), (status = 400, description = "Bad input (the error names the problem)", body = ErrorBody), (status = 409, description = "Conflicts with the current state", body = ErrorBody)))]
-pub async fn create_script(
+pub(super) async fn create_script(
     state: web::Data<AppState>,
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let body: CreateScriptRequest = super::object_body(body.into_inner())?;
+    let body: CreateScriptRequest = object_body(body.into_inner())?;
     let script = match (body.content, body.template) {
         (Some(content), None) => state.manager.create(&body.path, content).await?,
         (None, Some(template)) => {
@@ -120,7 +122,7 @@ async fn create_script_compat(
     state: web::Data<AppState>,
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let body: CreateScriptCompatRequest = super::object_body(body.into_inner())?;
+    let body: CreateScriptCompatRequest = object_body(body.into_inner())?;
     let runtime = Runtime::parse(&body.runtime).ok_or_else(|| {
         invalid(format!(
             "runtime must be \"python\" or \"js\", not {:?}",
@@ -241,7 +243,7 @@ async fn put_script_content(
         .manager
         .update(
             id.into_inner(),
-            super::object_body::<ContentRequest>(body.into_inner())?.content,
+            object_body::<ContentRequest>(body.into_inner())?.content,
         )
         .await?;
     Ok(HttpResponse::Ok().json(ScriptView::from(script)))
@@ -308,18 +310,18 @@ impl PatchScriptRequest {
 
 #[utoipa::path(patch, path = "/scripts/{id}", tag = "manage", params(("id" = i64, Path)), request_body = PatchScriptRequest,
     responses((status = 200, description = "The result", body = ScriptView), (status = 400, description = "Bad input (the error names the problem)", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)))]
-pub async fn patch_script(
+pub(super) async fn patch_script(
     state: web::Data<AppState>,
     id: web::Path<i64>,
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let patch = super::object_body::<PatchScriptRequest>(body.into_inner())?.into_patch()?;
+    let patch = object_body::<PatchScriptRequest>(body.into_inner())?.into_patch()?;
     let script = state
         .catalog
         .patch_script(id, patch)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("no script with id {id}")))?;
+        .ok_or_else(|| script_not_found(id))?;
     state.scanner.catalog_changed();
     Ok(HttpResponse::Ok().json(ScriptView::from(script)))
 }
@@ -327,7 +329,7 @@ pub async fn patch_script(
 /// Deletes the file and its sidecar; the run history stays.
 #[utoipa::path(delete, path = "/scripts/{id}", tag = "manage", params(("id" = i64, Path)),
     responses((status = 200, description = "The result", body = ScriptView), (status = 404, description = "Not found", body = ErrorBody)))]
-pub async fn delete_script(
+pub(super) async fn delete_script(
     state: web::Data<AppState>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
@@ -353,7 +355,7 @@ async fn put_template(
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
     let runtime = template_runtime(&runtime)?;
-    let content = super::object_body::<ContentRequest>(body.into_inner())?.content;
+    let content = object_body::<ContentRequest>(body.into_inner())?.content;
     if !runtime.is_script_source(&content) {
         return Err(invalid("a template must mention _sys_get_schema (or, in Python, have an `if __name__ == \"__main__\"` guard)".into()));
     }

@@ -1,26 +1,25 @@
-//! What the per-script dependency endpoints answer.
+//! What can be told about one script's dependencies: its set and install state, installs on
+//! request (one script or a batch), and what they add to a run's environment.
 
-use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use futures_util::future::join_all;
-use serde::Serialize;
 
 use crate::catalog::{InstallLog, Script};
 use crate::domain::Runtime;
 
-use super::env::{masked, RunDeps};
+use super::env::RunDeps;
 use super::install::Trigger;
 use super::locate::Declared;
 use super::set::DepsKey;
 use super::sync::ScriptDeclared;
 use super::{DepsError, DepsManager};
 
-/// `GET /api/scripts/{id}/dependencies`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ScriptDepsView {
+/// One script's dependencies: what it declares on disk and the state of their install.
+#[derive(Debug)]
+pub struct ScriptDeps {
     pub script_id: i64,
-    #[schema(value_type = String, example = "python")]
     pub runtime: Runtime,
     /// The dependency file, relative to scripts_repo (`None` without one).
     pub source_file: Option<String>,
@@ -34,91 +33,51 @@ pub struct ScriptDepsView {
     pub status: Option<String>,
     pub error: Option<String>,
     /// `uv`, `pip` or `npm`.
-    #[schema(value_type = String)]
     pub installer: &'static str,
     pub attempts: i64,
-    pub last_install: Option<InstallLogView>,
+    pub last_install: Option<InstallLog>,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct InstallLogView {
-    pub id: i64,
-    pub trigger: String,
-    pub status: String,
-    pub command: Option<String>,
-    pub started_at: String,
-    pub finished_at: Option<String>,
-    pub duration_ms: Option<i64>,
-    pub log: Option<String>,
-}
-
-impl From<InstallLog> for InstallLogView {
-    fn from(l: InstallLog) -> InstallLogView {
-        InstallLogView {
-            id: l.id,
-            trigger: l.trigger,
-            status: l.status,
-            command: l.command,
-            started_at: l.started_at,
-            finished_at: l.finished_at,
-            duration_ms: l.duration_ms,
-            log: l.log,
-        }
-    }
-}
-
-/// `POST /api/scripts/{id}/dependencies/install`, and one item of a batch.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ScriptInstallView {
+/// The outcome of installing one script's set on request.
+#[derive(Debug)]
+pub struct ScriptInstall {
     pub script_id: i64,
     pub path: String,
     pub source_file: Option<String>,
     pub deps: Vec<String>,
     pub hash: Option<String>,
     /// `ready`, `failed`, or `none` (no dependencies).
-    #[schema(value_type = String)]
     pub status: &'static str,
     /// Nothing was installed (already installed, or a remembered failure).
     pub reused: bool,
     pub error: Option<String>,
-    #[schema(value_type = Option<String>)]
     pub installer: Option<&'static str>,
     pub duration_ms: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub log: Option<String>,
 }
 
-/// `POST /api/scripts/batch/dependencies/install`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct BatchView {
-    pub results: Vec<ScriptInstallView>,
+/// The outcome of installing several scripts' sets: one result per script found.
+#[derive(Debug)]
+pub struct BatchInstall {
+    pub results: Vec<ScriptInstall>,
     pub not_found: Vec<i64>,
-    pub ready: usize,
-    pub failed: usize,
-    pub none: usize,
 }
 
-/// `GET /api/scripts/{id}/environment`: what a run of the script gets.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct EnvironmentView {
-    pub script_id: i64,
-    pub path: String,
-    #[schema(value_type = String, example = "python")]
-    pub runtime: Runtime,
-    pub interpreter: Option<String>,
-    pub interpreter_error: Option<String>,
-    /// `{run_id}` stands for the id each run gets.
-    pub argv: Vec<String>,
-    pub cwd: String,
-    /// Every variable the child starts with (nothing else is inherited); secrets masked.
-    pub env: BTreeMap<String, String>,
-    pub deps_hash: Option<String>,
-    pub deps_status: Option<String>,
+/// What dependencies add to a run of a script, as the runner would start it now: the
+/// interpreter, the run folder (with `{run_id}` for the id), the dependency variables.
+#[derive(Debug)]
+pub struct RunEnvironment {
+    /// The interpreter, or why there is none.
+    pub interpreter: Result<PathBuf, String>,
+    pub script_file: PathBuf,
+    /// The variables the script's dependencies (and the shared set) add.
+    pub deps: RunDeps,
+    /// Its set is installed (true without dependencies).
     pub deps_installed: bool,
 }
 
 impl DepsManager {
-    pub async fn script_deps(&self, script: &Script) -> Result<ScriptDepsView, DepsError> {
+    pub async fn script_deps(&self, script: &Script) -> Result<ScriptDeps, DepsError> {
         let declared = self.declared(script).await?;
         let key = declared.key();
         let installed = key.as_ref().is_none_or(|k| self.store.is_complete(k));
@@ -131,7 +90,7 @@ impl DepsManager {
             }
             None => (None, 0),
         };
-        Ok(ScriptDepsView {
+        Ok(ScriptDeps {
             script_id: script.id,
             runtime: script.runtime,
             deps: declared
@@ -150,7 +109,7 @@ impl DepsManager {
             error,
             installer: self.tool_for(script.runtime),
             attempts,
-            last_install: last.map(InstallLogView::from),
+            last_install: last,
         })
     }
 
@@ -187,10 +146,10 @@ impl DepsManager {
         self: &Arc<Self>,
         script: &Script,
         force: bool,
-    ) -> Result<ScriptInstallView, DepsError> {
+    ) -> Result<ScriptInstall, DepsError> {
         let declared = self.declared(script).await?;
         self.record(script, &declared).await?;
-        let mut view = ScriptInstallView {
+        let mut view = ScriptInstall {
             script_id: script.id,
             path: script.path.clone(),
             source_file: declared.file.clone(),
@@ -227,7 +186,7 @@ impl DepsManager {
         self: &Arc<Self>,
         ids: Option<Vec<i64>>,
         force: bool,
-    ) -> Result<BatchView, DepsError> {
+    ) -> Result<BatchInstall, DepsError> {
         let (scripts, not_found) = self.scripts_for_batch(ids).await?;
         let installs = scripts
             .iter()
@@ -238,14 +197,7 @@ impl DepsManager {
             view.log = None;
             results.push(view);
         }
-        let count = |status: &str| results.iter().filter(|r| r.status == status).count();
-        Ok(BatchView {
-            ready: count("ready"),
-            failed: count("failed"),
-            none: count("none"),
-            results,
-            not_found,
-        })
+        Ok(BatchInstall { results, not_found })
     }
 
     async fn scripts_for_batch(
@@ -289,57 +241,23 @@ impl DepsManager {
         self.record_states(vec![one]).await.map(drop)
     }
 
-    pub async fn environment(&self, script: &Script) -> Result<EnvironmentView, DepsError> {
-        let run_dir = self.runs_dir.join("{run_id}");
+    /// What dependencies add to a run of `script` started now (the runner adds the rest).
+    pub fn run_environment(&self, script: &Script) -> RunEnvironment {
         let key = script.deps_hash.clone().map(|hash| DepsKey {
             runtime: script.runtime,
             hash,
         });
         let script_file = self.scripts_repo.join(&script.path);
-        let (interpreter, interpreter_error) = match self.interpreters.executable(script.runtime) {
-            Ok(path) => (Some(path.display().to_string()), None),
-            Err(reason) => (None, Some(reason)),
-        };
-        Ok(EnvironmentView {
-            script_id: script.id,
-            path: script.path.clone(),
-            runtime: script.runtime,
-            argv: vec![
-                interpreter.clone().unwrap_or_default(),
-                script_file.display().to_string(),
-                "<parameters as flags>".into(),
-            ],
-            interpreter,
-            interpreter_error,
-            cwd: run_dir.join("work").display().to_string(),
-            env: self.run_env_shown(script, &run_dir, key.as_ref()),
-            deps_installed: key.as_ref().is_none_or(|k| self.store.is_complete(k)),
-            deps_hash: script.deps_hash.clone(),
-            deps_status: script.deps_status.clone(),
-        })
-    }
-
-    /// The variables a run starts with (as the runner sets them), secrets masked.
-    fn run_env_shown(
-        &self,
-        script: &Script,
-        run_dir: &std::path::Path,
-        key: Option<&DepsKey>,
-    ) -> BTreeMap<String, String> {
-        let run_dir = crate::runner::RunDir {
-            root: run_dir.to_path_buf(),
-        };
-        let mut env = crate::runner::run_env(&self.child_path, &run_dir, "{run_id}", script);
-        let cache = key.map(|k| self.store.dir(k));
-        let script_file = self.scripts_repo.join(&script.path);
+        let cache = key.as_ref().map(|k| self.store.dir(k));
         let deps = self.env_for(script.runtime, &script_file, cache.as_deref());
-        RunDeps::new(None, None, deps, None).apply_to(&mut env);
-        env.iter()
-            .map(|(k, v)| {
-                let key = k.to_string_lossy().to_string();
-                let value = masked(&key, &v.to_string_lossy());
-                (key, value)
-            })
-            .collect()
+        RunEnvironment {
+            interpreter: self
+                .interpreters
+                .executable(script.runtime)
+                .map(|path| path.to_path_buf()),
+            script_file,
+            deps: RunDeps::new(None, None, deps, None),
+            deps_installed: key.as_ref().is_none_or(|k| self.store.is_complete(k)),
+        }
     }
 }
