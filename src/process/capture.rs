@@ -8,6 +8,32 @@ use tokio::sync::mpsc;
 
 use super::{Observer, Stream};
 
+/// Starts reading the child's stdout and stderr, each kept up to `limit` bytes; the receiver
+/// names the first stream that went over.
+pub(super) fn start(
+    child: &mut tokio::process::Child,
+    limit: usize,
+    observer: Option<Arc<dyn Observer>>,
+) -> ([Reader; 2], mpsc::Receiver<Stream>) {
+    let (over_limit_tx, over_limit) = mpsc::channel::<Stream>(2);
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let capture = |stream, observer| Capture {
+        limit,
+        stream,
+        observer,
+    };
+    let readers = [
+        start_reader(
+            stdout,
+            capture(Stream::Stdout, observer.clone()),
+            over_limit_tx.clone(),
+        ),
+        start_reader(stderr, capture(Stream::Stderr, observer), over_limit_tx),
+    ];
+    (readers, over_limit)
+}
+
 /// What a reader has read. A process that left the group (setsid) may still hold the pipe
 /// open, so the reader gets a moment to reach the end, then what it has is taken as is.
 pub(super) async fn collect(reader: Reader, deadline: tokio::time::Instant) -> Vec<u8> {
@@ -27,7 +53,7 @@ pub(super) struct Reader {
     kept: Arc<std::sync::Mutex<Vec<u8>>>,
 }
 
-pub(super) fn start_reader(
+fn start_reader(
     pipe: impl AsyncRead + Unpin + Send + 'static,
     capture: Capture,
     over_limit: mpsc::Sender<Stream>,
@@ -38,10 +64,10 @@ pub(super) fn start_reader(
 }
 
 /// How one stream is captured.
-pub(super) struct Capture {
-    pub limit: usize,
-    pub stream: Stream,
-    pub observer: Option<Arc<dyn Observer>>,
+struct Capture {
+    limit: usize,
+    stream: Stream,
+    observer: Option<Arc<dyn Observer>>,
 }
 
 async fn read_capped(

@@ -19,8 +19,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
-use capture::{collect, start_reader, Capture, Reader};
-use tokio::sync::mpsc;
+use capture::{collect, Reader};
 use tokio_util::sync::CancellationToken;
 
 pub use disk::{usage as disk_usage, DiskCap};
@@ -204,32 +203,9 @@ pub async fn run_observed(
     if let (Some(pid), Some(observer)) = (child.id(), &observer) {
         observer.spawned(pid);
     }
-    let (over_limit_tx, mut over_limit) = mpsc::channel::<Stream>(2);
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let stderr = child.stderr.take().expect("stderr is piped");
-    let readers = [
-        start_reader(
-            stdout,
-            Capture {
-                limit: spec.output_limit,
-                stream: Stream::Stdout,
-                observer: observer.clone(),
-            },
-            over_limit_tx.clone(),
-        ),
-        start_reader(
-            stderr,
-            Capture {
-                limit: spec.output_limit,
-                stream: Stream::Stderr,
-                observer,
-            },
-            over_limit_tx,
-        ),
-    ];
+    let (readers, mut over_limit) = capture::start(&mut child, spec.output_limit, observer);
     let never_cancelled = CancellationToken::new();
     let cancel = cancel.unwrap_or(&never_cancelled);
-
     let ended = tokio::select! {
         status = child.wait() => Ended::Exited(status),
         _ = tokio::time::sleep(spec.timeout) => Ended::Stopped(Termination::TimedOut),
