@@ -59,6 +59,7 @@ fn arg(def: &Def, flag: &Flag) -> Arg {
             ("", Kind::Integer { .. }) => "N",
             ("", Kind::Number { .. }) => "SECONDS",
             ("", Kind::Url) => "URL",
+            ("", Kind::Boolean) => "BOOL",
             (unit, _) => unit,
         })
         .help(help(def, flag));
@@ -72,6 +73,12 @@ fn arg(def: &Def, flag: &Flag) -> Arg {
         Kind::Integer { .. } => arg.value_parser(clap::value_parser!(u64)),
         Kind::Number { .. } => arg.value_parser(positive_seconds),
         Kind::Url => arg.value_parser(clap::value_parser!(String)),
+        // `--flag` alone is `--flag=true`; the variable takes true/false, yes/no, on/off, 1/0.
+        Kind::Boolean => arg
+            .num_args(0..=1)
+            .require_equals(true)
+            .default_missing_value("true")
+            .value_parser(clap::builder::BoolishValueParser::new()),
     }
 }
 
@@ -103,6 +110,7 @@ fn value(def: &Def, flag: &Flag, matches: &ArgMatches) -> Option<Value> {
             .get_one::<f64>(id)
             .map(|v| json!(v * f64::from(flag.scale))),
         Kind::Url => matches.get_one::<String>(id).map(|v| json!(v)),
+        Kind::Boolean => matches.get_one::<bool>(id).map(|v| json!(v)),
     }
 }
 

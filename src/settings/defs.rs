@@ -16,6 +16,8 @@ pub enum Kind {
     },
     /// An http(s) URL, or empty for none.
     Url,
+    /// `true` or `false`.
+    Boolean,
 }
 
 impl Kind {
@@ -24,6 +26,7 @@ impl Kind {
             Kind::Integer { .. } => "integer",
             Kind::Number { .. } => "number",
             Kind::Url => "url",
+            Kind::Boolean => "boolean",
         }
     }
 }
@@ -143,6 +146,17 @@ fn url(key: &'static str, description: &'static str) -> Def {
     }
 }
 
+fn boolean(key: &'static str, default: bool, description: &'static str) -> Def {
+    Def {
+        key,
+        kind: Kind::Boolean,
+        default: json!(default),
+        description,
+        flags: Vec::new(),
+        scope: Scope::Serve,
+    }
+}
+
 impl Def {
     /// Adds a flag, after (and so beaten by) those already added.
     fn flag(mut self, flag: Flag) -> Def {
@@ -203,6 +217,8 @@ pub fn all(cores: usize) -> Vec<Def> {
             .flag(Flag::plain("run-retention-days", "SG_RUN_RETENTION_DAYS")),
         int("max_runs_per_script", (0, 10_000_000), 1000, "Runs kept per script (oldest deleted first); 0 = no cap.")
             .flag(Flag::plain("max-runs-per-script", "SG_MAX_RUNS_PER_SCRIPT")),
+        boolean("metrics_public", false, "Whether GET /metrics answers without a key; otherwise, once keys are in use, it needs a metrics or admin key.")
+            .flag(Flag::plain("metrics-public", "SG_METRICS_PUBLIC")),
     ]
 }
 
@@ -247,6 +263,10 @@ pub fn validate(def: &Def, value: &Value) -> Result<Value, String> {
             }
             Ok(json!(text))
         }
+        Kind::Boolean => value
+            .as_bool()
+            .map(|b| json!(b))
+            .ok_or_else(|| format!("must be true or false, not {value}")),
     }
 }
 
@@ -282,6 +302,14 @@ mod tests {
             ),
             ("notify_url", json!("not a url"), Err("not a valid URL")),
             ("notify_url", json!(5), Err("must be a URL string")),
+            ("metrics_public", json!(true), Ok(json!(true))),
+            ("metrics_public", json!(false), Ok(json!(false))),
+            (
+                "metrics_public",
+                json!("true"),
+                Err("must be true or false"),
+            ),
+            ("metrics_public", json!(1), Err("must be true or false")),
         ];
         for (key, value, expected) in cases {
             let got = validate(&def(key), &value);

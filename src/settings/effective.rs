@@ -34,6 +34,8 @@ pub struct Effective {
     pub base_url: Option<String>,
     pub run_retention: Option<Duration>,
     pub max_runs_per_script: Option<u64>,
+    /// `/metrics` answers without a key.
+    pub metrics_public: bool,
 }
 
 const MIB: u64 = 1024 * 1024;
@@ -57,6 +59,10 @@ impl Values<'_> {
 
     fn secs(&self, key: &str) -> Duration {
         Duration::from_secs_f64(self.0.get(key).and_then(Value::as_f64).unwrap_or(1.0))
+    }
+
+    fn flag(&self, key: &str) -> bool {
+        self.0.get(key).and_then(Value::as_bool).unwrap_or(false)
     }
 
     /// Empty is none.
@@ -99,6 +105,7 @@ impl Effective {
                 .optional("run_retention_days")
                 .map(|d| Duration::from_secs(d * 86_400)),
             max_runs_per_script: v.optional("max_runs_per_script"),
+            metrics_public: v.flag("metrics_public"),
         }
     }
 }
@@ -144,5 +151,6 @@ mod tests {
             Some(Duration::from_secs(30 * 86_400))
         );
         assert_eq!(effective.max_runs_per_script, Some(1000));
+        assert!(!effective.metrics_public);
     }
 }

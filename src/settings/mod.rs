@@ -119,7 +119,7 @@ impl Settings {
         let (min, max) = match def.kind {
             Kind::Integer { min, max } => (Some(min as f64), Some(max as f64)),
             Kind::Number { min, max } => (Some(min), Some(max)),
-            Kind::Url => (None, None),
+            Kind::Url | Kind::Boolean => (None, None),
         };
         SettingView {
             key: def.key,

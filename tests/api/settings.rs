@@ -131,7 +131,7 @@ fn every_setting_is_listed_with_value_source_type_bounds_and_description() {
     for (key, entry) in all {
         let kind = entry["type"].as_str().unwrap_or_default();
         assert!(
-            ["integer", "number", "url"].contains(&kind),
+            ["integer", "number", "url", "boolean"].contains(&kind),
             "{key}: type {entry}"
         );
         let description = entry["description"].as_str().unwrap_or_default();
@@ -140,7 +140,7 @@ fn every_setting_is_listed_with_value_source_type_bounds_and_description() {
         assert!(entry.get("default").is_some(), "{key}: {entry}");
         let source = entry["source"].as_str().unwrap_or_default();
         assert!(["default", "cli"].contains(&source), "{key}: {entry}");
-        if kind == "url" {
+        if kind == "url" || kind == "boolean" {
             assert!(entry.get("min").is_none(), "{key}: {entry}");
         } else {
             let (min, max) = (entry["min"].as_f64(), entry["max"].as_f64());
@@ -164,6 +164,12 @@ fn every_setting_is_listed_with_value_source_type_bounds_and_description() {
     );
     assert_eq!(all["notify_url"]["value"], json!(""), "{all:?}");
     assert_eq!(all["max_concurrent_runs"]["type"], json!("integer"));
+    let public = &all["metrics_public"];
+    assert_eq!(
+        (&public["type"], &public["value"], &public["default"]),
+        (&json!("boolean"), &json!(false), &json!(false)),
+        "{public}"
+    );
 }
 
 #[test]
