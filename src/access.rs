@@ -1,6 +1,7 @@
 //! Who may call the API: the operator's master key (admin), and named keys stored hashed in
-//! the catalog, each with a scope: `run` (run scripts, read scripts and runs) or `admin`; and
-//! the `Gate` each route declares, which says what scope it asks of a key.
+//! the catalog, each with a scope: `run` (run scripts, read scripts and runs), `metrics` (read
+//! `/metrics`, nothing else) or `admin`; and the `Gate` each route declares, which says what
+//! scope it asks of a key.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -17,6 +18,7 @@ const KEY_PREFIX: &str = "sgk_";
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     Run,
+    Metrics,
     Admin,
 }
 
@@ -24,6 +26,7 @@ impl Scope {
     pub fn parse(text: &str) -> Option<Scope> {
         match text {
             "run" => Some(Scope::Run),
+            "metrics" => Some(Scope::Metrics),
             "admin" => Some(Scope::Admin),
             _ => None,
         }
@@ -32,6 +35,7 @@ impl Scope {
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::Run => "run",
+            Scope::Metrics => "metrics",
             Scope::Admin => "admin",
         }
     }
@@ -49,15 +53,19 @@ pub enum Gate {
     RunReads,
     /// An admin key for every method.
     Admin,
+    /// A metrics or admin key; no key at all while the `metrics_public` setting is on.
+    Metrics,
 }
 
 impl Gate {
     /// Whether a key of `scope` may send `method` to a route behind this gate.
     pub fn admits(self, scope: Scope, method: &str) -> bool {
         match (self, scope) {
-            (Gate::Open | Gate::Run, _) | (_, Scope::Admin) => true,
+            (Gate::Open, _) | (_, Scope::Admin) | (Gate::Run, Scope::Run) => true,
             (Gate::RunReads, Scope::Run) => matches!(method, "GET" | "HEAD"),
-            (Gate::Admin, Scope::Run) => false,
+            (Gate::Metrics, Scope::Metrics) => true,
+            (Gate::Run | Gate::RunReads | Gate::Admin, Scope::Metrics)
+            | (Gate::Admin | Gate::Metrics, Scope::Run) => false,
         }
     }
 }
@@ -190,6 +198,24 @@ mod tests {
             );
             assert!(gate.admits(Scope::Admin, method), "{gate:?} {method}");
         }
+    }
+
+    #[test]
+    fn metrics_keys_pass_only_the_metrics_gate_and_run_keys_do_not_pass_it() {
+        use Gate::*;
+        let cases = [
+            (Open, Scope::Metrics, true),
+            (Metrics, Scope::Metrics, true),
+            (Metrics, Scope::Admin, true),
+            (Metrics, Scope::Run, false),
+            (Run, Scope::Metrics, false),
+            (RunReads, Scope::Metrics, false),
+            (Admin, Scope::Metrics, false),
+        ];
+        for (gate, scope, allowed) in cases {
+            assert_eq!(gate.admits(scope, "GET"), allowed, "{gate:?} {scope:?}");
+        }
+        assert_eq!(Scope::parse("metrics"), Some(Scope::Metrics));
     }
 
     #[test]

@@ -36,7 +36,8 @@ pub struct KeysApi;
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyRequest {
     name: String,
-    /// `run` (run scripts, read scripts and runs) or `admin` (everything).
+    /// `run` (run scripts, read scripts and runs), `metrics` (read `/metrics`) or `admin`
+    /// (everything).
     scope: String,
 }
 
@@ -65,7 +66,10 @@ async fn create_key(
     let scope = Scope::parse(&body.scope).ok_or_else(|| {
         ApiError::new(
             ErrorCode::InvalidRequest,
-            format!("scope must be \"run\" or \"admin\", not {:?}", body.scope),
+            format!(
+                "scope must be \"run\", \"metrics\" or \"admin\", not {:?}",
+                body.scope
+            ),
         )
     })?;
     let created: CreatedKey = state.access.create(name, scope).await?;

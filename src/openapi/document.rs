@@ -37,8 +37,9 @@ pub const API_KEY: &str = "api_key";
         (name = "manage", description = "Create, edit and delete scripts; templates; per-script overrides"),
         (name = "dependencies", description = "Per-script dependency caches, shared dependencies, installs"),
         (name = "settings", description = "Runtime settings, applied without a restart; notification test"),
-        (name = "keys", description = "Named API keys with a run or admin scope"),
+        (name = "keys", description = "Named API keys with a run, metrics or admin scope"),
         (name = "health", description = "Liveness"),
+        (name = "metrics", description = "Prometheus metrics: runs, extractions, installs, scripts, HTTP requests, the process"),
         (name = "system", description = "How runs are contained on this host, and which guarantees hold"),
     )
 )]
@@ -82,7 +83,8 @@ fn apply_shared_rules(doc: &mut utoipa::openapi::OpenApi) {
         ))),
     );
     for (path, item) in doc.paths.paths.iter_mut() {
-        let protected = path == "/api" || path.starts_with("/api/");
+        // `/metrics` asks for a key unless the `metrics_public` setting is on.
+        let protected = path == "/api" || path.starts_with("/api/") || path == "/metrics";
         for operation in operations_mut(item) {
             if protected {
                 secure(operation);
