@@ -18,6 +18,10 @@ pub mod domain;
 pub mod error;
 /// Script management: create, edit, delete, templates.
 pub mod manage;
+/// Prometheus metrics: the registry and the calls that record into it.
+pub mod metrics;
+/// Feeds the metrics from what the runner announces.
+pub mod observe;
 /// The OpenAPI 3.1 document (static API plus one typed operation pair per script) and Swagger UI.
 pub mod openapi;
 /// The one place that spawns child processes.

@@ -191,6 +191,7 @@ impl DepsManager {
         let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         let end = self.settle(set, &built, outcome).await?;
         let report = InstallReport::finished(set, &end, tool, duration_ms, log.clone());
+        crate::metrics::dependency_installed(key.runtime.as_str(), report.status);
         let (runtime, hash) = (key.runtime, key.hash.clone());
         self.catalog
             .finish_dep_install(runtime, hash, log_id, end, log, duration_ms)

@@ -62,8 +62,8 @@ impl Extractor {
         .kill_grace(Duration::from_millis(500))
         .limits(EXTRACTION_LIMITS)
         .user_code();
-        let output = process::run(&spec, None).await.map_err(|e| e.to_string())?;
-        interpret(&output, timeout)
+        let output = process::run(&spec, None).await.map_err(|e| e.to_string());
+        crate::metrics::schema_extracted(output.and_then(|output| interpret(&output, timeout)))
     }
 
     fn environment(&self, script: &FoundScript) -> Vec<(OsString, OsString)> {
