@@ -205,6 +205,7 @@ impl Services {
             scanner_task,
             runner.follow_settings(shutdown.clone()),
             notifier.start(runner.subscribe_finished(), shutdown.clone()),
+            crate::observe::follow_runs(runner.subscribe_finished(), shutdown.clone()),
             retention.schedule(crate::retention::EVERY, shutdown.clone()),
         ];
         Ok(Services {
@@ -372,6 +373,7 @@ fn http_server(
     let access = web::Data::from(state.access.clone());
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(api::record_http))
             .wrap(TracingLogger::default())
             .wrap(api::json_errors())
             // Outermost, so the router and every route's gate see the same path. Only

@@ -9,6 +9,7 @@ mod health;
 mod http_errors;
 mod keys;
 mod lookup;
+mod metrics;
 mod multipart;
 mod retention;
 mod run_input;
@@ -27,7 +28,7 @@ use std::time::Instant;
 use actix_web::dev::HttpServiceFactory;
 use actix_web::http::header;
 use actix_web::middleware::from_fn;
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError, Route};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse, ResponseError, Route};
 
 use crate::access::Access;
 pub use crate::access::Gate;
@@ -42,6 +43,7 @@ use crate::settings::Settings;
 
 pub use docs::{keep_fresh, DocCache, Published};
 pub use http_errors::json_errors;
+pub use metrics::record_http;
 
 use actix_web::http::Method;
 
@@ -67,6 +69,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(json_config())
         .configure(health::configure)
         .configure(docs::configure)
+        .configure(metrics::configure)
         .service(
             web::scope("/api")
                 .configure(scripts::configure)
@@ -81,9 +84,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(deps::configure)
                 .configure(system::configure)
                 // Unknown `/api` routes reveal nothing, not even to a run key.
-                .default_service(web::to(unknown_route).wrap(from_fn(|request, next| {
-                    auth::check_key(Gate::Admin, request, next)
-                }))),
+                .default_service(web::to(unknown_route).wrap(from_fn(
+                    |request: actix_web::dev::ServiceRequest, next| {
+                        request.extensions_mut().insert(metrics::Unmatched);
+                        auth::check_key(Gate::Admin, request, next)
+                    },
+                ))),
         )
         .default_service(web::to(unknown_route));
 }
@@ -92,7 +98,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// `#[derive(OpenApi)]` struct; `openapi::document` adds the scripts and the shared rules.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     use utoipa::OpenApi;
-    let root = health::HealthApi::openapi().merge_from(docs::DocsApi::openapi());
+    let root = health::HealthApi::openapi()
+        .merge_from(docs::DocsApi::openapi())
+        .merge_from(metrics::MetricsApi::openapi());
     [
         scripts::openapi(),
         runs::RunsApi::openapi(),
@@ -164,6 +172,7 @@ fn resource<const N: usize>(
 }
 
 async fn unknown_route(request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    request.extensions_mut().insert(metrics::Unmatched);
     Err(ApiError::not_found(format!(
         "no route for {} {}",
         request.method(),

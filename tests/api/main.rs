@@ -13,6 +13,7 @@ mod hardening;
 mod helpers;
 mod keys;
 mod manage;
+mod metrics;
 mod openapi;
 mod restarts;
 mod retention;
