@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 
+use crate::deps_support::{python_plain, settled, spawn_offline, LocalPackages};
 use crate::helpers::{
     data_dir, fixtures, spawn_app, spawn_app_with_env, wait_for, TestApp, TestRepo, WAIT,
 };
@@ -475,4 +476,37 @@ fn metrics_public_can_be_given_at_start_and_metrics_are_open_without_keys() {
         &["--api-key", MASTER, "--metrics-public=false"],
     );
     assert_eq!(scrape_as(&off, &[]).0, 401, "--metrics-public=false");
+}
+
+#[test]
+fn dependency_installs_are_counted_by_outcome_and_a_remembered_failure_is_not_an_install() {
+    let packages = LocalPackages::build();
+    let repo = TestRepo::new();
+    repo.write("python/good.py", &python_plain());
+    repo.write("python/good_requirements.txt", "sgdemo==1.0\n");
+    repo.write("python/bad.py", &python_plain());
+    repo.write("python/bad_requirements.txt", "nosuchpkg==1.0\n");
+    let data = data_dir();
+    let app = spawn_offline(&repo, data.path(), &packages, &[]);
+    assert_eq!(
+        settled(&app, "python/good.py")["deps_status"],
+        json!("ready")
+    );
+    let bad = settled(&app, "python/bad.py");
+    assert_eq!(bad["deps_status"], json!("failed"), "{bad}");
+    let install = format!("/api/scripts/{}/dependencies/install", bad["id"]);
+    let (_, remembered) = app.post(&install, &json!({}));
+    assert_eq!(remembered["reused"], json!(true), "{remembered}");
+    let samples = scrape(&app, &[]);
+    let installs = |outcome| {
+        value(
+            &samples,
+            "scriptgateway_dependency_installs_total",
+            &[("runtime", "python"), ("outcome", outcome)],
+        )
+    };
+    assert_eq!(
+        (installs("ready"), installs("failed")),
+        (Some(1.0), Some(1.0))
+    );
 }
