@@ -445,6 +445,16 @@ fn metrics_need_a_metrics_or_admin_key_unless_metrics_public_is_on() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(scrape_as(&app, &[]).0, 200, "public metrics need no key");
     assert_eq!(app.get("/api/scripts").0, 401, "the rest still does");
+    let document = app.get("/openapi.json").1;
+    let get = &document["paths"]["/metrics"]["get"];
+    assert!(
+        get["responses"]["200"]["content"]["text/plain"].is_object(),
+        "{get}"
+    );
+    assert!(
+        get["security"].is_array(),
+        "documented as needing a key: {get}"
+    );
 }
 
 #[test]
