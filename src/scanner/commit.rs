@@ -45,28 +45,56 @@ impl Scanner {
         Ok(report)
     }
 
-    /// Records extraction `id` of `script`, unless a newer one replaced it or its file went.
-    pub(super) async fn commit(
-        &self,
-        script: FoundScript,
-        id: u64,
-        loaded: Result<serde_json::Value, String>,
-    ) -> Result<(), ScanError> {
+    /// Records an extraction's result, with whatever other results are waiting, in one
+    /// transaction; the extractions' ends are signalled once it is written.
+    pub(super) async fn commit(&self, finished: Finished) {
+        self.finished.lock().expect("never poisoned").push(finished);
         let _writing = self.writing.lock().await;
-        if !self.jobs.finish(&script.path, id) {
+        let batch = std::mem::take(&mut *self.finished.lock().expect("never poisoned"));
+        if batch.is_empty() {
+            return; // an earlier commit took this result along
+        }
+        if let Err(error) = self.commit_batch(&batch).await {
+            tracing::error!(%error, results = batch.len(), "cannot record schemas");
+        }
+        for finished in batch {
+            let _ = finished.done.send(true);
+        }
+    }
+
+    /// Writes the results that are still current (no newer content, file still there).
+    async fn commit_batch(&self, batch: &[Finished]) -> Result<(), ScanError> {
+        let mut upserts = Vec::new();
+        let mut declared = Vec::new();
+        for finished in batch {
+            if !self.jobs.finish(&finished.script.path, finished.id) {
+                continue;
+            }
+            write_sidecar(&finished.script, &finished.loaded);
+            declared.push(deps_sync::declared_by(&finished.script));
+            upserts.push(upsert_for(
+                finished.script.clone(),
+                Some(finished.loaded.clone()),
+            ));
+        }
+        if upserts.is_empty() {
             return Ok(());
         }
-        write_sidecar(&script, &loaded);
-        let declared = deps_sync::declared_by(&script);
-        self.catalog
-            .apply_scan(vec![upsert_for(script, Some(loaded))], Vec::new())
-            .await?;
+        self.catalog.apply_scan(upserts, Vec::new()).await?;
         if let Some(deps) = &self.deps {
-            deps.sync_scan(vec![declared]).await?;
+            deps.sync_scan(declared).await?;
         }
         self.catalog_changed();
         Ok(())
     }
+}
+
+/// An extraction's result on its way to the catalog.
+pub(super) struct Finished {
+    pub script: FoundScript,
+    pub id: u64,
+    pub loaded: Result<serde_json::Value, String>,
+    pub done: tokio::sync::watch::Sender<bool>,
 }
 
 fn upsert_for(

@@ -34,6 +34,7 @@ pub use discover::{md5_hex, FoundScript};
 pub use extract::{Extractor, SCHEMA_FLAG};
 pub use watch::RepoWatcher;
 
+use commit::Finished;
 use jobs::{Claim, Jobs, Ticket};
 use plan::Plan;
 use pool::{Lane, Pool};
@@ -103,6 +104,8 @@ pub struct Scanner {
     extractor: Extractor,
     /// Held while a scan plans or an extraction commits; never during an extraction.
     writing: Mutex<()>,
+    /// Results waiting for the next commit.
+    finished: std::sync::Mutex<Vec<Finished>>,
     jobs: Jobs,
     pool: Pool,
     generation: signal::Sender<u64>,
@@ -121,6 +124,7 @@ impl Scanner {
             config,
             extractor,
             writing: Mutex::new(()),
+            finished: std::sync::Mutex::new(Vec::new()),
             jobs: Jobs::default(),
             generation: signal::channel(0).0,
             ready: signal::channel(false).0,
@@ -273,14 +277,17 @@ impl Scanner {
     /// One extraction on the pool, its result committed as soon as it is known.
     async fn extract_and_commit(self: Arc<Self>, script: FoundScript, ticket: Ticket, lane: Lane) {
         let extraction = self.extractor.extract(&script, &ticket.cancel);
-        if let Some(loaded) = self.pool.run(lane, &ticket.cancel, extraction).await {
-            let path = script.path.clone();
-            let loaded = loaded.map(|map| map.to_value());
-            if let Err(error) = self.commit(script, ticket.id, loaded).await {
-                tracing::error!(%path, %error, "cannot record a schema");
-            }
-        }
-        let _ = ticket.done.send(true);
+        let Some(loaded) = self.pool.run(lane, &ticket.cancel, extraction).await else {
+            let _ = ticket.done.send(true);
+            return;
+        };
+        self.commit(Finished {
+            script,
+            id: ticket.id,
+            loaded: loaded.map(|map| map.to_value()),
+            done: ticket.done,
+        })
+        .await;
     }
 
     async fn current_problems(&self) -> Result<Vec<ScanProblem>, ScanError> {
