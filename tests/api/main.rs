@@ -25,4 +25,5 @@ mod scanner;
 mod script_logs;
 mod scripts;
 mod settings;
+mod startup;
 mod webhooks;
