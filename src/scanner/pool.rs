@@ -67,9 +67,15 @@ impl Pool {
         }
         let slow = self.slow.clone().try_acquire_owned().ok();
         // Without a free slow place it keeps its lane place: the bound holds either way.
-        let _kept = if slow.is_some() { None } else { Some(place) };
+        let kept = match slow {
+            Some(_) => {
+                drop(place);
+                None
+            }
+            None => Some(place),
+        };
         let done = work.await;
-        drop(slow);
+        drop((slow, kept));
         Some(done)
     }
 }
