@@ -194,9 +194,11 @@ impl Services {
     ) -> Result<Services, StartupError> {
         let docs = Arc::new(api::DocCache::load(&core.catalog).await?);
         let docs_task = api::keep_fresh(docs.clone(), core.catalog.clone(), core.scanner.changes());
+        let runner = start_runner(core, config).await?;
+        // After the runner's recovery: scans write to the catalog too, and SQLite lets one
+        // writer at a time; the watcher saw every change since before this (see `build`).
         let first_scan_task = tokio::spawn(first_scan(core.scanner.clone()));
         let scanner_task = tokio::spawn(rescans);
-        let runner = start_runner(core, config).await?;
         let notifier = Arc::new(Notifier::new(core.catalog.clone(), core.settings.clone()));
         let retention = Arc::new(Retention::new(
             core.catalog.clone(),

@@ -44,11 +44,12 @@ pub struct Jobs {
 
 impl Jobs {
     /// Joins the extraction running for this content of `path`, or starts one (cancelling
-    /// an extraction of other content).
-    pub fn claim(&self, path: &str, hash: &str) -> Claim {
+    /// an extraction of other content). `afresh` always starts one: what the script imports
+    /// changed since the running one began (its dependencies were just installed).
+    pub fn claim(&self, path: &str, hash: &str, afresh: bool) -> Claim {
         let mut state = self.state.lock().expect("never poisoned");
         if let Some(job) = state.running.get(path) {
-            if job.hash == hash {
+            if job.hash == hash && !afresh {
                 return Claim::Joined(job.done.clone());
             }
             job.cancel.cancel();
@@ -116,12 +117,12 @@ mod tests {
     #[test]
     fn the_same_content_is_extracted_once_and_new_content_replaces_old() {
         let jobs = Jobs::default();
-        let first = started(jobs.claim("python/a.py", "h1"));
+        let first = started(jobs.claim("python/a.py", "h1", false));
         assert!(
-            matches!(jobs.claim("python/a.py", "h1"), Claim::Joined(_)),
+            matches!(jobs.claim("python/a.py", "h1", false), Claim::Joined(_)),
             "same content: joined"
         );
-        let second = started(jobs.claim("python/a.py", "h2"));
+        let second = started(jobs.claim("python/a.py", "h2", false));
         assert!(
             first.cancel.is_cancelled(),
             "the old content's extraction is cancelled"
@@ -140,9 +141,9 @@ mod tests {
     #[test]
     fn stale_extractions_are_cancelled() {
         let jobs = Jobs::default();
-        let kept = started(jobs.claim("python/kept.py", "h"));
-        let gone = started(jobs.claim("python/gone.py", "h"));
-        let edited = started(jobs.claim("python/edited.py", "h1"));
+        let kept = started(jobs.claim("python/kept.py", "h", false));
+        let gone = started(jobs.claim("python/gone.py", "h", false));
+        let edited = started(jobs.claim("python/edited.py", "h1", false));
         let current = HashMap::from([("python/kept.py", "h"), ("python/edited.py", "h2")]);
         jobs.cancel_stale(&current);
         let cancelled = [&kept, &gone, &edited].map(|t| t.cancel.is_cancelled());
@@ -153,7 +154,7 @@ mod tests {
     #[tokio::test]
     async fn a_dropped_ticket_counts_as_ended() {
         let jobs = Jobs::default();
-        let Claim::Started(ticket, done) = jobs.claim("python/a.py", "h") else {
+        let Claim::Started(ticket, done) = jobs.claim("python/a.py", "h", false) else {
             panic!("a new extraction")
         };
         drop(ticket);

@@ -233,8 +233,10 @@ impl Scanner {
             .map_err(|e| ScanError::Task(e.to_string()))??;
         let index = self.catalog.script_index().await?;
         let mut plan = Plan::new(found, index, request.force);
+        let reinstalled =
+            |s: &FoundScript| s.deps.key().is_some_and(|k| request.installed.contains(&k));
         if !request.installed.is_empty() {
-            plan.reextract(|s| s.deps.key().is_some_and(|k| request.installed.contains(&k)));
+            plan.reextract(reinstalled);
         }
         self.found.store(plan.actions.len(), Ordering::Relaxed);
         let current: HashMap<&str, &str> = plan
@@ -253,7 +255,8 @@ impl Scanner {
                 Waiting::Path(path) => *path == script.path,
                 Waiting::Nothing => false,
             };
-            let done = match self.jobs.claim(&script.path, &script.file_hash) {
+            let afresh = reinstalled(&script);
+            let done = match self.jobs.claim(&script.path, &script.file_hash, afresh) {
                 Claim::Joined(done) => done,
                 Claim::Started(ticket, done) => {
                     report.extracted += 1;
