@@ -1,4 +1,4 @@
-# ScriptGateway: the release binary on a slim runtime with Python 3.11, Node 20, pip, npm and uv.
+# ScriptGateway: the release binary on a slim runtime with Python 3.11, Node 22 LTS, pip, npm and uv.
 #
 #   docker build -t script-gateway .
 #   docker run -d -p 8001:8001 -e SG_API_KEY=change-me -v "$PWD/scripts_repo:/app/scripts_repo" \
@@ -8,8 +8,9 @@
 # Build args: APP_UID / APP_GID (default 1000) set the uid/gid the gateway runs as; make them match
 # the owner of a bind-mounted scripts_repo so the gateway can write sidecars and saved scripts.
 
-# Node 20 comes from the official image: only its node binary and npm are copied below.
-FROM node:20-bookworm-slim AS node
+# Node 22 LTS comes from the official image: only its node binary and npm are copied below.
+# (Node 20 reached its end of life in April 2026.)
+FROM node:22-bookworm-slim AS node
 
 # ---------------------------------------------------------------------------------------------
 FROM rust:1.95-slim-bookworm AS build
@@ -90,9 +91,11 @@ COPY --chown=gateway:gateway scripts_repo /app/scripts_repo
 WORKDIR /app
 EXPOSE 8001
 
-# /health needs no API key. Python is in the image anyway, so no curl is installed for this.
-HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python3", "-c", "import os, urllib.request as r; r.build_opener(r.ProxyHandler({})).open('http://127.0.0.1:%s/health' % os.environ.get('SG_PORT', '8001'), timeout=4)"]
+# /ready needs no API key: 200 once the first scan of scripts_repo is done (503 while it runs;
+# the gateway listens and serves at once). Python is in the image anyway, so no curl is
+# installed for this. The start period leaves a large repository time for its first scan.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
+    CMD ["python3", "-c", "import os, urllib.request as r; r.build_opener(r.ProxyHandler({})).open('http://127.0.0.1:%s/ready' % os.environ.get('SG_PORT', '8001'), timeout=4)"]
 
 # No API key is baked in: without SG_API_KEY the gateway refuses to listen on 0.0.0.0.
 ENTRYPOINT ["/usr/bin/tini", "--", "script-gateway"]

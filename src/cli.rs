@@ -61,12 +61,6 @@ async fn serve(args: ServeArgs) -> ExitCode {
         Ok(app) => app,
         Err(error) => return fail(&error),
     };
-    let report = app.first_scan();
-    tracing::info!(
-        scripts = report.added + report.updated + report.unchanged,
-        errors = report.errors.len(),
-        "scripts loaded"
-    );
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "listening on http://{}", app.address());
     let _ = stdout.flush();

@@ -39,6 +39,7 @@ pub enum ErrorCode {
     InterpreterUnavailable,
     TooManyRuns,
     ShuttingDown,
+    Scanning,
     Internal,
 }
 
@@ -61,7 +62,7 @@ impl ErrorCode {
             | ErrorCode::ScriptExists
             | ErrorCode::ScriptChanged => StatusCode::CONFLICT,
             ErrorCode::TooManyRuns => StatusCode::TOO_MANY_REQUESTS,
-            ErrorCode::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::ShuttingDown | ErrorCode::Scanning => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::SchemaNotLoadable => StatusCode::UNPROCESSABLE_ENTITY,
@@ -90,6 +91,7 @@ impl ErrorCode {
             ErrorCode::ScriptChanged => "script_changed",
             ErrorCode::TooManyRuns => "too_many_runs",
             ErrorCode::ShuttingDown => "shutting_down",
+            ErrorCode::Scanning => "scanning",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::SchemaNotLoadable => "schema_not_loadable",
@@ -184,7 +186,10 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
-        if matches!(self.code, ErrorCode::TooManyRuns | ErrorCode::ShuttingDown) {
+        if matches!(
+            self.code,
+            ErrorCode::TooManyRuns | ErrorCode::ShuttingDown | ErrorCode::Scanning
+        ) {
             response.insert_header((header::RETRY_AFTER, "1"));
         }
         if self.code == ErrorCode::Unauthorized {
@@ -313,6 +318,7 @@ mod tests {
             (ErrorCode::MethodNotAllowed, 405, "method_not_allowed"),
             (ErrorCode::PayloadTooLarge, 413, "payload_too_large"),
             (ErrorCode::SchemaNotLoadable, 422, "schema_not_loadable"),
+            (ErrorCode::Scanning, 503, "scanning"),
             (ErrorCode::Internal, 500, "internal_error"),
         ];
         for (code, status, wire) in cases {

@@ -1,6 +1,7 @@
 //! Script management: create, edit and delete script files, and the templates new scripts
-//! start from. Every write is followed by a scan, so the answer carries the new schema
-//! (or the reason it failed to load) and the watcher finds nothing left to do.
+//! start from. Every write is followed by a scan that waits only for the written file's own
+//! extraction, so the answer carries the new schema (or the reason it failed to load) as soon
+//! as it is known, however slow other scripts are, and the watcher finds nothing left to do.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -110,7 +111,7 @@ impl ScriptManager {
             move || repo.delete(&path)
         })
         .await?;
-        self.scanner.scan(false).await?;
+        self.scanner.scan_for(&script.path).await?;
         Ok(script)
     }
 
@@ -163,7 +164,7 @@ impl ScriptManager {
     }
 
     async fn rescanned(&self, path: &ScriptPath) -> Result<Script, ManageError> {
-        self.scanner.scan(false).await?;
+        self.scanner.scan_for(&path.relative).await?;
         let found = self.catalog.script_by_path(path.relative.clone()).await?;
         found.ok_or_else(|| RepoError::InvalidPath(format!("{} is not a script: it must mention _sys_get_schema or have an `if __name__ == \"__main__\"` guard", path.relative)).into())
     }

@@ -24,7 +24,7 @@ use crate::process::contain::{self, ContainError};
 use crate::process::Interpreters;
 use crate::retention::Retention;
 use crate::runner::{Runner, RunnerParts};
-use crate::scanner::{Extractor, ScanError, ScanReport, Scanner};
+use crate::scanner::{Extractor, Scanner};
 use crate::settings::Settings;
 use crate::webhook::Notifier;
 
@@ -37,8 +37,6 @@ pub enum StartupError {
     },
     #[error(transparent)]
     Catalog(#[from] CatalogError),
-    #[error("the first scan failed: {0}")]
-    Scan(#[from] ScanError),
     #[error("cannot prepare the dependency caches: {0}")]
     Deps(#[from] DepsError),
     #[error("cannot recover runs left by an earlier stop: {0}")]
@@ -168,7 +166,7 @@ fn announce(report: &contain::ContainmentReport) {
     }
 }
 
-/// What keeps running beside the HTTP server: the scanner and its watcher, the runner, the
+/// What keeps running beside the HTTP server: the first scan, the scanner and its watcher, the runner, the
 /// retention schedule, the webhook notifier and the OpenAPI refresher. Each watches the one
 /// `shutdown` token; their task handles are kept so stopping waits for them.
 pub struct Services {
@@ -178,13 +176,16 @@ pub struct Services {
     pub docs: Arc<api::DocCache>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
-    /// The OpenAPI refresher cannot watch the token; it is stopped by its handle.
+    /// The OpenAPI refresher and the first scan cannot watch the token; they are stopped
+    /// by their handles.
     docs_task: JoinHandle<()>,
+    first_scan_task: JoinHandle<()>,
 }
 
 impl Services {
     /// Starts every service over `core`; runs an unclean stop left behind are recorded first.
-    /// `rescans` is the scanner's loop, watching since before the first scan.
+    /// `rescans` is the scanner's loop, watching since before the first scan, which starts
+    /// here in the background: the gateway serves what the catalog knows meanwhile.
     pub async fn start(
         core: &Core,
         config: &Config,
@@ -193,8 +194,11 @@ impl Services {
     ) -> Result<Services, StartupError> {
         let docs = Arc::new(api::DocCache::load(&core.catalog).await?);
         let docs_task = api::keep_fresh(docs.clone(), core.catalog.clone(), core.scanner.changes());
-        let scanner_task = tokio::spawn(rescans);
         let runner = start_runner(core, config).await?;
+        // After the runner's recovery: scans write to the catalog too, and SQLite lets one
+        // writer at a time; the watcher saw every change since before this (see `build`).
+        let first_scan_task = tokio::spawn(first_scan(core.scanner.clone()));
+        let scanner_task = tokio::spawn(rescans);
         let notifier = Arc::new(Notifier::new(core.catalog.clone(), core.settings.clone()));
         let retention = Arc::new(Retention::new(
             core.catalog.clone(),
@@ -216,6 +220,7 @@ impl Services {
             shutdown,
             tasks,
             docs_task,
+            first_scan_task,
         })
     }
 
@@ -224,10 +229,27 @@ impl Services {
     pub async fn stop(self) {
         self.shutdown.cancel();
         self.docs_task.abort();
+        self.first_scan_task.abort();
         for task in self.tasks {
             if let Err(error) = task.await {
                 tracing::warn!(%error, "a background service ended badly");
             }
+        }
+    }
+}
+
+/// Runs the first scan and says when it is done; `/ready` answers 200 from then on.
+async fn first_scan(scanner: Arc<Scanner>) {
+    match scanner.first_scan().await {
+        Ok(report) => tracing::info!(
+            scripts = report.added + report.updated + report.unchanged,
+            errors = report.errors.len(),
+            extracted = report.extracted,
+            duration_ms = report.duration_ms,
+            "scripts loaded"
+        ),
+        Err(error) => {
+            tracing::error!(%error, "the first scan failed; serving what the catalog knew")
         }
     }
 }
@@ -262,19 +284,18 @@ pub struct Application {
     server: Server,
     services: Services,
     grace: std::time::Duration,
-    first_scan: ScanReport,
 }
 
 impl Application {
     pub async fn build(config: Config) -> Result<Application, StartupError> {
         let core = Core::open(&config).await?;
         let shutdown = CancellationToken::new();
-        // Watching starts before the first scan: a file saved while it runs is seen.
+        // Watching starts before the first scan: a file saved while it runs is seen. The
+        // first scan runs in the background (see `Services::start`), never before listening.
         let rescans = core
             .scanner
             .clone()
             .watch(core.settings.clone(), shutdown.clone());
-        let first_scan = core.scanner.scan(false).await?;
         let (listener, address) = bind(&config)?;
         let services = Services::start(&core, &config, shutdown, rescans).await?;
         let state = app_state(core, &services, &config).await?;
@@ -286,16 +307,11 @@ impl Application {
             server,
             services,
             grace,
-            first_scan,
         })
     }
 
     pub fn address(&self) -> SocketAddr {
         self.address
-    }
-
-    pub fn first_scan(&self) -> &ScanReport {
-        &self.first_scan
     }
 
     /// Serves until SIGINT or SIGTERM, then shuts down gracefully: no new connections or

@@ -109,7 +109,7 @@ impl Catalog {
         deleted_ids: Vec<i64>,
     ) -> Result<(), CatalogError> {
         self.call(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             for upsert in &upserts {
                 scripts::upsert(&tx, upsert)?;
             }

@@ -191,7 +191,7 @@ pub fn set_pid(conn: &Connection, id: i64, pid: u32) -> Result<(), CatalogError>
 /// Marks every run a stopped gateway left queued or running as interrupted and returns
 /// (run id, pid) of those that had a process.
 pub fn interrupt_leftovers(conn: &mut Connection) -> Result<Vec<(i64, Option<u32>)>, CatalogError> {
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let leftovers = {
         let mut statement =
             tx.prepare("SELECT id, pid FROM runs WHERE status IN ('queued', 'running')")?;
@@ -219,7 +219,7 @@ pub fn set_run_dir(conn: &Connection, id: i64, run_dir: &str) -> Result<(), Cata
 
 /// Records how a run ended and updates its script's run statistics, atomically.
 pub fn finish(conn: &mut Connection, id: i64, end: &RunEnd) -> Result<(), CatalogError> {
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     tx.execute(
         "UPDATE runs SET status = ?2, exit_code = ?3, duration_ms = ?4, data = ?5, stdout_preview = ?6,
              output_file = ?7, output_size = ?8, output_content_type = ?9, stderr = ?10, files = ?11,

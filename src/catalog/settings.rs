@@ -23,7 +23,7 @@ pub fn load(conn: &Connection) -> Result<BTreeMap<String, Value>, CatalogError> 
 }
 
 pub fn store(conn: &mut Connection, values: &[(String, Value)]) -> Result<(), CatalogError> {
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     for (key, value) in values {
         tx.execute(
             "INSERT INTO settings (key, value) VALUES (?1, ?2)

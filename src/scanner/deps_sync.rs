@@ -7,18 +7,24 @@ use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::deps::{DepsKey, ScriptDeclared};
 
+use super::discover::FoundScript;
 use super::plan::Plan;
 
 /// What every script found by a scan declares.
 pub fn declared(plan: &Plan) -> Vec<ScriptDeclared> {
     plan.actions
         .iter()
-        .map(|(script, _)| ScriptDeclared {
-            path: script.path.clone(),
-            runtime: script.runtime,
-            declared: script.deps.clone(),
-        })
+        .map(|(script, _)| declared_by(script))
         .collect()
+}
+
+/// What one script declares.
+pub fn declared_by(script: &FoundScript) -> ScriptDeclared {
+    ScriptDeclared {
+        path: script.path.clone(),
+        runtime: script.runtime,
+        declared: script.deps.clone(),
+    }
 }
 
 /// The next finished install; never resolves without a receiver (or once it is closed).

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
 use crate::deps::DepsManager;
 use crate::domain::ArgsMap;
@@ -42,8 +43,13 @@ pub struct Extractor {
 }
 
 impl Extractor {
-    /// The script's validated ARGS_MAP, or the reason it has none.
-    pub async fn extract(&self, script: &FoundScript) -> Result<ArgsMap, String> {
+    /// The script's validated ARGS_MAP, or the reason it has none; `cancel` stops the
+    /// extraction (its content changed, or its file went).
+    pub async fn extract(
+        &self,
+        script: &FoundScript,
+        cancel: &CancellationToken,
+    ) -> Result<ArgsMap, String> {
         let interpreter = self.interpreters.executable(script.runtime)?;
         let timeout = self.settings.current().schema_timeout;
         let cwd = script
@@ -62,7 +68,9 @@ impl Extractor {
         .kill_grace(Duration::from_millis(500))
         .limits(EXTRACTION_LIMITS)
         .user_code();
-        let output = process::run(&spec, None).await.map_err(|e| e.to_string());
+        let output = process::run(&spec, Some(cancel))
+            .await
+            .map_err(|e| e.to_string());
         crate::metrics::schema_extracted(output.and_then(|output| interpret(&output, timeout)))
     }
 

@@ -1,33 +1,43 @@
 //! Keeps the catalog in step with `scripts_repo`: finds scripts, extracts the schema of
-//! each new or changed one (never an unchanged one), writes sidecars, records removals.
+//! each new or changed one (never an unchanged one, never the same content twice at once),
+//! writes sidecars, records removals.
+//!
+//! A scan plans under a short lock (discover, compare with the catalog, commit what needs no
+//! extraction, hand the rest to the pool); each extraction commits its own result when it
+//! is known. Nothing waits for an extraction but who asked for it.
 
+mod commit;
 mod deps_sync;
 mod describe;
 mod discover;
 mod extract;
+mod jobs;
 mod plan;
+mod pool;
+mod rescans;
 mod sidecar;
 mod watch;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
-use tokio::sync::{broadcast, mpsc, watch as signal, Mutex, Semaphore};
-use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
+use tokio::sync::{broadcast, watch as signal, Mutex};
 
-use crate::catalog::{Catalog, CatalogError, ScriptUpsert};
+use crate::catalog::{Catalog, CatalogError};
 use crate::config::ScanConfig;
 use crate::deps::{DepsError, DepsKey, DepsManager};
-use crate::settings::Settings;
 
 pub use discover::{md5_hex, FoundScript};
 pub use extract::{Extractor, SCHEMA_FLAG};
 pub use watch::RepoWatcher;
 
-use plan::{Action, Plan};
+use commit::Finished;
+use jobs::{Claim, Jobs, Ticket};
+use plan::Plan;
+use pool::{Lane, Pool};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
@@ -62,13 +72,45 @@ pub struct ScanReport {
     pub duration_ms: u64,
 }
 
-/// Owns scanning; one scan runs at a time.
+/// How far the first scan got: `ready` once it is done.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Progress {
+    pub ready: bool,
+    /// Scripts the latest scan found in the repository.
+    pub found: usize,
+    /// Schema extractions in flight.
+    pub pending: usize,
+}
+
+/// Which extractions a scan waits for before it answers.
+enum Waiting {
+    All,
+    Path(String),
+    Nothing,
+}
+
+struct ScanRequest {
+    force: bool,
+    lane: Lane,
+    waiting: Waiting,
+    /// Dependency sets just installed: their unchanged scripts are extracted again.
+    installed: HashSet<DepsKey>,
+}
+
+/// Owns scanning: scans plan one at a time, extractions run beside them on the pool.
 pub struct Scanner {
     catalog: Catalog,
     config: ScanConfig,
     extractor: Extractor,
-    running: Mutex<()>,
+    /// Held while a scan plans or an extraction commits; never during an extraction.
+    writing: Mutex<()>,
+    /// Results waiting for the next commit.
+    finished: std::sync::Mutex<Vec<Finished>>,
+    jobs: Jobs,
+    pool: Pool,
     generation: signal::Sender<u64>,
+    ready: signal::Sender<bool>,
+    found: AtomicUsize,
     deps: Option<Arc<DepsManager>>,
     /// Finished installs, subscribed before the first scan so none is missed.
     installed: std::sync::Mutex<Option<broadcast::Receiver<DepsKey>>>,
@@ -78,10 +120,15 @@ impl Scanner {
     pub fn new(catalog: Catalog, config: ScanConfig, extractor: Extractor) -> Scanner {
         Scanner {
             catalog,
+            pool: Pool::new(config.concurrency),
             config,
             extractor,
-            running: Mutex::new(()),
+            writing: Mutex::new(()),
+            finished: std::sync::Mutex::new(Vec::new()),
+            jobs: Jobs::default(),
             generation: signal::channel(0).0,
+            ready: signal::channel(false).0,
+            found: AtomicUsize::new(0),
             deps: None,
             installed: std::sync::Mutex::new(None),
         }
@@ -95,7 +142,7 @@ impl Scanner {
         self
     }
 
-    /// Ticks whenever a scan changed the catalog (new, changed or removed scripts).
+    /// Ticks whenever the catalog changed (new, changed or removed scripts).
     pub fn changes(&self) -> signal::Receiver<u64> {
         self.generation.subscribe()
     }
@@ -106,40 +153,61 @@ impl Scanner {
         self.generation.send_modify(|g| *g += 1);
     }
 
-    /// Scans now; `force` re-extracts every schema, changed or not.
-    pub async fn scan(&self, force: bool) -> Result<ScanReport, ScanError> {
-        self.scan_with(force, &HashSet::new()).await
+    /// Becomes true when the first scan is done.
+    pub fn readiness(&self) -> signal::Receiver<bool> {
+        self.ready.subscribe()
     }
 
-    /// Scans; unchanged scripts whose dependency set is in `installed` are extracted again.
-    async fn scan_with(
-        &self,
-        force: bool,
-        installed: &HashSet<DepsKey>,
-    ) -> Result<ScanReport, ScanError> {
-        let _one_at_a_time = self.running.lock().await;
+    pub fn progress(&self) -> Progress {
+        Progress {
+            ready: *self.ready.borrow(),
+            found: self.found.load(Ordering::Relaxed),
+            pending: self.jobs.pending(),
+        }
+    }
+
+    /// The scan at start-up: every schema it needs is known (or timed out) when it ends,
+    /// and the gateway is ready from then on, even if it failed.
+    pub async fn first_scan(self: &Arc<Self>) -> Result<ScanReport, ScanError> {
+        let report = self.scan(false).await;
+        self.ready.send_replace(true);
+        report
+    }
+
+    /// Scans now and waits for every extraction it needs; `force` re-extracts every schema.
+    pub async fn scan(self: &Arc<Self>, force: bool) -> Result<ScanReport, ScanError> {
+        self.scan_with(ScanRequest {
+            force,
+            lane: Lane::Bulk,
+            waiting: Waiting::All,
+            installed: HashSet::new(),
+        })
+        .await
+    }
+
+    /// Scans after `path` (relative to the repository) was saved, waiting only for that
+    /// file's extraction.
+    pub async fn scan_for(self: &Arc<Self>, path: &str) -> Result<ScanReport, ScanError> {
+        self.scan_with(ScanRequest {
+            force: false,
+            lane: Lane::Prompt,
+            waiting: Waiting::Path(path.to_string()),
+            installed: HashSet::new(),
+        })
+        .await
+    }
+
+    async fn scan_with(self: &Arc<Self>, request: ScanRequest) -> Result<ScanReport, ScanError> {
         let started = Instant::now();
-        let repo = self.config.scripts_repo.clone();
-        let found = tokio::task::spawn_blocking(move || discover::discover(&repo))
-            .await
-            .map_err(|e| ScanError::Task(e.to_string()))??;
-        let index = self.catalog.script_index().await?;
-        let mut plan = Plan::new(found, index, force);
-        if !installed.is_empty() {
-            plan.reextract(|s| s.deps.key().is_some_and(|k| installed.contains(&k)));
+        let (mut report, waits) = self.plan_and_dispatch(&request).await?;
+        for done in waits {
+            jobs::ended(done).await;
         }
-        let declared = deps_sync::declared(&plan);
-        let loads = self.extract_all(plan.to_extract()).await?;
-        let report = self.apply(plan, loads).await?;
-        if let Some(deps) = &self.deps {
-            deps.sync_scan(declared).await?;
+        if !matches!(request.waiting, Waiting::Nothing) {
+            report.errors = self.current_problems().await?;
         }
-        let report = ScanReport {
-            duration_ms: started.elapsed().as_millis() as u64,
-            ..report
-        };
+        report.duration_ms = started.elapsed().as_millis() as u64;
         if report.added + report.updated + report.removed > 0 {
-            self.generation.send_modify(|g| *g += 1);
             tracing::info!(
                 added = report.added,
                 updated = report.updated,
@@ -152,69 +220,77 @@ impl Scanner {
         Ok(report)
     }
 
-    /// Extracts schemas in parallel, at most `concurrency` interpreters at once.
-    async fn extract_all(
-        &self,
-        scripts: Vec<FoundScript>,
-    ) -> Result<HashMap<String, Result<serde_json::Value, String>>, ScanError> {
-        let permits = Arc::new(Semaphore::new(self.config.concurrency));
-        let mut tasks = JoinSet::new();
-        for script in scripts {
-            let extractor = self.extractor.clone();
-            let permits = permits.clone();
-            tasks.spawn(async move {
-                let _permit = permits
-                    .acquire_owned()
-                    .await
-                    .expect("the semaphore is never closed");
-                let loaded = extractor.extract(&script).await.map(|map| map.to_value());
-                write_sidecar(&script, &loaded);
-                (script.path, loaded)
-            });
+    /// Plans under the lock: commits what needs no extraction, starts the extractions no
+    /// one runs yet, and returns the ends the request waits for.
+    async fn plan_and_dispatch(
+        self: &Arc<Self>,
+        request: &ScanRequest,
+    ) -> Result<(ScanReport, Vec<signal::Receiver<bool>>), ScanError> {
+        let _writing = self.writing.lock().await;
+        let repo = self.config.scripts_repo.clone();
+        let found = tokio::task::spawn_blocking(move || discover::discover(&repo))
+            .await
+            .map_err(|e| ScanError::Task(e.to_string()))??;
+        let index = self.catalog.script_index().await?;
+        let mut plan = Plan::new(found, index, request.force);
+        let reinstalled =
+            |s: &FoundScript| s.deps.key().is_some_and(|k| request.installed.contains(&k));
+        if !request.installed.is_empty() {
+            plan.reextract(reinstalled);
         }
-        let mut loads = HashMap::new();
-        while let Some(done) = tasks.join_next().await {
-            let (path, loaded) = done.map_err(|e| ScanError::Task(e.to_string()))?;
-            loads.insert(path, loaded);
+        self.found.store(plan.actions.len(), Ordering::Relaxed);
+        let current: HashMap<&str, &str> = plan
+            .actions
+            .iter()
+            .map(|(s, _)| (s.path.as_str(), s.file_hash.as_str()))
+            .collect();
+        self.jobs.cancel_stale(&current);
+        let declared = deps_sync::declared(&plan);
+        let to_extract = plan.to_extract();
+        let mut report = self.apply_known(plan).await?;
+        let mut waits = Vec::new();
+        for script in to_extract {
+            let wanted = match &request.waiting {
+                Waiting::All => true,
+                Waiting::Path(path) => *path == script.path,
+                Waiting::Nothing => false,
+            };
+            let afresh = reinstalled(&script);
+            let done = match self.jobs.claim(&script.path, &script.file_hash, afresh) {
+                Claim::Joined(done) => done,
+                Claim::Started(ticket, done) => {
+                    report.extracted += 1;
+                    tokio::spawn(
+                        self.clone()
+                            .extract_and_commit(script, ticket, request.lane),
+                    );
+                    done
+                }
+            };
+            if wanted {
+                waits.push(done);
+            }
         }
-        Ok(loads)
+        if let Some(deps) = &self.deps {
+            deps.sync_scan(declared).await?;
+        }
+        Ok((report, waits))
     }
 
-    async fn apply(
-        &self,
-        plan: Plan,
-        mut loads: HashMap<String, Result<serde_json::Value, String>>,
-    ) -> Result<ScanReport, ScanError> {
-        let mut report = ScanReport {
-            extracted: loads.len(),
-            ..ScanReport::default()
+    /// One extraction on the pool, its result committed as soon as it is known.
+    async fn extract_and_commit(self: Arc<Self>, script: FoundScript, ticket: Ticket, lane: Lane) {
+        let extraction = self.extractor.extract(&script, &ticket.cancel);
+        let Some(loaded) = self.pool.run(lane, &ticket.cancel, extraction).await else {
+            let _ = ticket.done.send(true);
+            return;
         };
-        let mut upserts = Vec::new();
-        for (script, action) in plan.actions {
-            match action {
-                Action::Unchanged { stored_schema } => {
-                    report.unchanged += 1;
-                    restore_missing_sidecar(&script, stored_schema.as_ref());
-                    continue;
-                }
-                Action::Revive { stored_schema } => {
-                    report.added += 1;
-                    restore_missing_sidecar(&script, stored_schema.as_ref());
-                }
-                Action::Add => report.added += 1,
-                Action::Update | Action::Regroup => report.updated += 1,
-            }
-            let load = loads.remove(&script.path);
-            upserts.push(upsert_for(script, load));
-        }
-        report.removed = plan.removed.len();
-        for removed in &plan.removed {
-            let _ = sidecar::remove(&self.config.scripts_repo.join(&removed.path));
-        }
-        let removed_ids = plan.removed.iter().map(|r| r.id).collect();
-        self.catalog.apply_scan(upserts, removed_ids).await?;
-        report.errors = self.current_problems().await?;
-        Ok(report)
+        self.commit(Finished {
+            script,
+            id: ticket.id,
+            loaded: loaded.map(|map| map.to_value()),
+            done: ticket.done,
+        })
+        .await;
     }
 
     async fn current_problems(&self) -> Result<Vec<ScanProblem>, ScanError> {
@@ -233,111 +309,5 @@ impl Scanner {
                 error: s.load_error.unwrap_or_default(),
             })
             .collect())
-    }
-
-    /// Starts watching the repository at once, so that nothing saved from now on is missed,
-    /// and returns the loop (to be spawned once the first scan is done) that rescans on
-    /// changes, on the safety-net interval, and when a dependency set finishes installing,
-    /// until `shutdown` is cancelled. A changed interval or debounce applies at once.
-    pub fn watch(
-        self: Arc<Self>,
-        settings: Arc<Settings>,
-        shutdown: CancellationToken,
-    ) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let (changed_tx, changed) = mpsc::channel(1);
-        let watcher = self.start_watching(settings.current().watch_debounce, changed_tx.clone());
-        self.run_forever(settings, watcher, (changed_tx, changed), shutdown)
-    }
-
-    async fn run_forever(
-        self: Arc<Self>,
-        settings: Arc<Settings>,
-        mut watcher: Option<RepoWatcher>,
-        (changed_tx, mut changed): (mpsc::Sender<()>, mpsc::Receiver<()>),
-        shutdown: CancellationToken,
-    ) {
-        let mut changes = settings.subscribe();
-        let mut current = settings.current();
-        let mut ticker = safety_net(current.scan_interval);
-        let mut installs = self.installed.lock().expect("never poisoned").take();
-        loop {
-            let mut installed = HashSet::new();
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                message = changed.recv() => if message.is_none() { return },
-                _ = ticker.tick() => {},
-                key = deps_sync::next_installed(&mut installs) => { installed.insert(key); },
-                update = changes.changed() => {
-                    if update.is_err() { return }
-                    let next = changes.borrow_and_update().clone();
-                    if next.scan_interval != current.scan_interval {
-                        ticker = safety_net(next.scan_interval);
-                    }
-                    if next.watch_debounce != current.watch_debounce {
-                        drop(watcher.take());
-                        watcher = self.start_watching(next.watch_debounce, changed_tx.clone());
-                    }
-                    current = next;
-                    continue;
-                }
-            }
-            deps_sync::drain(&mut installs, &mut installed);
-            if let Err(error) = self.scan_with(false, &installed).await {
-                tracing::error!(%error, "scan failed");
-            }
-        }
-    }
-
-    /// Watches the repository; without a watcher (e.g. no inotify watches left) the
-    /// safety-net interval still finds changes.
-    fn start_watching(&self, debounce: Duration, changed: mpsc::Sender<()>) -> Option<RepoWatcher> {
-        match watch::watch(&self.config.scripts_repo, debounce, changed) {
-            Ok(watcher) => Some(watcher),
-            Err(error) => {
-                tracing::error!(%error, "cannot watch the scripts folder; relying on the periodic rescan");
-                None
-            }
-        }
-    }
-}
-
-fn safety_net(interval: Option<Duration>) -> tokio::time::Interval {
-    let period = interval.unwrap_or(Duration::from_secs(365 * 24 * 3600));
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticker
-}
-
-fn upsert_for(
-    script: FoundScript,
-    load: Option<Result<serde_json::Value, String>>,
-) -> ScriptUpsert {
-    ScriptUpsert {
-        path: script.path,
-        runtime: script.runtime,
-        name: script.name,
-        group_path: script.group_path,
-        description: script.description,
-        file_hash: script.file_hash,
-        file_size: script.file_size,
-        load,
-    }
-}
-
-fn write_sidecar(script: &FoundScript, loaded: &Result<serde_json::Value, String>) {
-    let result = match loaded {
-        Ok(schema) => sidecar::write(&script.absolute, schema),
-        Err(_) => sidecar::remove(&script.absolute),
-    };
-    if let Err(error) = result {
-        tracing::warn!(path = %script.path, %error, "cannot update the schema sidecar");
-    }
-}
-
-fn restore_missing_sidecar(script: &FoundScript, schema: Option<&serde_json::Value>) {
-    if let Some(schema) = schema {
-        if !sidecar::path_for(&script.absolute).exists() {
-            write_sidecar(script, &Ok(schema.clone()));
-        }
     }
 }

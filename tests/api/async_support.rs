@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{gateway_command, serve_args, wait_for, TestApp, TestRepo, WAIT};
+use crate::helpers::{gateway_command, serve_args, wait_for, wait_until, TestApp, TestRepo, WAIT};
 use crate::run_support::python;
 
 /// `python/sleeper.py`: sleeps `--seconds` (without printing anything meanwhile), then prints
@@ -500,14 +500,24 @@ pub fn spawn_owned(repo: &TestRepo, data: &Path, extra_args: &[&str]) -> OwnedGa
             }
         }
     };
-    OwnedGateway {
+    let gateway = OwnedGateway {
         address,
         child,
         stderr,
         agent: ureq::AgentBuilder::new()
             .timeout(Duration::from_secs(60))
             .build(),
-    }
+    };
+    // Like `spawn_app`: the scripts are listed once the first scan is done.
+    let ready = wait_until(Duration::from_secs(30), || {
+        gateway.call("GET", "/ready", None).0 == 200
+    });
+    assert!(
+        ready,
+        "the first scan never ended; stderr:\n{}",
+        gateway.stderr()
+    );
+    gateway
 }
 
 impl OwnedGateway {

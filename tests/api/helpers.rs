@@ -90,7 +90,7 @@ pub fn data_dir() -> TempDir {
 /// A running gateway; dropping it stops the process.
 pub struct TestApp {
     pub address: String,
-    /// From spawning the process to its `listening on` line (the first scan included).
+    /// From spawning the process to its `listening on` line (the first scan runs after it).
     pub startup: Duration,
     child: Child,
     stderr: Arc<Mutex<String>>,
@@ -119,9 +119,21 @@ impl Reply {
 }
 
 /// Starts `script-gateway serve` on port 0 over `repo` and `data`, with a 2 s schema
-/// timeout, no periodic rescans, and `extra_args` last (so they can override).
+/// timeout, no periodic rescans, and `extra_args` last (so they can override); returns once
+/// the first scan is done (`/ready` answers 200).
 pub fn spawn_app(repo: &TestRepo, data: &Path, extra_args: &[&str]) -> TestApp {
     spawn_app_with_env(repo, data, extra_args, &[])
+}
+
+/// `spawn_app` that returns as soon as the gateway listens, its first scan still running.
+pub fn spawn_app_listening(repo: &TestRepo, data: &Path, extra_args: &[&str]) -> TestApp {
+    start(
+        repo.path().to_path_buf(),
+        data.to_path_buf(),
+        extra_args.iter().map(|a| a.to_string()).collect(),
+        Vec::new(),
+        false,
+    )
 }
 
 /// `spawn_app` with extra environment variables for the gateway process.
@@ -138,6 +150,7 @@ pub fn spawn_app_with_env(
         envs.iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+        true,
     )
 }
 
@@ -163,14 +176,30 @@ pub fn serve_args(repo: &Path, data: &Path) -> Vec<String> {
     .collect()
 }
 
+/// `base` without the flags (and their values) that `extra` sets again: clap refuses a
+/// flag given twice.
+fn overridden(base: Vec<String>, extra: &[String]) -> Vec<String> {
+    let mut kept = Vec::new();
+    let mut base = base.into_iter();
+    while let Some(arg) = base.next() {
+        if arg.starts_with("--") && extra.contains(&arg) {
+            base.next();
+        } else {
+            kept.push(arg);
+        }
+    }
+    kept
+}
+
 fn start(
     repo: PathBuf,
     data: PathBuf,
     extra_args: Vec<String>,
     envs: Vec<(String, String)>,
+    until_ready: bool,
 ) -> TestApp {
     let began = Instant::now();
-    let mut child = gateway_command(&serve_args(&repo, &data))
+    let mut child = gateway_command(&overridden(serve_args(&repo, &data), &extra_args))
         .args(&extra_args)
         .envs(envs.iter().map(|(k, v)| (k, v)))
         .spawn()
@@ -197,7 +226,7 @@ fn start(
             }
         }
     };
-    TestApp {
+    let app = TestApp {
         address,
         startup: began.elapsed(),
         child,
@@ -209,7 +238,17 @@ fn start(
         data,
         extra_args,
         envs,
+    };
+    if until_ready {
+        let left = STARTUP_DEADLINE.saturating_sub(began.elapsed());
+        let ready = wait_until(left, || app.get("/ready").0 == 200);
+        assert!(
+            ready,
+            "the first scan never ended; stderr:\n{}",
+            app.stderr()
+        );
     }
+    app
 }
 
 /// `script-gateway ARGS` with piped output and a stable environment: none of the
@@ -388,7 +427,7 @@ impl TestApp {
         let extra_args = std::mem::take(&mut self.extra_args);
         let envs = std::mem::take(&mut self.envs);
         drop(self);
-        start(repo, data, extra_args, envs)
+        start(repo, data, extra_args, envs, true)
     }
 
     fn stop(&mut self) {

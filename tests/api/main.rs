@@ -26,4 +26,5 @@ mod scanner;
 mod script_logs;
 mod scripts;
 mod settings;
+mod startup;
 mod webhooks;

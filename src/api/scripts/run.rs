@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
 use crate::catalog::{Run, RunStatus};
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::openapi::schemas::RunStatusName;
 use crate::runner::{RunRequest, Staging, Submitted};
 
@@ -138,7 +138,7 @@ struct ActiveRunsView {
         (status = 409, description = "The script is disabled (`script_disabled`), or its file changed since the last scan (`script_changed`)", body = ErrorBody),
         (status = 422, description = "The script's schema could not be loaded (`schema_not_loadable`)", body = ErrorBody),
         (status = 429, description = "Too many runs waiting (`too_many_runs`); retry after `Retry-After`", body = ErrorBody),
-        (status = 503, description = "Shutting down, or the interpreter is missing", body = ErrorBody),
+        (status = 503, description = "Shutting down, the interpreter is missing, or the first scan has not reached this id yet (`scanning`; retry after `Retry-After`)", body = ErrorBody),
     )
 )]
 async fn run_script_get(
@@ -146,15 +146,10 @@ async fn run_script_get(
     id: web::Path<i64>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    await_first_scan(&state, id).await?;
     let run_request = RunRequest::from_query_pairs(run_input::query_pairs(&request), true);
-    start(
-        &state,
-        id.into_inner(),
-        run_request,
-        state.runner.staging(),
-        &request,
-    )
-    .await
+    start(&state, id, run_request, state.runner.staging(), &request).await
 }
 
 /// Runs a script with its parameters in the body.
@@ -185,7 +180,7 @@ async fn run_script_get(
         (status = 415, description = "Not JSON, a form or multipart (`unsupported_media_type`)", body = ErrorBody),
         (status = 422, description = "The script's schema could not be loaded (`schema_not_loadable`)", body = ErrorBody),
         (status = 429, description = "Too many runs waiting (`too_many_runs`); retry after `Retry-After`", body = ErrorBody),
-        (status = 503, description = "Shutting down, or the interpreter is missing", body = ErrorBody),
+        (status = 503, description = "Shutting down, the interpreter is missing, or the first scan has not reached this id yet (`scanning`; retry after `Retry-After`)", body = ErrorBody),
     )
 )]
 async fn run_script_post(
@@ -195,6 +190,7 @@ async fn run_script_post(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
+    await_first_scan(&state, id).await?;
     // Known before the body is read, so uploads the script cannot take are never stored.
     let accepted = state.runner.parameter_names(id).await?;
     let settings = state.runner.settings();
@@ -206,6 +202,34 @@ async fn run_script_post(
     let run_request =
         run_input::read_body(&request, payload, &mut staging, limits, &accepted).await?;
     start(&state, id, run_request, staging, &request).await
+}
+
+/// How long a run of an id the first scan has not reached yet waits for it.
+const FIRST_SCAN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Before the first scan is done, an id the catalog does not know may be a script the scan
+/// has not reached yet: wait for it to be listed or for the scan to end (at most
+/// `FIRST_SCAN_WAIT`), else answer 503 `scanning` with `Retry-After`, never a false 404.
+async fn await_first_scan(state: &AppState, id: i64) -> Result<(), ApiError> {
+    let mut ready = state.scanner.readiness();
+    let mut changes = state.scanner.changes();
+    let deadline = tokio::time::Instant::now() + FIRST_SCAN_WAIT;
+    loop {
+        changes.borrow_and_update();
+        if *ready.borrow_and_update() || state.catalog.script(id).await?.is_some() {
+            return Ok(());
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => {
+                let message = format!(
+                    "no script with id {id} yet: the first scan is still running; retry shortly"
+                );
+                return Err(ApiError::new(ErrorCode::Scanning, message));
+            }
+            changed = ready.changed() => if changed.is_err() { return Ok(()) },
+            changed = changes.changed() => if changed.is_err() { return Ok(()) },
+        }
+    }
 }
 
 /// Submits the run, then answers the way the caller asked: the result (the default),

@@ -25,7 +25,7 @@ impl Catalog {
         states: Vec<(String, ScriptDepsState)>,
     ) -> Result<(), CatalogError> {
         self.call(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             for (path, state) in &states {
                 set_script_state(&tx, path, state)?;
             }
@@ -60,7 +60,7 @@ impl Catalog {
 
     pub async fn begin_dep_install(&self, install: NewInstall) -> Result<i64, CatalogError> {
         self.call(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let id = begin_install(&tx, &install)?;
             tx.commit()?;
             Ok(id)
@@ -78,7 +78,7 @@ impl Catalog {
         duration_ms: i64,
     ) -> Result<(), CatalogError> {
         self.call(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             finish_install(&tx, runtime, &hash, log_id, &end, &log, duration_ms)?;
             tx.commit()?;
             Ok(())
