@@ -192,7 +192,11 @@ impl Services {
         shutdown: CancellationToken,
         rescans: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<Services, StartupError> {
-        let docs = Arc::new(api::DocCache::load(&core.catalog).await?);
+        let docs = Arc::new(
+            api::DocCache::load(&core.catalog)
+                .await?
+                .following(core.catalog.clone(), core.scanner.changes()),
+        );
         let docs_task = api::keep_fresh(docs.clone(), core.catalog.clone(), core.scanner.changes());
         let runner = start_runner(core, config).await?;
         // After the runner's recovery: scans write to the catalog too, and SQLite lets one

@@ -54,7 +54,7 @@ fn swagger_ui() -> SwaggerUi {
 pub async fn get_openapi_json(cache: web::Data<DocCache>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(cache.current().json.clone())
+        .body(cache.fresh().await.json.clone())
 }
 
 /// Swagger UI lives at `/docs/`.
@@ -115,9 +115,12 @@ impl Published {
     }
 }
 
-/// The document in force; readers take an `Arc` and never wait for a rebuild.
+/// The document in force, with the catalog generation it was built for.
 pub struct DocCache {
-    current: RwLock<Arc<Published>>,
+    current: RwLock<(u64, Arc<Published>)>,
+    /// Where a stale document is rebuilt from, and the scanner's catalog generation.
+    source: Option<(Catalog, watch::Receiver<u64>)>,
+    rebuilding: tokio::sync::Mutex<()>,
 }
 
 impl DocCache {
@@ -125,21 +128,45 @@ impl DocCache {
     pub async fn load(catalog: &Catalog) -> Result<DocCache, CatalogError> {
         let published = Published::of(&all_scripts(catalog).await?);
         Ok(DocCache {
-            current: RwLock::new(Arc::new(published)),
+            current: RwLock::new((0, Arc::new(published))),
+            source: None,
+            rebuilding: tokio::sync::Mutex::new(()),
         })
     }
 
-    pub fn current(&self) -> Arc<Published> {
-        self.current.read().expect("not poisoned").clone()
+    /// Follows the scanner's catalog generation: `fresh` never serves an older document.
+    pub fn following(mut self, catalog: Catalog, changes: watch::Receiver<u64>) -> DocCache {
+        self.source = Some((catalog, changes));
+        self
     }
 
-    /// Rebuilds from the catalog as it is now.
-    pub async fn rebuild(&self, catalog: &Catalog) -> Result<(), CatalogError> {
+    pub fn current(&self) -> Arc<Published> {
+        self.current.read().expect("not poisoned").1.clone()
+    }
+
+    /// The document for the catalog as it is now: rebuilt first when a change is not in it
+    /// yet (a request right after a scan must not see the scripts as they were).
+    pub async fn fresh(&self) -> Arc<Published> {
+        if let Some((catalog, changes)) = &self.source {
+            let wanted = *changes.borrow();
+            if let Err(error) = self.rebuild_to(catalog, wanted).await {
+                tracing::warn!(%error, "cannot rebuild the OpenAPI document");
+            }
+        }
+        self.current()
+    }
+
+    /// Rebuilds from the catalog unless the document already covers `generation`.
+    pub async fn rebuild_to(&self, catalog: &Catalog, generation: u64) -> Result<(), CatalogError> {
+        let _one_at_a_time = self.rebuilding.lock().await;
+        if self.current.read().expect("not poisoned").0 >= generation {
+            return Ok(());
+        }
         let scripts = all_scripts(catalog).await?;
         let published = tokio::task::spawn_blocking(move || Published::of(&scripts))
             .await
             .map_err(|e| CatalogError::Task(e.to_string()))?;
-        *self.current.write().expect("not poisoned") = Arc::new(published);
+        *self.current.write().expect("not poisoned") = (generation, Arc::new(published));
         Ok(())
     }
 }
@@ -163,7 +190,7 @@ pub fn keep_fresh(
     tokio::spawn(async move {
         while changes.changed().await.is_ok() {
             let generation = *changes.borrow_and_update();
-            match cache.rebuild(&catalog).await {
+            match cache.rebuild_to(&catalog, generation).await {
                 Ok(()) => tracing::debug!(generation, "OpenAPI document rebuilt"),
                 Err(error) => tracing::warn!(%error, "cannot rebuild the OpenAPI document"),
             }
