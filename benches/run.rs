@@ -39,9 +39,14 @@ fn main() {
 
     println!("== trivial Python run, {SEQUENTIAL} sequential runs each, interleaved");
     let (mut direct, mut through) = (Vec::new(), Vec::new());
+    let (mut direct_cpu, mut gateway_cpu) = (Cpu::default(), Cpu::default());
     for _ in 0..SEQUENTIAL {
+        let before = Cpu::own_thread();
         direct.push(time(|| direct_run(&python, &script)));
+        direct_cpu = direct_cpu.plus(Cpu::own_thread().minus(before));
+        let before = gateway.cpu();
         through.push(time(|| gateway_run(&url)));
+        gateway_cpu = gateway_cpu.plus(gateway.cpu().minus(before));
     }
     let (d50, d95) = (percentile(&mut direct, 50), percentile(&mut direct, 95));
     let (g50, g95) = (percentile(&mut through, 50), percentile(&mut through, 95));
@@ -56,18 +61,29 @@ fn main() {
         ratio(g50, d50),
         ratio(g95, d95)
     );
+    print_cpu(direct_cpu, gateway_cpu, SEQUENTIAL);
 
     println!("== throughput, {CONCURRENT_TOTAL} runs at concurrency {CONCURRENCY}");
     let python = Arc::new(python);
     let script = Arc::new(script);
-    let direct_rate = throughput(move || direct_run(&python, &script));
+    let (direct_rate, direct_cpu) = throughput(move || {
+        let before = Cpu::own_thread();
+        direct_run(&python, &script);
+        Cpu::own_thread().minus(before)
+    });
     let gateway_url = Arc::new(url);
-    let gateway_rate = throughput(move || gateway_run(&gateway_url));
+    let before = gateway.cpu();
+    let (gateway_rate, _) = throughput(move || {
+        gateway_run(&gateway_url);
+        Cpu::default()
+    });
+    let gateway_cpu = gateway.cpu().minus(before);
     println!("direct spawn   {direct_rate:6.1} runs/s");
     println!(
         "via gateway    {gateway_rate:6.1} runs/s   ({:.3}x direct)",
         gateway_rate / direct_rate
     );
+    print_cpu(direct_cpu, gateway_cpu, CONCURRENT_TOTAL);
     println!("gateway RSS after the runs: {:.1} MB", gateway.rss_mb());
 
     spawn_costs();
@@ -103,17 +119,84 @@ fn gateway_run(url: &str) {
     assert_eq!(body["status"], "success", "{body}");
 }
 
-fn throughput(one: impl Fn() + Send + Sync + 'static) -> f64 {
+/// Runs per second at `CONCURRENCY`, and the CPU the runs report spending in this process.
+fn throughput(one: impl Fn() -> Cpu + Send + Sync + 'static) -> (f64, Cpu) {
     let one = Arc::new(one);
     let started = Instant::now();
     let workers: Vec<_> = (0..CONCURRENCY)
         .map(|_| {
             let one = one.clone();
-            std::thread::spawn(move || (0..CONCURRENT_TOTAL / CONCURRENCY).for_each(|_| one()))
+            std::thread::spawn(move || {
+                (0..CONCURRENT_TOTAL / CONCURRENCY).fold(Cpu::default(), |sum, _| sum.plus(one()))
+            })
         })
         .collect();
-    workers.into_iter().for_each(|w| w.join().expect("worker"));
-    CONCURRENT_TOTAL as f64 / started.elapsed().as_secs_f64()
+    let cpu = workers
+        .into_iter()
+        .fold(Cpu::default(), |sum, w| sum.plus(w.join().expect("worker")));
+    (
+        CONCURRENT_TOTAL as f64 / started.elapsed().as_secs_f64(),
+        cpu,
+    )
+}
+
+/// User and system CPU time.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cpu {
+    user: Duration,
+    system: Duration,
+}
+
+impl Cpu {
+    /// The calling thread's own CPU time: what spawning and waiting cost the parent.
+    fn own_thread() -> Cpu {
+        // SAFETY: getrusage only writes the struct it is given.
+        let usage = unsafe {
+            let mut usage: libc::rusage = std::mem::zeroed();
+            libc::getrusage(libc::RUSAGE_THREAD, &mut usage);
+            usage
+        };
+        let time = |t: libc::timeval| {
+            Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+        };
+        Cpu {
+            user: time(usage.ru_utime),
+            system: time(usage.ru_stime),
+        }
+    }
+
+    fn plus(self, other: Cpu) -> Cpu {
+        Cpu {
+            user: self.user + other.user,
+            system: self.system + other.system,
+        }
+    }
+
+    fn minus(self, earlier: Cpu) -> Cpu {
+        Cpu {
+            user: self.user.saturating_sub(earlier.user),
+            system: self.system.saturating_sub(earlier.system),
+        }
+    }
+
+    fn per_run(self, runs: usize) -> (f64, f64) {
+        (ms(self.user) / runs as f64, ms(self.system) / runs as f64)
+    }
+}
+
+/// The parent's own CPU per run: the bench thread for direct spawns, the whole gateway
+/// process (all its threads, not its children) for runs through it.
+fn print_cpu(direct: Cpu, gateway: Cpu, runs: usize) {
+    let (du, ds) = direct.per_run(runs);
+    let (gu, gs) = gateway.per_run(runs);
+    println!(
+        "parent CPU/run direct  {du:5.2} user + {ds:5.2} sys = {:5.2} ms   (spawning thread)",
+        du + ds
+    );
+    println!(
+        "parent CPU/run gateway {gu:5.2} user + {gs:5.2} sys = {:5.2} ms   (/proc/<gateway>/stat utime+stime)",
+        gu + gs
+    );
 }
 
 /// posix_spawn + prlimit (what the gateway does) against a pre_exec hook, which makes std fork.
@@ -220,6 +303,24 @@ impl Gateway {
             .expect("listening on ...")
             .to_string();
         Gateway { child, address }
+    }
+
+    /// utime and stime of the gateway process (every thread; not its children).
+    fn cpu(&self) -> Cpu {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .expect("gateway stat");
+        let fields: Vec<&str> = stat[stat.rfind(')').expect("comm") + 2..]
+            .split_whitespace()
+            .collect();
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+        let ticks = |i: usize| fields[i].parse::<u64>().expect("ticks");
+        let time = |t: u64| Duration::from_micros(t * 1_000_000 / hz);
+        // Fields 14 and 15 of stat; `fields` starts at field 3.
+        Cpu {
+            user: time(ticks(11)),
+            system: time(ticks(12)),
+        }
     }
 
     fn rss_mb(&self) -> f64 {

@@ -131,9 +131,12 @@ impl Catalog {
         queued: bool,
     ) -> Result<i64, CatalogError> {
         self.call(move |conn| {
-            let id = runs::insert(conn, &run, queued)?;
+            // One commit for the row and its folder: each commit is a WAL write.
+            let tx = conn.transaction()?;
+            let id = runs::insert(&tx, &run, queued)?;
             let run_dir = run_dir(id);
-            runs::set_run_dir(conn, id, &run_dir.display().to_string())?;
+            runs::set_run_dir(&tx, id, &run_dir.display().to_string())?;
+            tx.commit()?;
             Ok(id)
         })
         .await

@@ -265,8 +265,9 @@ impl Tree {
                 });
             if let Some(cell) = cell {
                 cell.kill_all(Duration::from_secs(2));
-                // Removing the emptied folders need not delay the run's answer.
-                std::thread::spawn(move || drop(cell));
+                // Removing the emptied folders need not delay the run's answer; a pool thread
+                // does it, not a new thread per run.
+                tokio::task::spawn_blocking(move || drop(cell));
             }
             if sweep {
                 let swept = contain::sweep_orphans();
