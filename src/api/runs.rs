@@ -436,27 +436,15 @@ mod tests {
 
     fn run(status: RunStatus) -> Run {
         Run {
-            id: 41,
             script_id: 3,
             script_path: "python/hello.py".into(),
             status,
             params: Some(json!({"name": "Bob"})),
-            ignored_params: Vec::new(),
-            run_dir: None,
             queued_at: "2026-01-01T00:00:00Z".into(),
             started_at: Some("2026-01-01T00:00:01Z".into()),
-            finished_at: None,
             duration_ms: Some(37),
-            exit_code: Some(0),
             data: Some(json!({"msg": "Hello Bob"})),
-            stdout_preview: None,
-            output_file: None,
-            output_size: None,
-            output_content_type: None,
-            stderr: None,
-            files: Vec::new(),
-            error_code: None,
-            error_message: None,
+            ..crate::catalog::builders::run(41)
         }
     }
 

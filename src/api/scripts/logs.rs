@@ -155,27 +155,13 @@ mod tests {
 
     fn run(id: i64, status: RunStatus) -> Run {
         Run {
-            id,
             script_id: 3,
-            script_path: "python/a.py".into(),
             status,
-            params: None,
-            ignored_params: Vec::new(),
-            run_dir: None,
             queued_at: "T0".into(),
             started_at: Some("T1".into()),
             finished_at: Some("T2".into()),
             duration_ms: Some(5),
-            exit_code: Some(0),
-            data: None,
-            stdout_preview: None,
-            output_file: None,
-            output_size: None,
-            output_content_type: None,
-            stderr: None,
-            files: Vec::new(),
-            error_code: None,
-            error_message: None,
+            ..crate::catalog::builders::run(id)
         }
     }
 
