@@ -19,6 +19,18 @@ pub fn run_not_found(id: i64) -> ApiError {
     ApiError::not_found(format!("no run with id {id}"))
 }
 
+/// The 422 for a script whose ARGS_MAP could not be loaded, with the reason.
+pub fn schema_not_loadable(script: &Script) -> ApiError {
+    ApiError::new(
+        ErrorCode::SchemaNotLoadable,
+        format!(
+            "the schema of {} could not be loaded: {}",
+            script.path,
+            script.load_error.as_deref().unwrap_or_default()
+        ),
+    )
+}
+
 /// The script with this id, or its 404.
 pub async fn find_script(state: &AppState, id: i64) -> Result<Script, ApiError> {
     state

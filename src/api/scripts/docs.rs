@@ -7,13 +7,13 @@ use utoipa::OpenApi;
 
 use crate::catalog::Script;
 use crate::domain::ArgsMap;
-use crate::error::{ApiError, ErrorBody, ErrorCode};
+use crate::error::{ApiError, ErrorBody};
 use crate::openapi::curl::{curl_commands, CurlCommands};
 use crate::openapi::{fragment, run_path};
 use serde::Serialize;
 
 use crate::api::docs::{document_for, get_openapi_json};
-use crate::api::lookup::find_script;
+use crate::api::lookup::{find_script, schema_not_loadable};
 use crate::api::{resource, AppState, Gate};
 
 /// Registered before the `/scripts/{id}` routes, which would otherwise take `swagger-all` for an id.
@@ -142,14 +142,5 @@ impl From<CurlCommands> for CurlView {
 }
 
 fn loaded(script: &Script) -> Result<ArgsMap, ApiError> {
-    crate::openapi::loaded_args_map(script).ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::SchemaNotLoadable,
-            format!(
-                "the schema of {} could not be loaded: {}",
-                script.path,
-                script.load_error.as_deref().unwrap_or_default()
-            ),
-        )
-    })
+    crate::openapi::loaded_args_map(script).ok_or_else(|| schema_not_loadable(script))
 }

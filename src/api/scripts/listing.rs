@@ -10,7 +10,7 @@ use crate::domain::Runtime;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::openapi::schemas::{ArgsMapSchema, LoadStatusName, RuntimeName};
 
-use crate::api::lookup::{find_script, page_bounds};
+use crate::api::lookup::{find_script, page_bounds, schema_not_loadable};
 use crate::api::AppState;
 
 #[derive(OpenApi)]
@@ -219,15 +219,8 @@ pub(super) async fn get_script_schema(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let script = find_script(&state, id.into_inner()).await?;
-    match (script.load_status, script.args_schema) {
+    match (script.load_status, &script.args_schema) {
         (LoadStatus::Ok, Some(schema)) => Ok(HttpResponse::Ok().json(schema)),
-        _ => Err(ApiError::new(
-            ErrorCode::SchemaNotLoadable,
-            format!(
-                "the schema of {} could not be loaded: {}",
-                script.path,
-                script.load_error.unwrap_or_default()
-            ),
-        )),
+        _ => Err(schema_not_loadable(&script)),
     }
 }
