@@ -7,6 +7,7 @@ pub mod contain;
 mod disk;
 mod interpreters;
 mod limits;
+mod procfs;
 mod search_path;
 mod spawn;
 
@@ -406,7 +407,7 @@ pub fn kill_leftover_group(pgid: u32, marker: &str) -> bool {
     };
     let ours = group_members(pgid)
         .into_iter()
-        .any(|pid| has_env_entry(pid, marker));
+        .any(|pid| procfs::has_env_entry(pid, marker));
     if ours {
         ProcessGroup(Some(Pid::from_raw(raw))).kill_all();
     }
@@ -415,23 +416,8 @@ pub fn kill_leftover_group(pgid: u32, marker: &str) -> bool {
 
 /// Pids whose process group is `pgid`, read from /proc.
 fn group_members(pgid: u32) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| process_group_of(*pid) == Some(pgid))
+    procfs::pids()
+        .into_iter()
+        .filter(|pid| procfs::process_group_of(*pid) == Some(pgid))
         .collect()
-}
-
-/// Field 5 of /proc/<pid>/stat, counted after the command name (which may hold spaces).
-fn process_group_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    after_name.split_whitespace().nth(2)?.parse().ok()
-}
-
-fn has_env_entry(pid: u32, entry: &str) -> bool {
-    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-    environ.split(|b| *b == 0).any(|e| e == entry.as_bytes())
 }

@@ -218,13 +218,13 @@ fn a_leftover_group_is_killed_even_when_its_leader_is_gone() {
         .trim()
         .parse()
         .unwrap();
-    let pgid = process_group_of(pgid_hint).expect("the grandchild lives");
+    let pgid = procfs::process_group_of(pgid_hint).expect("the grandchild lives");
     assert!(
         kill_leftover_group(pgid, "SG_RUN_ID=777"),
         "found through the grandchild"
     );
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while process_group_of(pgid_hint) == Some(pgid) {
+    while procfs::process_group_of(pgid_hint) == Some(pgid) {
         assert!(
             std::time::Instant::now() < deadline,
             "the grandchild survived"

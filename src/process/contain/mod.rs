@@ -254,20 +254,3 @@ fn instance_name(data_dir: &Path) -> String {
     let digest = Sha256::digest(canonical.as_os_str().as_encoded_bytes());
     format!("gw-{}", &hex::encode(digest)[..16])
 }
-
-/// Every pid in /proc.
-fn proc_pids() -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .collect()
-}
-
-/// Field 4 of /proc/<pid>/stat, counted after the command name (which may hold spaces).
-fn parent_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    after_name.split_whitespace().nth(1)?.parse().ok()
-}

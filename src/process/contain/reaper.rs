@@ -38,10 +38,10 @@ pub fn sweep() -> usize {
     let mut total = 0;
     for _ in 0..20 {
         let known: HashSet<u32> = registry().iter().copied().collect();
-        let orphans: Vec<u32> = super::proc_pids()
+        let orphans: Vec<u32> = crate::process::procfs::pids()
             .into_iter()
             .filter(|pid| !known.contains(pid))
-            .filter(|pid| super::parent_of(*pid) == Some(own))
+            .filter(|pid| crate::process::procfs::parent_of(*pid) == Some(own))
             .collect();
         if orphans.is_empty() {
             break;
