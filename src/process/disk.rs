@@ -33,7 +33,7 @@ pub async fn exceeded(cap: Option<&DiskCap>) {
 
 /// Bytes allocated on disk under `folder` (sparse files count what they really hold);
 /// every entry counts at least one block, so a flood of empty files counts too.
-pub fn usage(folder: &Path) -> u64 {
+fn usage(folder: &Path) -> u64 {
     use std::os::unix::fs::MetadataExt;
     let mut total = 0u64;
     let mut pending = vec![folder.to_path_buf()];

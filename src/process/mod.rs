@@ -23,7 +23,7 @@ use nix::unistd::Pid;
 use capture::{collect, Reader};
 use tokio_util::sync::CancellationToken;
 
-pub use disk::{usage as disk_usage, DiskCap};
+pub use disk::DiskCap;
 pub use interpreters::{Interpreter, Interpreters};
 pub use limits::ResourceLimits;
 pub use search_path::{find_program, join_search_path, split_search_path};
