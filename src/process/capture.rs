@@ -11,7 +11,7 @@ use super::{Observer, Stream};
 /// Starts reading the child's stdout and stderr, each kept up to `limit` bytes; the receiver
 /// names the first stream that went over.
 pub(super) fn start(
-    child: &mut tokio::process::Child,
+    child: &mut super::child::Child,
     limit: usize,
     observer: Option<Arc<dyn Observer>>,
 ) -> ([Reader; 2], mpsc::Receiver<Stream>) {
@@ -76,7 +76,8 @@ async fn read_capped(
     kept: Arc<std::sync::Mutex<Vec<u8>>>,
     over_limit: mpsc::Sender<Stream>,
 ) {
-    let mut chunk = vec![0u8; 64 * 1024];
+    // Small: most runs print a line or two, and the kernel's pipe holds 64 KiB anyway.
+    let mut chunk = vec![0u8; 8 * 1024];
     let mut length = 0;
     loop {
         match pipe.read(&mut chunk).await {

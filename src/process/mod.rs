@@ -3,9 +3,11 @@
 //! of stdout and stderr, and a deadline after which its whole group is stopped.
 
 mod capture;
+mod child;
 pub mod contain;
 mod disk;
 mod interpreters;
+mod launch;
 mod limits;
 mod procfs;
 mod search_path;
@@ -141,6 +143,15 @@ pub struct Output {
     pub exhausted: Exhausted,
 }
 
+impl From<contain::Enforced> for Exhausted {
+    fn from(enforced: contain::Enforced) -> Exhausted {
+        Exhausted {
+            memory: enforced.memory,
+            processes: enforced.processes,
+        }
+    }
+}
+
 impl Output {
     pub fn success(&self) -> bool {
         self.termination == Termination::Exited(0)
@@ -201,8 +212,8 @@ pub async fn run_observed(
         })?;
     let mut child = spawn::spawn(spec, cell.as_ref())?;
     let group = ProcessGroup::of(&child);
-    if let (Some(pid), Some(observer)) = (child.id(), &observer) {
-        observer.spawned(pid);
+    if let Some(observer) = &observer {
+        observer.spawned(child.id());
     }
     let (readers, mut over_limit) = capture::start(&mut child, spec.output_limit, observer);
     let never_cancelled = CancellationToken::new();
@@ -234,7 +245,7 @@ pub async fn run_observed(
             })?),
         },
     };
-    let pid = child.id();
+    let pid = Some(child.id());
     drop(child);
     Ok(finish(termination, readers, started, Tree { group, cell, pid }).await)
 }
@@ -257,19 +268,20 @@ impl Tree {
             contain::forget_child(pid);
         }
         let sweep = contain::current().sweeps();
+        // Most trees are gone by now: their cell is settled here, without a trip to the
+        // blocking pool; a tree that left processes behind is killed there. (Cells exist only
+        // under cgroups, where nothing is swept.)
+        let mut cell = cell;
+        if let Some(enforced) = contain::current().end_if_empty(&mut cell) {
+            return enforced.into();
+        }
+        if cell.is_none() && !sweep {
+            return Exhausted::default();
+        }
         tokio::task::spawn_blocking(move || {
-            let exhausted = cell
-                .as_ref()
-                .map_or_else(Exhausted::default, |cell| Exhausted {
-                    memory: cell.memory_exhausted(),
-                    processes: cell.processes_exhausted(),
-                });
-            if let Some(cell) = cell {
-                cell.kill_all(Duration::from_secs(2));
-                // Removing the emptied folders need not delay the run's answer; a pool thread
-                // does it, not a new thread per run.
-                tokio::task::spawn_blocking(move || drop(cell));
-            }
+            let enforced = cell.map_or_else(contain::Enforced::default, |cell| {
+                contain::current().end(cell)
+            });
             if sweep {
                 let swept = contain::sweep_orphans();
                 if swept > 0 {
@@ -279,7 +291,7 @@ impl Tree {
                     );
                 }
             }
-            exhausted
+            Exhausted::from(enforced)
         })
         .await
         .unwrap_or_default()
@@ -325,13 +337,8 @@ fn exit_termination(status: std::process::ExitStatus) -> Termination {
 struct ProcessGroup(Option<Pid>);
 
 impl ProcessGroup {
-    fn of(child: &tokio::process::Child) -> ProcessGroup {
-        ProcessGroup(
-            child
-                .id()
-                .and_then(|id| i32::try_from(id).ok())
-                .map(Pid::from_raw),
-        )
+    fn of(child: &child::Child) -> ProcessGroup {
+        ProcessGroup(i32::try_from(child.id()).ok().map(Pid::from_raw))
     }
 
     fn signal(&self, signal: Signal) {
@@ -353,7 +360,7 @@ impl ProcessGroup {
     }
 
     /// SIGTERM to the group, then SIGKILL if the child has not exited within `grace`.
-    async fn stop(&self, child: &mut tokio::process::Child, grace: Duration) {
+    async fn stop(&self, child: &mut child::Child, grace: Duration) {
         self.signal(Signal::SIGTERM);
         if tokio::time::timeout(grace, child.wait()).await.is_err() {
             self.signal(Signal::SIGKILL);

@@ -3,18 +3,21 @@
 //! child subreaper sweeping what detaches. Where the gateway may, user code runs as a
 //! separate unprivileged user that cannot reach the gateway's own state.
 
+mod cell;
+mod cells;
 mod cgroup;
 mod reaper;
 mod user;
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use serde::Serialize;
 
-pub use cgroup::{Cell, CellLimits, Layout};
+pub use cell::{Cell, Enforced};
+use cells::CellPool;
+pub use cgroup::{CellLimits, Layout};
 pub use user::{close_gateway_state, RunAs, RunAsChoice};
 
 /// What the operator asked for.
@@ -67,7 +70,7 @@ pub struct Containment {
     instance: String,
     run_as: Option<RunAs>,
     warnings: Vec<String>,
-    next_cell: AtomicU64,
+    cells: CellPool,
 }
 
 /// Which mechanism is active and which guarantees hold, for the start-up log and the API.
@@ -117,7 +120,7 @@ pub fn current() -> &'static Containment {
             instance: String::new(),
             run_as: None,
             warnings: Vec::new(),
-            next_cell: AtomicU64::new(1),
+            cells: CellPool::default(),
         })
     })
 }
@@ -126,7 +129,17 @@ fn mechanism(choice: Choice, instance: &str) -> Result<(Mechanism, Vec<String>),
     let mut warnings = Vec::new();
     if choice != Choice::Subreaper {
         match Layout::detect(instance) {
-            Ok(layout) => return Ok((Mechanism::Cgroup(layout), warnings)),
+            Ok(layout) => {
+                // Whatever an earlier gateway on the same data folder left running goes now.
+                let swept = cell::sweep(&layout, instance);
+                if swept > 0 {
+                    tracing::warn!(
+                        cells = swept,
+                        "stopped process trees an earlier stop left running"
+                    );
+                }
+                return Ok((Mechanism::Cgroup(layout), warnings));
+            }
             Err(reason) if choice == Choice::Cgroup => return Err(ContainError::NoCgroups(reason)),
             Err(reason) => warnings.push(format!("no cgroups ({reason})")),
         }
@@ -167,7 +180,7 @@ impl Containment {
             instance,
             run_as,
             warnings,
-            next_cell: AtomicU64::new(1),
+            cells: CellPool::default(),
         })
     }
 
@@ -198,19 +211,53 @@ impl Containment {
         let Mechanism::Cgroup(layout) = &self.mechanism else {
             return Ok(None);
         };
-        let name = format!("c{}", self.next_cell.fetch_add(1, Ordering::Relaxed));
         let limits = CellLimits {
             processes,
             memory_bytes: memory,
         };
-        Cell::create(layout, &self.instance, &name, limits).map(Some)
+        self.cells.take(layout, &self.instance, limits).map(Some)
+    }
+
+    /// [`Containment::end`] for a cell whose tree is already gone, which needs only a few
+    /// reads of in-memory cgroup files: takes the cell and reports. A cell with processes
+    /// left stays where it is.
+    pub fn end_if_empty(&self, cell: &mut Option<Cell>) -> Option<Enforced> {
+        if cell.as_ref().is_none_or(Cell::is_busy) {
+            return None;
+        }
+        let mut cell = cell.take()?;
+        let enforced = cell.settle();
+        if cell.is_released() {
+            self.cells.give_back(cell);
+        }
+        Some(enforced)
+    }
+
+    /// Ends a tree's enclosure: kills what is left in it and reports which caps the kernel
+    /// enforced; an emptied cell is kept for the next tree. Blocks (up to two seconds for a
+    /// tree that will not die).
+    pub fn end(&self, mut cell: Cell) -> Enforced {
+        let emptied = cell.kill_all(std::time::Duration::from_secs(2));
+        let enforced = cell.settle();
+        if emptied && cell.is_released() {
+            self.cells.give_back(cell);
+        }
+        enforced
     }
 
     /// At a clean stop, after the last run: removes this gateway's cgroup folders.
     pub fn release(&self) {
         if let Mechanism::Cgroup(layout) = &self.mechanism {
-            layout.release(&self.instance);
+            self.cells.clear();
+            cell::sweep(layout, &self.instance);
+            layout.remove_instance_dirs(&self.instance);
         }
+    }
+
+    /// Whether the next start stops whatever trees a crashed gateway left, by itself (its
+    /// cells outlive it); otherwise a run's pid must be recorded to find its group then.
+    pub fn recovers_crashed_trees(&self) -> bool {
+        matches!(self.mechanism, Mechanism::Cgroup(_))
     }
 
     /// Whether orphans are swept (the subreaper fallback).
