@@ -11,7 +11,7 @@ use futures_util::stream::{self, Stream};
 use crate::catalog::Run;
 use crate::error::ApiError;
 use crate::process::Stream as Output;
-use crate::runner::{self, LiveEvent, LiveOutput};
+use crate::runner::{LiveEvent, LiveOutput, Runner};
 
 use super::lookup::find_run;
 use super::runs::run_view;
@@ -97,7 +97,8 @@ pub async fn stream(state: &AppState, run_id: i64, from: usize) -> Result<HttpRe
             Some(live) => Box::new(Box::pin(follow(live, from))),
             None => {
                 let run = find_run(state, run_id).await?;
-                let frames: Vec<_> = replay(&run).await.into_iter().skip(from).map(Ok).collect();
+                let frames = replay(&state.runner, &run).await;
+                let frames: Vec<_> = frames.into_iter().skip(from).map(Ok).collect();
                 Box::new(stream::iter(frames))
             }
         };
@@ -155,8 +156,8 @@ fn follow(
 }
 
 /// A finished run's events, rebuilt from its record.
-async fn replay(run: &Run) -> Vec<Bytes> {
-    let lines = match runner::recorded_lines(run).await {
+async fn replay(runner: &Runner, run: &Run) -> Vec<Bytes> {
+    let lines = match runner.recorded_lines(run).await {
         Some(lines) => lines,
         None => reconstructed_lines(run),
     };

@@ -49,6 +49,7 @@ pub fn run_end(status: RunStatus) -> RunEnd {
         files: vec![],
         error_code: None,
         error_message: None,
+        event_log: None,
     }
 }
 

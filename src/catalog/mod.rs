@@ -64,9 +64,15 @@ impl Catalog {
         drop(first);
         let manager = SqliteConnectionManager::file(path).with_init(|conn| {
             conn.busy_timeout(Duration::from_secs(5))?;
+            // Every statement of a run's life is prepared once per connection, not per run.
+            conn.set_prepared_statement_cache_capacity(64);
             conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
         });
-        let pool = Pool::builder().max_size(8).build(manager)?;
+        // A SQLite connection cannot go stale: checking each one out with a query is pure cost.
+        let pool = Pool::builder()
+            .max_size(8)
+            .test_on_check_out(false)
+            .build(manager)?;
         Ok(Catalog { pool })
     }
 
@@ -76,13 +82,19 @@ impl Catalog {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, CatalogError> + Send + 'static,
     {
-        let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get()?;
-            query(&mut conn)
-        })
-        .await
-        .map_err(|e| CatalogError::Task(e.to_string()))?
+        let catalog = self.clone();
+        tokio::task::spawn_blocking(move || catalog.call_here(query))
+            .await
+            .map_err(|e| CatalogError::Task(e.to_string()))?
+    }
+
+    /// Runs `query` on a pooled connection on the calling thread, which may block.
+    fn call_here<T>(
+        &self,
+        query: impl FnOnce(&mut Connection) -> Result<T, CatalogError>,
+    ) -> Result<T, CatalogError> {
+        let mut conn = self.pool.get()?;
+        query(&mut conn)
     }
 
     pub async fn list_scripts(&self, filter: ScriptFilter) -> Result<Page<Script>, CatalogError> {
@@ -157,11 +169,23 @@ impl Catalog {
 
     /// Records how a run ended and returns the complete record.
     pub async fn finish_run(&self, id: i64, end: RunEnd) -> Result<Run, CatalogError> {
-        self.call(move |conn| {
+        let catalog = self.clone();
+        tokio::task::spawn_blocking(move || catalog.finish_run_here(id, end))
+            .await
+            .map_err(|e| CatalogError::Task(e.to_string()))?
+    }
+
+    /// [`Catalog::finish_run`] on the calling thread, for a caller already in the blocking
+    /// pool (the end of a run tidies its folder and records it in one trip there).
+    pub fn finish_run_here(&self, id: i64, end: RunEnd) -> Result<Run, CatalogError> {
+        self.call_here(move |conn| {
             runs::finish(conn, id, &end)?;
             runs::by_id(conn, id)?.ok_or(CatalogError::Sqlite(rusqlite::Error::QueryReturnedNoRows))
         })
-        .await
+    }
+
+    pub async fn run_event_log(&self, id: i64) -> Result<Option<String>, CatalogError> {
+        self.call(move |conn| runs::event_log(conn, id)).await
     }
 
     pub async fn run(&self, id: i64) -> Result<Option<Run>, CatalogError> {

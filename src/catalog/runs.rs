@@ -81,6 +81,8 @@ pub struct RunEnd {
     pub files: Vec<RunFile>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
+    /// The lines the run printed, as JSON lines, when small enough to keep in the record.
+    pub event_log: Option<String>,
 }
 
 /// A run as recorded.
@@ -158,33 +160,34 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Run> {
 
 /// Records a new run, queued or starting now; returns its id.
 pub fn insert(conn: &Connection, run: &NewRun, queued: bool) -> Result<i64, CatalogError> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO runs (script_id, script_path, status, params, ignored_params, started_at)
          VALUES (?1, ?2, CASE WHEN ?5 THEN 'queued' ELSE 'running' END, ?3, ?4,
                  CASE WHEN ?5 THEN NULL ELSE strftime('%Y-%m-%dT%H:%M:%fZ', 'now') END)",
-        params![
-            run.script_id,
-            run.script_path,
-            serde_json::to_string(&run.params)?,
-            serde_json::to_string(&run.ignored_params)?,
-            queued,
-        ],
-    )?;
+    )?
+    .execute(params![
+        run.script_id,
+        run.script_path,
+        serde_json::to_string(&run.params)?,
+        serde_json::to_string(&run.ignored_params)?,
+        queued,
+    ])?;
     Ok(conn.last_insert_rowid())
 }
 
 /// A queued run leaves the queue.
 pub fn mark_running(conn: &Connection, id: i64) -> Result<(), CatalogError> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE runs SET status = 'running', started_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
          WHERE id = ?1 AND status = 'queued'",
-        [id],
-    )?;
+    )?
+    .execute([id])?;
     Ok(())
 }
 
 pub fn set_pid(conn: &Connection, id: i64, pid: u32) -> Result<(), CatalogError> {
-    conn.execute("UPDATE runs SET pid = ?2 WHERE id = ?1", params![id, pid])?;
+    conn.prepare_cached("UPDATE runs SET pid = ?2 WHERE id = ?1")?
+        .execute(params![id, pid])?;
     Ok(())
 }
 
@@ -210,22 +213,22 @@ pub fn interrupt_leftovers(conn: &mut Connection) -> Result<Vec<(i64, Option<u32
 }
 
 pub fn set_run_dir(conn: &Connection, id: i64, run_dir: &str) -> Result<(), CatalogError> {
-    conn.execute(
-        "UPDATE runs SET run_dir = ?2 WHERE id = ?1",
-        params![id, run_dir],
-    )?;
+    conn.prepare_cached("UPDATE runs SET run_dir = ?2 WHERE id = ?1")?
+        .execute(params![id, run_dir])?;
     Ok(())
 }
 
 /// Records how a run ended and updates its script's run statistics, atomically.
 pub fn finish(conn: &mut Connection, id: i64, end: &RunEnd) -> Result<(), CatalogError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE runs SET status = ?2, exit_code = ?3, duration_ms = ?4, data = ?5, stdout_preview = ?6,
              output_file = ?7, output_size = ?8, output_content_type = ?9, stderr = ?10, files = ?11,
-             error_code = ?12, error_message = ?13, finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+             error_code = ?12, error_message = ?13, event_log = ?14,
+             finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
          WHERE id = ?1",
-        params![
+    )?
+    .execute(params![
             id,
             end.status.as_str(),
             end.exit_code,
@@ -237,23 +240,35 @@ pub fn finish(conn: &mut Connection, id: i64, end: &RunEnd) -> Result<(), Catalo
             end.output_content_type,
             end.stderr,
             serde_json::to_string(&end.files)?,
-            end.error_code,
-            end.error_message,
-        ],
-    )?;
-    tx.execute(
+        end.error_code,
+        end.error_message,
+        end.event_log,
+    ])?;
+    tx.prepare_cached(
         "UPDATE scripts SET last_run_at = (SELECT finished_at FROM runs WHERE id = ?1),
              last_run_status = ?2, run_count = run_count + 1
          WHERE id = (SELECT script_id FROM runs WHERE id = ?1)",
-        params![id, end.status.as_str()],
-    )?;
+    )?
+    .execute(params![id, end.status.as_str()])?;
     tx.commit()?;
     Ok(())
 }
 
 pub fn by_id(conn: &Connection, id: i64) -> Result<Option<Run>, CatalogError> {
     let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1");
-    Ok(conn.query_row(&sql, [id], run_from_row).optional()?)
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id], run_from_row)
+        .optional()?)
+}
+
+/// The printed lines kept in a run's record, if they were small enough to be kept there.
+pub fn event_log(conn: &Connection, id: i64) -> Result<Option<String>, CatalogError> {
+    Ok(conn
+        .prepare_cached("SELECT event_log FROM runs WHERE id = ?1")?
+        .query_row([id], |row| row.get(0))
+        .optional()?
+        .flatten())
 }
 
 pub fn list(conn: &Connection, filter: &RunFilter) -> Result<Page<Run>, CatalogError> {

@@ -136,7 +136,10 @@ fn script_from_row(row: &Row<'_>) -> rusqlite::Result<Script> {
 
 pub fn by_id(conn: &Connection, id: i64) -> Result<Option<Script>, CatalogError> {
     let sql = format!("SELECT {SCRIPT_COLUMNS} FROM scripts WHERE id = ?1 AND deleted_at IS NULL");
-    Ok(conn.query_row(&sql, [id], script_from_row).optional()?)
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id], script_from_row)
+        .optional()?)
 }
 
 pub fn by_path_live(conn: &Connection, path: &str) -> Result<Option<Script>, CatalogError> {

@@ -13,15 +13,15 @@ use crate::domain::RunArgs;
 use crate::process::{self, Output, ProcessSpec, ResourceLimits};
 
 use super::admission::{Entry, Slots};
+use super::aftermath::{self, Leftovers};
 use super::environment::run_env;
 use super::live::LiveObserver;
 use super::outcome::{self, LimitsInForce, Printed};
 use super::registry::ActiveRun;
-use super::workspace::{self, RunDir, Staging};
+use super::workspace::{RunDir, Staging};
 use super::RunError;
 
 const STDERR_KEPT_CHARS: usize = 64 * 1024;
-const PREVIEW_BYTES: usize = 4 * 1024;
 
 /// What the process needs besides the arguments.
 pub struct Launch {
@@ -100,39 +100,22 @@ impl Execution {
             live: active.live.clone(),
             on_spawn: pid_recorder(&catalog, &active),
         };
-        let end = match process::run_observed(&spec, Some(&active.cancel), Some(Arc::new(observer)))
-            .await
-        {
-            Ok(output) => record_output(&output, &run_dir, &launch).await,
+        let output =
+            process::run_observed(&spec, Some(&active.cancel), Some(Arc::new(observer))).await;
+        drop(run_deps);
+        active.live.flush();
+        let mut leftovers = Leftovers {
+            raw_stdout: None,
+            lines: active.live.lines(),
+        };
+        let mut end = match output {
+            Ok(output) => judge_output(output, &launch, &mut leftovers),
             Err(error) => failed_to_start(error.reason()),
         };
-        let end = if end.status == RunStatus::Cancelled {
-            stopped_end_from(&active, end)
-        } else {
-            end
-        };
-        drop(run_deps);
-        let _ = tokio::fs::remove_dir_all(run_dir.tmp()).await;
-        take_back(&run_dir).await;
-        Ok(catalog.finish_run(run_id, end).await?)
-    }
-}
-
-/// Once the run is over its folder is the gateway's again, out of later runs' reach.
-async fn take_back(run_dir: &RunDir) {
-    if process::contain::current().run_as().is_none() {
-        return;
-    }
-    let folders = [run_dir.work(), run_dir.uploads()];
-    let taken = tokio::task::spawn_blocking(move || {
-        folders
-            .iter()
-            .filter(|folder| folder.is_dir())
-            .try_for_each(|folder| process::contain::RunAs::take_back(folder))
-    })
-    .await;
-    if let Ok(Err(error)) = taken {
-        tracing::warn!(%error, "cannot take a run's folder back from the run user");
+        if end.status == RunStatus::Cancelled {
+            end = stopped_end_from(&active, end);
+        }
+        Ok(aftermath::finish(&catalog, run_id, &run_dir, leftovers, end).await?)
     }
 }
 
@@ -162,11 +145,16 @@ async fn prepare_folder(run_dir: &RunDir, staging: Staging) -> std::io::Result<(
     .map_err(std::io::Error::other)?
 }
 
+/// Keeps the pid for the active-runs view, and in the catalog where a restart after a crash
+/// needs it to stop the run's group.
 fn pid_recorder(catalog: &Catalog, active: &Arc<ActiveRun>) -> Box<dyn Fn(u32) + Send + Sync> {
     let catalog = catalog.clone();
     let active = active.clone();
     Box::new(move |pid| {
         active.set_pid(pid);
+        if process::contain::current().recovers_crashed_trees() {
+            return;
+        }
         let catalog = catalog.clone();
         let run_id = active.run_id;
         tokio::spawn(async move {
@@ -212,7 +200,8 @@ fn process_spec(
         .disk(disk)
 }
 
-async fn record_output(output: &Output, run_dir: &RunDir, launch: &Launch) -> RunEnd {
+/// How the run ended, from its output; stdout that is not JSON goes to the leftovers.
+fn judge_output(output: Output, launch: &Launch, leftovers: &mut Leftovers) -> RunEnd {
     let settings = &launch.settings;
     let limits = LimitsInForce {
         timeout_secs: launch.timeout.as_secs_f64(),
@@ -224,7 +213,7 @@ async fn record_output(output: &Output, run_dir: &RunDir, launch: &Launch) -> Ru
         processes: settings.processes,
         disk_bytes: settings.disk_bytes,
     };
-    let verdict = outcome::judge(output, limits);
+    let verdict = outcome::judge(&output, limits);
     let mut end = RunEnd {
         status: verdict.status,
         exit_code: verdict.exit_code,
@@ -237,29 +226,9 @@ async fn record_output(output: &Output, run_dir: &RunDir, launch: &Launch) -> Ru
     match outcome::read_stdout(&output.stdout) {
         Printed::Nothing => {}
         Printed::Json(value) => end.data = Some(value),
-        Printed::Raw => store_raw_output(&output.stdout, run_dir, &mut end).await,
+        Printed::Raw => leftovers.raw_stdout = Some(output.stdout),
     }
-    let work = run_dir.work();
-    end.files = tokio::task::spawn_blocking(move || workspace::collect_files(&work))
-        .await
-        .unwrap_or_default();
     end
-}
-
-/// Non-JSON stdout is kept as a file with a content type sniffed from its bytes.
-async fn store_raw_output(stdout: &[u8], run_dir: &RunDir, end: &mut RunEnd) {
-    let (content_type, extension) = outcome::sniff(stdout);
-    let (name, path) = run_dir.new_output(&extension);
-    if let Err(error) = tokio::fs::write(path, stdout).await {
-        tracing::error!(%error, "cannot store the run's output");
-        return;
-    }
-    if content_type.starts_with("text/") {
-        end.stdout_preview = Some(outcome::preview(stdout, PREVIEW_BYTES));
-    }
-    end.output_file = Some(name);
-    end.output_size = Some(stdout.len() as u64);
-    end.output_content_type = Some(content_type);
 }
 
 fn empty_end() -> RunEnd {
@@ -276,6 +245,7 @@ fn empty_end() -> RunEnd {
         files: Vec::new(),
         error_code: None,
         error_message: None,
+        event_log: None,
     }
 }
 

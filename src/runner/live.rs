@@ -58,18 +58,19 @@ impl LiveOutput {
         self.version.send_replace(count);
     }
 
+    /// Turns unterminated last lines into lines: the process has ended, nothing follows.
+    pub fn flush(&self) {
+        let mut state = self.state.lock().expect("not poisoned");
+        flush_partials(&mut state);
+        let count = state.events.len();
+        drop(state);
+        self.version.send_replace(count);
+    }
+
     /// Flushes unterminated lines and appends the final event.
     pub fn end(&self, run: Arc<Run>) {
         let mut state = self.state.lock().expect("not poisoned");
-        for stream in [Stream::Stdout, Stream::Stderr] {
-            let rest = std::mem::take(&mut state.partial[stream_index(stream)]);
-            if !rest.is_empty() {
-                state.events.push(LiveEvent::Line {
-                    stream,
-                    text: String::from_utf8_lossy(&rest).into_owned(),
-                });
-            }
-        }
+        flush_partials(&mut state);
         state.events.push(LiveEvent::End(run));
         state.ended = true;
         let count = state.events.len();
@@ -122,6 +123,18 @@ impl LiveOutput {
             if changes.changed().await.is_err() {
                 return None;
             }
+        }
+    }
+}
+
+fn flush_partials(state: &mut State) {
+    for stream in [Stream::Stdout, Stream::Stderr] {
+        let rest = std::mem::take(&mut state.partial[stream_index(stream)]);
+        if !rest.is_empty() {
+            state.events.push(LiveEvent::Line {
+                stream,
+                text: String::from_utf8_lossy(&rest).into_owned(),
+            });
         }
     }
 }

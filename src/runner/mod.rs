@@ -4,6 +4,7 @@
 //! `Runner` and its errors; each job around a run has a module of its own.
 
 mod admission;
+mod aftermath;
 mod environment;
 mod event_log;
 mod execution;
@@ -28,12 +29,11 @@ use crate::catalog::{Catalog, CatalogError, Run, Script};
 use crate::config::RunSettings;
 use crate::deps::{DepsError, DepsManager};
 use crate::domain::ParamProblem;
-use crate::process::Interpreters;
+use crate::process::{Interpreters, Stream};
 use crate::settings::{Effective, Settings};
 
 pub use crate::domain::{RunOptions, RunRequest, OPTION_NAMES};
 pub use environment::{preview_environment, run_env, RunEnvironmentView};
-pub use event_log::recorded_lines;
 pub use live::{LiveEvent, LiveOutput};
 pub use registry::ActiveRun;
 pub use submit::Submitted;
@@ -163,6 +163,11 @@ impl Runner {
                     .resize(current.max_concurrent_runs, current.max_queued_runs);
             }
         })
+    }
+
+    /// The lines a finished run printed, in order, if its event log was kept.
+    pub async fn recorded_lines(&self, run: &Run) -> Option<Vec<(Stream, String)>> {
+        event_log::recorded_lines(&self.catalog, run).await
     }
 
     /// The working directory and environment a run of `script` would start with (before its

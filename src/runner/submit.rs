@@ -17,7 +17,7 @@ use super::execution::{Execution, Launch};
 use super::registry::ActiveRun;
 use super::workspace::{RunDir, Staging};
 use super::Finished;
-use super::{event_log, script_file, RunError, Runner};
+use super::{script_file, RunError, Runner};
 
 /// A submitted run: its id, whether it had to queue, and its eventual record.
 pub struct Submitted {
@@ -135,10 +135,9 @@ impl Runner {
             let result = execution.execute().await;
             if let Ok(run) = &result {
                 let run = Arc::new(run.clone());
+                // The event log was kept before the run was recorded as finished, so a late
+                // client replays exactly what a live one saw, with the same event ids.
                 active.live.end(run.clone());
-                // Kept before the run leaves the registry, so a late client replays exactly
-                // what a live one saw, with the same event ids.
-                event_log::store(&run, &active.live).await;
                 let _ = announce.send(Finished {
                     run,
                     settings: settings.current(),

@@ -166,8 +166,15 @@ impl RunDir {
     }
 
     pub fn create(&self) -> io::Result<()> {
-        std::fs::create_dir_all(self.work())?;
-        std::fs::create_dir_all(self.tmp())
+        // The runs folder exists already but for the first run: three mkdirs, no failed one.
+        match std::fs::create_dir(&self.root) {
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(&self.root)?
+            }
+            other => other?,
+        }
+        std::fs::create_dir(self.work())?;
+        std::fs::create_dir(self.tmp())
     }
 }
 

@@ -9,11 +9,11 @@ use nix::unistd::Pid;
 use serde_json::{json, Value};
 
 use crate::async_support::{
-    item_run_id, pids_with, processes_gone, sleeper, spawn_owned, unique_marker,
-    wait_for_processes, OwnedGateway, Reaper, SLEEPER_PATH,
+    item_run_id, line_pairs, open_events, pids_with, processes_gone, sleeper, spawn_owned,
+    unique_marker, wait_for_processes, OwnedGateway, Reaper, SLEEPER_PATH,
 };
 use crate::helpers::{data_dir, spawn_app, wait_until, TestApp, TestRepo, WAIT};
-use crate::run_support::{assert_success, gateway_pid, script_id};
+use crate::run_support::{assert_success, gateway_pid, python, run_dir, script_id};
 
 fn sleeper_repo() -> TestRepo {
     let repo = TestRepo::new();
@@ -327,4 +327,69 @@ fn after_kill_9_the_restart_also_kills_a_grandchild_whose_script_already_ended()
         "the restart leaves the run's grandchild running (its process group outlived its leader): {:?}",
         pids_with(&marker)
     );
+}
+
+/// A finished run's printed lines are replayed exactly, also by a restarted gateway: a short
+/// log is kept in the run's record, a long one (past 16 KiB) as a file in its folder.
+#[test]
+fn printed_lines_replay_exactly_after_a_restart_short_and_long() {
+    let repo = TestRepo::new();
+    let printer = |count: usize| {
+        python(
+            &json!({}),
+            &format!(
+                "for i in range({count}):\n    print(f'line {{i:05}} ' + 'x' * 40)\n\
+                 sys.stderr.write('done\\n')"
+            ),
+        )
+    };
+    repo.write("python/short.py", &printer(3));
+    repo.write("python/long.py", &printer(2_000));
+    let data = data_dir();
+    let replay = |app: &TestApp, run_id: i64| {
+        let mut events = open_events(app, &format!("/api/runs/{run_id}/events"), &[]);
+        assert_eq!(events.status, 200, "events of run {run_id}");
+        line_pairs(&events.until_end(WAIT))
+    };
+    let mut runs = Vec::new();
+    {
+        let app = spawn_app(&repo, data.path(), &[]);
+        for (path, count) in [("python/short.py", 3), ("python/long.py", 2_000)] {
+            let id = script_id(&app, path);
+            let (status, body) = app.get(&format!("/api/scripts/{id}/run"));
+            assert_eq!(status, 200, "{path}: {body}");
+            let run_id = body["run_id"].as_i64().expect("the answer names its run");
+            let lines = replay(&app, run_id);
+            // stdout and stderr are separate pipes: only each stream's own order is fixed.
+            let stream = |name: &str| -> Vec<String> {
+                lines
+                    .iter()
+                    .filter(|(s, _)| s == name)
+                    .map(|(_, l)| l.clone())
+                    .collect()
+            };
+            let printed: Vec<String> = (0..count)
+                .map(|i| format!("line {i:05} {}", "x".repeat(40)))
+                .collect();
+            assert_eq!(stream("stdout"), printed, "{path}");
+            assert_eq!(stream("stderr"), ["done"], "{path}");
+            runs.push((path, run_id, lines));
+        }
+        assert!(
+            run_dir(data.path(), runs[1].1)
+                .join("events.jsonl")
+                .is_file(),
+            "a long log is a file in the run's folder"
+        );
+        assert!(
+            !run_dir(data.path(), runs[0].1)
+                .join("events.jsonl")
+                .exists(),
+            "a short log lives in the record, not in a file"
+        );
+    }
+    let app = spawn_app(&repo, data.path(), &[]);
+    for (path, run_id, before) in runs {
+        assert_eq!(replay(&app, run_id), before, "{path} after a restart");
+    }
 }
