@@ -18,8 +18,8 @@ if "--_sys_get_schema" in sys.argv:
     sys.exit(0)
 print(json.dumps({"hello": sys.argv[2]}))
 "#;
-const SEQUENTIAL: usize = 60;
-const CONCURRENT_TOTAL: usize = 120;
+const SEQUENTIAL: usize = 100;
+const CONCURRENT_TOTAL: usize = 200;
 const CONCURRENCY: usize = 4;
 const SPAWNS: usize = 300;
 
