@@ -21,9 +21,10 @@ let stopPage = null;
 let prompting = false;
 
 function parseHash() {
-  const raw = decodeURIComponent(location.hash.replace(/^#/, '')) || '/';
-  const [path, search] = raw.split('?');
-  return { path, query: new URLSearchParams(search || '') };
+  const raw = location.hash.replace(/^#/, '') || '/';
+  const cut = raw.indexOf('?');
+  const path = decodeURIComponent(cut < 0 ? raw : raw.slice(0, cut));
+  return { path, query: new URLSearchParams(cut < 0 ? '' : raw.slice(cut + 1)) };
 }
 
 async function route() {

@@ -14,9 +14,10 @@ EXPECTED_REFUSAL = re.compile(r"Failed to load resource: the server responded wi
 class Session:
     """One browser context and page, with everything that would make a test fail recorded."""
 
-    def __init__(self, browser, base, key, width=1280, height=900):
+    def __init__(self, browser, base, key, width=1280, height=900, scheme="light"):
         self.base, self.key = base, key
-        self.context = browser.new_context(viewport={"width": width, "height": height})
+        self.context = browser.new_context(viewport={"width": width, "height": height}, color_scheme=scheme)
+        self.scheme = scheme
         self.context.set_default_timeout(15000)
         self.page = self.context.new_page()
         self.problems = []
@@ -63,7 +64,8 @@ class Session:
         if folder:
             os.makedirs(folder, exist_ok=True)
             width = self.page.viewport_size["width"]
-            self.page.screenshot(path=os.path.join(folder, f"{name}-{width}.png"), full_page=True)
+            suffix = "-dark" if self.scheme == "dark" else ""
+            self.page.screenshot(path=os.path.join(folder, f"{name}-{width}{suffix}.png"), full_page=True)
 
     def close(self):
         self.context.close()

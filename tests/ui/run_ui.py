@@ -30,6 +30,10 @@ def main():
     tests = sorted(((m, n) for m in modules for n in dir(m) if n.startswith("test_")),
                    key=lambda t: (modules.index(t[0]), getattr(*t).__code__.co_firstlineno))
     wanted = sys.argv[1:]
+    shots = os.environ.get("SG_UI_SHOTS")
+    if shots and os.path.isdir(shots):
+        for stale in (f for f in os.listdir(shots) if f.startswith("failed-")):
+            os.remove(os.path.join(shots, stale))
     failed = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
@@ -41,8 +45,8 @@ def main():
             began = time.monotonic()
             sessions = []
 
-            def session(width=1280, height=900):
-                s = Session(browser, base, key, width, height)
+            def session(width=1280, height=900, scheme="light"):
+                s = Session(browser, base, key, width, height, scheme)
                 sessions.append(s)
                 return s
             try:

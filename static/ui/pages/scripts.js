@@ -16,17 +16,23 @@ export async function render(main, _params, query) {
   const index = scripts.map((s) => [s, [s.name, s.path, s.description, s.alias, s.group]
     .filter(Boolean).join(' ').toLowerCase()]);
 
+  let limit = ROWS_SHOWN;
   const update = () => {
     const words = search.value.toLowerCase().split(/\s+/).filter(Boolean);
     const shown = index.filter(([s, text]) => (!runtime.value || s.runtime === runtime.value)
       && (!status.value || s.load_status === status.value)
       && words.every((w) => text.includes(w))).map(([s]) => s);
-    count.textContent = `${shown.length} of ${scripts.length} scripts`
-      + (shown.length > ROWS_SHOWN ? ` (first ${ROWS_SHOWN} shown; narrow the search)` : '');
-    mount(body, shown.length ? scriptTable(shown.slice(0, ROWS_SHOWN))
+    count.textContent = `${shown.length} of ${scripts.length} scripts`;
+    // The first rows draw at once; the rest only on request, so typing stays instant.
+    const more = shown.length > limit ? h('button', {
+      type: 'button', class: 'more', onclick: () => { limit = Infinity; update(); },
+    }, `Show all ${shown.length} (${shown.length - limit} more)`) : null;
+    mount(body, shown.length ? [scriptTable(shown.slice(0, limit)), more]
       : h('p', { class: 'empty' }, scripts.length ? 'No script matches.' : 'No scripts yet: create one below, or drop a file into the scripts folder.'));
   };
-  for (const control of [search, runtime, status]) control.addEventListener('input', update);
+  for (const control of [search, runtime, status]) {
+    control.addEventListener('input', () => { limit = ROWS_SHOWN; update(); });
+  }
 
   mount(main,
     h('div', { class: 'page-head' }, h('h1', {}, 'Scripts'),
