@@ -31,7 +31,7 @@ function paramField(name, spec) {
   const errorEl = h('div', { class: 'field-error', id: `${id}-error`, role: 'alert' });
   const note = h('div', { class: 'hint', id: `${id}-hint` },
     spec.help ? String(spec.help) : null,
-    h('span', { class: 'type' }, ` ${type}${'default' in spec ? ` · default ${JSON.stringify(spec.default)}` : ''}`));
+    h('span', { class: 'type' }, `${spec.help ? ' · ' : ''}${type}${'default' in spec ? ` · default ${JSON.stringify(spec.default)}` : ''}`));
   control.setAttribute('aria-describedby', `${id}-hint ${id}-error`);
   const jsonNote = type === 'json' ? h('div', { class: 'json-state', 'aria-live': 'polite' }) : null;
   if (jsonNote) control.addEventListener('input', () => checkJson(control, jsonNote));

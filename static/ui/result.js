@@ -36,7 +36,8 @@ export function jsonTree(value, depth = 0) {
   const entries = Array.isArray(value) ? value.map((v, i) => [i, v]) : Object.entries(value);
   const brackets = Array.isArray(value) ? ['[', ']'] : ['{', '}'];
   if (!entries.length) return h('span', {}, brackets.join(''));
-  const summary = `${brackets[0]} ${entries.length} ${Array.isArray(value) ? 'items' : 'keys'} ${brackets[1]}`;
+  const noun = Array.isArray(value) ? 'item' : 'key';
+  const summary = `${brackets[0]} ${entries.length} ${noun}${entries.length === 1 ? '' : 's'} ${brackets[1]}`;
   const tree = h('details', { class: 'json', open: depth < 2 },
     h('summary', {}, summary),
     h('ul', {}, entries.map(([key, v]) => h('li', {},

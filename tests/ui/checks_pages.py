@@ -159,3 +159,22 @@ def test_old_page_addresses_lead_to_the_new_pages(session):
     s.page.goto(s.base + "/swagger")
     assert re.search(r"/docs/$", s.page.url), s.page.url
 
+
+
+def test_the_keyboard_alone_finds_and_runs_a_script(session):
+    s = session()
+    s.sign_in("/")
+    page = s.page
+    page.wait_for_selector("#script-rows table")
+    assert page.evaluate("document.activeElement.id") == "search", "the search has the focus"
+    page.keyboard.type("shout")
+    for _ in range(3):  # runtime, status, then the first script's link
+        page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "shout"
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#run-form")
+    page.focus("[data-param='word'] input")
+    page.keyboard.press("Control+A")
+    page.keyboard.type("keys")
+    page.keyboard.press("Enter")  # submits the run form
+    page.wait_for_selector(".result:has-text('KEYS')")
