@@ -119,8 +119,11 @@ def test_deps_page_installs_and_shows_the_log(session):
     page.wait_for_selector("#install-log-text", timeout=120000)
     wait_until(lambda: "sgdemo" in page.inner_text("#install-log"), "the install log", 120)
     assert "ready" in page.inner_text("#install-log")
-    assert page.locator("text=Caches").count() >= 1
-    s.shot("deps")
+    assert page.locator("h2:has-text('Caches (1,')").count() == 1
+    assert "sgdemo==1.0" in page.inner_text("table >> nth=1"), "the cache and its set"
+    page.fill("#cleanup-days", "0")
+    page.click("text=Clean up unused caches")
+    page.wait_for_selector("#toast >> text=Removed 0 caches")  # the only cache is in use
 
 
 def test_script_controlled_text_is_never_markup(session):
@@ -178,3 +181,16 @@ def test_the_keyboard_alone_finds_and_runs_a_script(session):
     page.keyboard.type("keys")
     page.keyboard.press("Enter")  # submits the run form
     page.wait_for_selector(".result:has-text('KEYS')")
+
+
+def test_templates_are_edited_and_saved(session):
+    s = session()
+    s.sign_in("/templates")
+    page = s.page
+    page.wait_for_selector("#tpl-js")
+    text = page.input_value("#tpl-js") + "\n// edited in the UI\n"
+    page.fill("#tpl-js", text)
+    page.locator("form", has=page.locator("#tpl-js")).locator("button").click()
+    page.wait_for_selector("#toast >> text=template is saved")
+    saved = s.api("GET", "/api/templates/js")
+    assert saved["custom"] and saved["content"].endswith("// edited in the UI\n"), saved

@@ -20,6 +20,11 @@ def test_live_output_appears_before_the_run_ends(session):
     s.shot("run-live")
     page.wait_for_selector("#rerun", timeout=20000)
     assert "success" in page.inner_text("#run-status")
+    # Not one JSON value: the output is a download, fetched with the key.
+    with page.expect_download() as download:
+        page.click(".result button.link")
+    with open(download.value.path(), encoding="utf-8") as saved:
+        assert "line 8" in saved.read()
 
 
 def test_cancel_stops_a_running_run(session):

@@ -42,7 +42,7 @@ function header(s) {
       h('p', { class: 'crumbs' }, h('a', { href: '#/' }, 'Scripts'), ' / ', h('span', { class: 'mono' }, s.path)),
       h('h1', {}, s.alias || s.name, ' ', badge(s.load_status), s.enabled ? null : h('span', { class: 'badge' }, 'disabled')),
       s.description ? h('p', { class: 'desc' }, s.description) : null,
-      h('p', { class: 'muted' }, `${s.runtime} · ${s.run_count ?? 0} runs · last run `, when(s.last_run_at),
+      h('p', { class: 'muted' }, `${s.runtime} · ${plural(s.run_count ?? 0, 'run')} · last run `, when(s.last_run_at),
         s.last_run_status ? [' ', badge(s.last_run_status)] : null, ' · ',
         h('a', { href: `#/runs?script_id=${s.id}` }, 'history'))),
     s.load_error ? h('pre', { class: 'error block', role: 'alert' }, s.load_error) : null);
@@ -100,6 +100,7 @@ function runCard(script, from, signal) {
   return element;
 }
 
+const plural = (n, noun) => `${n} ${noun}${n === 1 ? '' : 's'}`;
 const isFileParam = (v) => v && typeof v === 'object' && 'file' in v && 'size' in v;
 
 /** The run once it ended, or null when it still runs after WAIT_MS. */
