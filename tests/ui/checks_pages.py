@@ -11,7 +11,6 @@ def test_key_prompt_then_401_returns_to_it(session):
     s = session()
     s.go("/")
     s.page.wait_for_selector("#api-key")
-    s.shot("sign-in")
     s.page.fill("#api-key", "not-the-key")
     s.page.click("form button[type=submit]")
     s.page.wait_for_selector("text=That key was refused")

@@ -92,6 +92,9 @@ def test_history_filters_by_script_status_and_time(session):
 def test_every_page_at_desktop_and_phone_width(session):
     for width, height, scheme in [(1280, 900, "light"), (380, 800, "light"), (1280, 900, "dark")]:
         s = session(width, height, scheme)
+        s.go("/")
+        s.page.wait_for_selector("#api-key")
+        s.shot("sign-in")
         s.sign_in("/")
         every = s.script_id("python/every_type.py")
         run = s.api("GET", "/api/runs?status=success")["items"][0]["id"]
