@@ -1,7 +1,7 @@
 // A finished run's outcome: its error, data as a collapsible JSON tree, the raw output and
 // files as downloads (fetched with the key), and stderr.
 
-import { h, toast, bytes } from './dom.js';
+import { h, toast, bytes, copyButton } from './dom.js';
 import { download } from './api.js';
 
 export function resultView(run) {
@@ -44,5 +44,5 @@ export function jsonTree(value, depth = 0) {
       h('span', { class: 'j-key' }, Array.isArray(value) ? `${key}: ` : `${JSON.stringify(key)}: `),
       jsonTree(v, depth + 1)))));
   return depth ? tree : h('div', { class: 'json-root' }, tree,
-    h('button', { type: 'button', class: 'small', onclick: () => navigator.clipboard?.writeText(JSON.stringify(value, null, 2)).then(() => toast('Copied')) }, 'Copy JSON'));
+    copyButton(() => JSON.stringify(value, null, 2), 'Copy JSON'));
 }

@@ -11,6 +11,7 @@ def test_key_prompt_then_401_returns_to_it(session):
     s = session()
     s.go("/")
     s.page.wait_for_selector("#api-key")
+    assert not s.page.is_visible("#sign-out"), "nothing to sign out of yet"
     s.page.fill("#api-key", "not-the-key")
     s.page.click("form button[type=submit]")
     s.page.wait_for_selector("text=That key was refused")
@@ -30,6 +31,7 @@ def test_key_prompt_then_401_returns_to_it(session):
     s.page.click("#sign-out")
     s.page.wait_for_selector("#api-key")
     assert s.page.evaluate("sessionStorage.getItem('sg-api-key')") is None
+    assert not s.page.is_visible("#sign-out")
 
 
 def test_scripts_list_searches_and_filters(session):
