@@ -52,10 +52,12 @@ export function badge(status) {
   return h('span', { class: `badge s-${String(text).replace(/[^a-z_]/g, '')}` }, text);
 }
 
-export function when(iso) {
+/** A timestamp in the reader's time zone; `short` drops the seconds (for narrow columns). */
+export function when(iso, short = false) {
   if (!iso) return '—';
   const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? iso : date.toLocaleString();
+  if (Number.isNaN(date.getTime())) return iso;
+  return short ? date.toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'short' }) : date.toLocaleString();
 }
 
 export function duration(ms) {

@@ -59,7 +59,7 @@ function scriptTable(scripts) {
     h('td', { 'data-label': 'Runtime' }, s.runtime),
     h('td', { 'data-label': 'Status' }, badge(s.load_status), s.enabled ? null : h('span', { class: 'badge' }, 'disabled')),
     h('td', { 'data-label': 'Dependencies' }, s.deps_file ? badge(s.deps_status || 'unknown') : h('span', { class: 'muted' }, 'none')),
-    h('td', { 'data-label': 'Last run' }, s.last_run_status ? badge(s.last_run_status) : null, ' ', h('span', { class: 'muted' }, when(s.last_run_at))),
+    h('td', { 'data-label': 'Last run' }, s.last_run_status ? badge(s.last_run_status) : null, ' ', h('span', { class: 'muted', title: when(s.last_run_at) }, when(s.last_run_at, true))),
     h('td', { 'data-label': 'Runs' }, String(s.run_count ?? 0)))));
 }
 
