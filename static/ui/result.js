@@ -21,10 +21,14 @@ function outputSection(run) {
     run.stdout_preview ? h('pre', { class: 'out' }, run.stdout_preview) : null);
 }
 
+/** A real link (it can be copied or opened elsewhere); a click fetches it with the key. */
 export function downloadButton(url, name) {
-  return h('button', {
-    type: 'button', class: 'link',
-    onclick: () => download(url, name).catch((error) => toast(error.message, 'error')),
+  return h('a', {
+    href: url, class: 'download', download: name,
+    onclick: (event) => {
+      event.preventDefault();
+      download(url, name).catch((error) => toast(error.message, 'error'));
+    },
   }, `⤓ ${name}`);
 }
 

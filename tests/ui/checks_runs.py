@@ -35,7 +35,7 @@ def test_live_output_appears_before_the_run_ends(session):
     assert first_line and first_line < ended - 1000, f"the first line came at {first_line}, the run ended at {ended}"
     # Not one JSON value: the output is a download, fetched with the key.
     with page.expect_download() as download:
-        page.click(".result button.link")
+        page.click(".result a.download")
     with open(download.value.path(), encoding="utf-8") as saved:
         assert "line 10" in saved.read()
 
