@@ -55,20 +55,34 @@ export async function render(main, [id]) {
   return () => abort.abort();
 }
 
+/** Follows the run's events; a dropped stream is opened again (the server replays from the
+ * start, so events already shown are skipped by id) until the run ends. */
 async function follow(id, parts, finish, signal) {
-  try {
-    await streamEvents(id, (event) => {
-      if (event.event === 'stdout' || event.event === 'stderr') {
-        parts[event.event].append(`${event.data}\n`);
-        mount(parts.status, badge('running'));
-      } else if (event.event === 'end') {
-        finish(JSON.parse(event.data));
+  let seen = -1;
+  let ended = false;
+  for (let attempt = 0; !ended && attempt < 5; attempt += 1) {
+    try {
+      await streamEvents(id, (event) => {
+        const n = Number(event.id);
+        if (Number.isFinite(n) && n <= seen) return;
+        if (Number.isFinite(n)) seen = n;
+        if (event.event === 'stdout' || event.event === 'stderr') {
+          parts[event.event].append(`${event.data}\n`);
+          mount(parts.status, badge('running'));
+        } else if (event.event === 'end') {
+          ended = true;
+          finish(JSON.parse(event.data));
+        }
+      }, signal);
+    } catch (error) {
+      if (error.name === 'AbortError' || error.status) {
+        if (error.status) parts.stdout.after(errorBox(error));
+        return;
       }
-    }, signal);
-  } catch (error) {
-    if (error.name === 'AbortError') return;
-    parts.stdout.after(errorBox(error));
+    }
+    if (!ended) await new Promise((resolve) => { setTimeout(resolve, 1000); });
   }
+  if (!ended && !signal.aborted) parts.stdout.after(errorBox('Lost the live output; reload the page to see the result.'));
 }
 
 function factsTable(run) {
