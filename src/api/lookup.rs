@@ -64,3 +64,72 @@ pub fn page_bounds(page: Option<u32>, page_size: Option<u32>) -> Result<(u32, u3
     }
     Ok((page, page_size))
 }
+
+/// A time bound of the history, checked here so a typo is a 400 rather than an empty page:
+/// `YYYY-MM-DD`, optionally `THH:MM[:SS[.fff]]`, optionally `Z` or `±HH:MM`.
+pub fn instant(name: &str, text: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(text) = text.filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    if is_iso_instant(&text) {
+        return Ok(Some(text));
+    }
+    Err(ApiError::new(
+        ErrorCode::InvalidQuery,
+        format!("{name} must be an ISO 8601 date or time like 2026-05-01T08:00:00Z, not {text:?}"),
+    ))
+}
+
+fn is_iso_instant(text: &str) -> bool {
+    let shape = |part: &str, pattern: &str| {
+        part.len() == pattern.len()
+            && part.chars().zip(pattern.chars()).all(|(c, p)| match p {
+                'd' => c.is_ascii_digit(),
+                other => c == other,
+            })
+    };
+    let (date, time) = text.split_once('T').unwrap_or((text, ""));
+    if !shape(date, "dddd-dd-dd") {
+        return false;
+    }
+    if time.is_empty() {
+        return !text.contains('T');
+    }
+    let (clock, zone) = match time.find(['Z', '+', '-']) {
+        Some(at) => time.split_at(at),
+        None => (time, ""),
+    };
+    let clock_ok = shape(clock, "dd:dd")
+        || shape(clock, "dd:dd:dd")
+        || (clock.len() > 9
+            && shape(&clock[..9], "dd:dd:dd.")
+            && clock[9..].chars().all(|c| c.is_ascii_digit()));
+    let zone_ok = zone.is_empty() || zone == "Z" || shape(&zone[1..], "dd:dd");
+    clock_ok && zone_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_iso_instant;
+
+    #[test]
+    fn time_bounds_take_iso_dates_and_times_only() {
+        for (text, ok) in [
+            ("2026-05-01", true),
+            ("2026-05-01T08:00", true),
+            ("2026-05-01T08:00:00Z", true),
+            ("2026-05-01T08:00:00.123Z", true),
+            ("2026-05-01T08:00:00+02:00", true),
+            ("2026-05-01T08:00-05:30", true),
+            ("yesterday", false),
+            ("2026-5-1", false),
+            ("2026-05-01T", false),
+            ("2026-05-01T08", false),
+            ("2026-05-01T08:00:00.Z", false),
+            ("2026-05-01T08:00+2", false),
+            ("2026-05-01 08:00", false),
+        ] {
+            assert_eq!(is_iso_instant(text), ok, "{text}");
+        }
+    }
+}

@@ -20,6 +20,7 @@ mod settings;
 #[cfg(test)]
 mod sync_tests;
 mod system;
+mod ui;
 mod webhook;
 
 use std::sync::Arc;
@@ -70,6 +71,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(health::configure)
         .configure(docs::configure)
         .configure(metrics::configure)
+        .configure(ui::configure)
         .service(
             web::scope("/api")
                 .configure(scripts::configure)
@@ -100,7 +102,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     use utoipa::OpenApi;
     let root = health::HealthApi::openapi()
         .merge_from(docs::DocsApi::openapi())
-        .merge_from(metrics::MetricsApi::openapi());
+        .merge_from(metrics::MetricsApi::openapi())
+        .merge_from(ui::UiApi::openapi());
     [
         scripts::openapi(),
         runs::RunsApi::openapi(),

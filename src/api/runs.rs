@@ -13,7 +13,7 @@ use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::openapi::schemas::RunStatusName;
 use crate::runner;
 
-use super::lookup::{find_run, page_bounds};
+use super::lookup::{find_run, instant, page_bounds};
 use super::{resource, AppState, Gate};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -200,6 +200,11 @@ struct ListRunsRequest {
     /// Only runs in this state.
     #[param(value_type = Option<RunStatusName>)]
     status: Option<String>,
+    /// Only runs queued at or after this instant: ISO 8601, e.g. `2026-05-01T08:00:00Z`
+    /// (UTC unless it carries an offset).
+    since: Option<String>,
+    /// Only runs queued before this instant (same form as `since`).
+    until: Option<String>,
     /// The page, from 1.
     #[param(minimum = 1)]
     page: Option<u32>,
@@ -236,11 +241,15 @@ async fn list_runs(
         })?),
     };
     let (page, page_size) = page_bounds(query.page, query.page_size)?;
+    let since = instant("since", query.since)?;
+    let until = instant("until", query.until)?;
     let found = state
         .catalog
         .list_runs(RunFilter {
             script_id: query.script_id,
             status,
+            since,
+            until,
             page,
             page_size,
         })

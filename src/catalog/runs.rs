@@ -115,6 +115,10 @@ pub struct Run {
 pub struct RunFilter {
     pub script_id: Option<i64>,
     pub status: Option<RunStatus>,
+    /// Only runs queued at or after this instant (ISO 8601, compared in UTC).
+    pub since: Option<String>,
+    /// Only runs queued before this instant.
+    pub until: Option<String>,
     pub page: u32,
     pub page_size: u32,
 }
@@ -272,21 +276,32 @@ pub fn event_log(conn: &Connection, id: i64) -> Result<Option<String>, CatalogEr
 }
 
 pub fn list(conn: &Connection, filter: &RunFilter) -> Result<Page<Run>, CatalogError> {
-    let conditions = "(?1 IS NULL OR script_id = ?1) AND (?2 IS NULL OR status = ?2)";
+    // `queued_at` is stored as `%Y-%m-%dT%H:%M:%fZ`: bounds in that same form compare as text.
+    let conditions = "(?1 IS NULL OR script_id = ?1) AND (?2 IS NULL OR status = ?2)
+        AND (?3 IS NULL OR queued_at >= strftime('%Y-%m-%dT%H:%M:%fZ', ?3))
+        AND (?4 IS NULL OR queued_at < strftime('%Y-%m-%dT%H:%M:%fZ', ?4))";
     let status = filter.status.map(RunStatus::as_str);
+    let (since, until) = (filter.since.as_deref(), filter.until.as_deref());
     let total: i64 = conn.query_row(
         &format!("SELECT COUNT(*) FROM runs WHERE {conditions}"),
-        params![filter.script_id, status],
+        params![filter.script_id, status, since, until],
         |r| r.get(0),
     )?;
     let offset = i64::from(filter.page.saturating_sub(1)) * i64::from(filter.page_size);
     let sql = format!(
-        "SELECT {RUN_COLUMNS} FROM runs WHERE {conditions} ORDER BY id DESC LIMIT ?3 OFFSET ?4"
+        "SELECT {RUN_COLUMNS} FROM runs WHERE {conditions} ORDER BY id DESC LIMIT ?5 OFFSET ?6"
     );
     let mut statement = conn.prepare(&sql)?;
     let items = statement
         .query_map(
-            params![filter.script_id, status, filter.page_size, offset],
+            params![
+                filter.script_id,
+                status,
+                since,
+                until,
+                filter.page_size,
+                offset
+            ],
             run_from_row,
         )?
         .collect::<Result<Vec<_>, _>>()?;

@@ -34,6 +34,7 @@ pub const API_KEY: &str = "api_key";
         (name = "scripts", description = "The scripts the gateway found, and rescans"),
         (name = "runs", description = "Run history, outputs, files, live events, cancel"),
         (name = "docs", description = "This document and Swagger UI"),
+        (name = "ui", description = "The web UI (open: its pages hold no data and ask for a key) and the original gateway's page addresses"),
         (name = "manage", description = "Create, edit and delete scripts; templates; per-script overrides"),
         (name = "dependencies", description = "Per-script dependency caches, shared dependencies, installs"),
         (name = "settings", description = "Runtime settings, applied without a restart; notification test"),

@@ -27,4 +27,5 @@ mod script_logs;
 mod scripts;
 mod settings;
 mod startup;
+mod ui;
 mod webhooks;

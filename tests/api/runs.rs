@@ -344,6 +344,67 @@ began = time.time()
 time.sleep(0.2)
 print(json.dumps({"value": sys.argv[2], "began": began, "ended": time.time()}))"#;
 
+#[test]
+fn run_history_filters_by_a_time_range_of_queueing() {
+    let repo = TestRepo::new();
+    repo.write("python/ok.py", &python(&json!({}), ECHO_ARGV));
+    let data = data_dir();
+    let app = spawn_app(&repo, data.path(), &[]);
+    let ok = script_id(&app, "python/ok.py");
+    let runs: Vec<Value> = (0..3)
+        .map(|_| {
+            let id = app.get(&format!("/api/scripts/{ok}/run")).1["run_id"].clone();
+            app.get(&format!("/api/runs/{id}")).1
+        })
+        .collect();
+    let ids: Vec<i64> = runs.iter().map(|r| r["id"].as_i64().expect("id")).collect();
+    let middle = runs[1]["queued_at"]
+        .as_str()
+        .expect("queued_at")
+        .to_string();
+    let as_offset = middle.replace('Z', "+00:00");
+    let listed = |q: &str| -> Vec<i64> {
+        let (status, body) = app.get(&format!("/api/runs?{q}"));
+        assert_eq!(status, 200, "{q}: {body}");
+        let items = body["items"].as_array().expect("items");
+        items
+            .iter()
+            .map(|r| r["id"].as_i64().expect("id"))
+            .collect()
+    };
+    let cases = [
+        (
+            format!("since={middle}"),
+            vec![ids[2], ids[1]],
+            "from the middle run on",
+        ),
+        (
+            format!("until={middle}"),
+            vec![ids[0]],
+            "before the middle run",
+        ),
+        (
+            format!("since={}", as_offset.replace('+', "%2B")),
+            vec![ids[2], ids[1]],
+            "an offset",
+        ),
+        ("since=2999-01-01".into(), vec![], "the future"),
+        ("until=2000-01-01T00:00".into(), vec![], "the distant past"),
+        (
+            format!("since=2000-01-01&until={middle}&script_id={ok}"),
+            vec![ids[0]],
+            "combined",
+        ),
+    ];
+    for (q, want, what) in cases {
+        assert_eq!(listed(&q), want, "{what}: GET /api/runs?{q}");
+    }
+    for bad in ["yesterday", "2026-13", "2026-05-01T08"] {
+        let (status, body) = app.get(&format!("/api/runs?since={bad}"));
+        assert_error(bad, status, &body, 400, "invalid_query");
+    }
+}
+
 /// The most runs that were inside their sleep at the same moment.
 fn most_at_once(spans: &[(f64, f64)]) -> usize {
     spans

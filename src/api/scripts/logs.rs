@@ -139,9 +139,9 @@ async fn get_script_logs(
     let script = find_script(&state, id).await?;
     let filter = RunFilter {
         script_id: Some(id),
-        status: None,
         page: 1,
         page_size: limit,
+        ..Default::default()
     };
     let runs = state.catalog.list_runs(filter).await?.items;
     Ok(HttpResponse::Ok().json(logs_view(id, script.path, &runs)))
