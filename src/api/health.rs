@@ -48,6 +48,9 @@ pub struct HealthView {
     scripts: i64,
     uptime_s: u64,
     runs: RunLoadView,
+    /// Whether `/api` needs an API key (a key was configured or created); the web UI asks
+    /// for one before its first request instead of after a 401.
+    auth_required: bool,
 }
 
 /// Runs in flight and runs waiting for a slot.
@@ -73,6 +76,7 @@ async fn get_health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         scripts,
         uptime_s: state.started.elapsed().as_secs(),
         runs: RunLoadView { running, queued },
+        auth_required: state.access.required(),
     }))
 }
 

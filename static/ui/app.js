@@ -101,4 +101,9 @@ document.getElementById('sign-out').addEventListener('click', () => {
   promptForKey(false);
 });
 
-route();
+// A gateway that needs a key says so on /health (open to all): ask for the key first rather
+// than after a refused request.
+fetch('/health')
+  .then((response) => (response.ok ? response.json() : {}))
+  .catch(() => ({}))
+  .then((health) => (health.auth_required && !getKey() ? promptForKey(false) : route()));

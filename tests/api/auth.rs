@@ -122,4 +122,5 @@ fn api_routes_need_the_api_key_and_health_does_not() {
     );
     let health = app.get("/health").1;
     assert_eq!(health["status"], json!("ok"), "{health}");
+    assert_eq!(health["auth_required"], json!(true), "{health}");
 }

@@ -293,6 +293,7 @@ fn health_reports_ok_version_and_the_number_of_scripts() {
     );
     assert_eq!(health["scripts"], json!(2), "{health}");
     assert!(health["uptime_s"].is_u64(), "{health}");
+    assert_eq!(health["auth_required"], json!(false), "{health}");
 
     repo.write(
         "python/c.py",

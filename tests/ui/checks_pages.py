@@ -12,6 +12,8 @@ def test_key_prompt_then_401_returns_to_it(session):
     s.go("/")
     s.page.wait_for_selector("#api-key")
     assert not s.page.is_visible("#sign-out"), "nothing to sign out of yet"
+    # /health says a key is needed: the prompt comes before any request is refused.
+    assert s.refusals == [], f"the first visit was refused: {s.refusals}"
     s.page.fill("#api-key", "not-the-key")
     s.page.click("form button[type=submit]")
     s.page.wait_for_selector("text=That key was refused")
