@@ -50,18 +50,19 @@ impl Submitted {
 }
 
 impl Runner {
-    /// Validates the request against the script's schema and starts (or queues) the run.
-    /// Bad input is refused before anything starts and leaves no run behind.
+    /// Validates the request against the schema of `script` (as [`Runner::runnable`] read it)
+    /// and starts (or queues) the run. Bad input is refused before anything starts and leaves
+    /// no run behind.
     pub async fn submit(
         &self,
-        script_id: i64,
+        script: Script,
         mut request: RunRequest,
         staging: Staging,
     ) -> Result<Submitted, RunError> {
         if !self.accepting.load(Ordering::SeqCst) {
             return Err(RunError::ShuttingDown);
         }
-        let script = self.runnable_script(script_id).await?;
+        let script_id = script.id;
         let schema = schema_of(&script)?;
         // A remembered failed install answers at once (409), with no run recorded.
         self.deps.check_runnable(&script).await?;
@@ -114,11 +115,10 @@ impl Runner {
         })
     }
 
-    /// The parameter names of a script that can run now (what `submit` would refuse is
-    /// refused here too), so a request body can be read knowing what the script takes.
-    pub async fn parameter_names(&self, script_id: i64) -> Result<BTreeSet<String>, RunError> {
-        let script = self.runnable_script(script_id).await?;
-        let schema = schema_of(&script)?;
+    /// The parameter names of a runnable script (a schema `submit` would refuse is refused
+    /// here too), so a request body can be read knowing what the script takes.
+    pub fn parameter_names(script: &Script) -> Result<BTreeSet<String>, RunError> {
+        let schema = schema_of(script)?;
         Ok(schema.specs().iter().map(|s| s.name.clone()).collect())
     }
 
@@ -150,7 +150,9 @@ impl Runner {
         }
     }
 
-    async fn runnable_script(&self, script_id: i64) -> Result<Script, RunError> {
+    /// The script with this id, if it exists and may run; read once per run request (its
+    /// file is checked again when the run starts).
+    pub async fn runnable(&self, script_id: i64) -> Result<Script, RunError> {
         let script = self
             .catalog
             .script(script_id)

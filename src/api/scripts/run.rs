@@ -6,10 +6,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
-use crate::catalog::{Run, RunStatus};
+use crate::catalog::{Run, RunStatus, Script};
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::openapi::schemas::RunStatusName;
-use crate::runner::{RunRequest, Staging, Submitted};
+use crate::runner::{RunRequest, Runner, Staging, Submitted};
 
 use crate::api::events;
 use crate::api::lookup::find_script;
@@ -148,8 +148,16 @@ async fn run_script_get(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     await_first_scan(&state, id).await?;
+    let script = state.runner.runnable(id).await?;
     let run_request = RunRequest::from_query_pairs(run_input::query_pairs(&request), true);
-    start(&state, id, run_request, state.runner.staging(), &request).await
+    start(
+        &state,
+        script,
+        run_request,
+        state.runner.staging(),
+        &request,
+    )
+    .await
 }
 
 /// Runs a script with its parameters in the body.
@@ -192,7 +200,8 @@ async fn run_script_post(
     let id = id.into_inner();
     await_first_scan(&state, id).await?;
     // Known before the body is read, so uploads the script cannot take are never stored.
-    let accepted = state.runner.parameter_names(id).await?;
+    let script = state.runner.runnable(id).await?;
+    let accepted = Runner::parameter_names(&script)?;
     let settings = state.runner.settings();
     let limits = run_input::BodyLimits {
         json_bytes: settings.max_json_body_bytes,
@@ -201,7 +210,7 @@ async fn run_script_post(
     let mut staging = state.runner.staging();
     let run_request =
         run_input::read_body(&request, payload, &mut staging, limits, &accepted).await?;
-    start(&state, id, run_request, staging, &request).await
+    start(&state, script, run_request, staging, &request).await
 }
 
 /// How long a run of an id the first scan has not reached yet waits for it.
@@ -236,13 +245,13 @@ async fn await_first_scan(state: &AppState, id: i64) -> Result<(), ApiError> {
 /// 202 at once (`async`), the result if it comes within `wait` seconds, or an event stream.
 async fn start(
     state: &AppState,
-    script_id: i64,
+    script: Script,
     mut run_request: RunRequest,
     staging: Staging,
     request: &HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     run_request.prefer_async = prefers_async(request);
-    let submitted = state.runner.submit(script_id, run_request, staging).await?;
+    let submitted = state.runner.submit(script, run_request, staging).await?;
     if events::wants_event_stream(request) {
         return events::stream(state, submitted.run_id, 0).await;
     }
