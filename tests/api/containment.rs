@@ -418,3 +418,68 @@ fn scripts_cannot_read_the_database_nor_signal_the_gateway() {
     );
     assert_ne!(body["data"]["uid"], json!(0), "{body}");
 }
+
+/// This gateway's cgroup folder (its instance, named after its data folder) in whichever
+/// hierarchy the host offers, if it exists.
+fn instance_folder(data: &std::path::Path) -> Option<std::path::PathBuf> {
+    use sha2::{Digest, Sha256};
+    let canonical = data.canonicalize().expect("the data folder exists");
+    let digest = Sha256::digest(canonical.as_os_str().as_encoded_bytes());
+    let instance = format!("gw-{}", &hex::encode(digest)[..16]);
+    [
+        "/sys/fs/cgroup/pids/scriptgateway",
+        "/sys/fs/cgroup/scriptgateway",
+        "/sys/fs/cgroup/unified/scriptgateway",
+    ]
+    .iter()
+    .map(|parent| std::path::Path::new(parent).join(&instance))
+    .find(|folder| folder.is_dir())
+}
+
+fn cells_in(folder: &std::path::Path) -> usize {
+    std::fs::read_dir(folder)
+        .map(|entries| entries.flatten().filter(|e| e.path().is_dir()).count())
+        .unwrap_or(0)
+}
+
+/// An emptied cell serves the next run instead of a cell being made and removed per run, and
+/// a clean stop removes every cell and the gateway's own folder.
+#[test]
+fn emptied_cells_serve_the_next_runs_and_a_clean_stop_removes_them() {
+    let repo = TestRepo::new();
+    repo.write(
+        "python/quick.py",
+        &python(&json!({}), "print(json.dumps({'ok': True}))"),
+    );
+    let data = data_dir();
+    let mut gateway = spawn_owned(&repo, data.path(), &[]);
+    let (_, system) = gateway.call("GET", "/api/system", None);
+    if !system["containment"]["mechanism"]
+        .as_str()
+        .is_some_and(|m| m.starts_with("cgroup"))
+    {
+        eprintln!("SKIPPED: no cgroups on this host ({system}); cells need them");
+        return;
+    }
+    let folder = instance_folder(data.path()).expect("the gateway's cgroup folder exists");
+    let id = gateway.script_id("python/quick.py");
+    // The schema extraction ran in a cell of its own limits, kept too.
+    let before = cells_in(&folder);
+    for round in 0..5 {
+        let (status, body) = gateway.call("GET", &format!("/api/scripts/{id}/run"), None);
+        assert_eq!(status, 200, "run {round}: {body}");
+        assert_eq!(body["data"], json!({"ok": true}), "run {round}: {body}");
+        assert_eq!(
+            cells_in(&folder),
+            before + 1,
+            "after run {round}, the runs' one cell is kept for the next run"
+        );
+    }
+    gateway.signal(Signal::SIGTERM);
+    let status = gateway.exit_within(WAIT).expect("the gateway stops");
+    assert!(status.success(), "{status:?}: {}", gateway.stderr());
+    assert!(
+        !folder.exists(),
+        "a clean stop removes the gateway's cgroup folder and its cells"
+    );
+}
