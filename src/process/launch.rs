@@ -7,7 +7,7 @@ use std::ffi::{c_char, c_int, c_void, CString, OsStr};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use super::limits::Rlimit;
 
@@ -44,11 +44,15 @@ struct Prepared<'a> {
     failed: AtomicI32,
 }
 
-/// A started child: its pid and a pidfd that becomes readable when it exits.
+/// A started child: its pid and, where the kernel has them (Linux 5.2+), a pidfd that
+/// becomes readable when it exits.
 pub(super) struct Started {
     pub pid: u32,
-    pub pidfd: OwnedFd,
+    pub pidfd: Option<OwnedFd>,
 }
+
+/// Set once the kernel refused CLONE_PIDFD, so later children do not ask again.
+static NO_PIDFD: AtomicBool = AtomicBool::new(false);
 
 /// Clones and execs the child; returns once it runs the program (or reports why it could not).
 pub(super) fn start(launch: Launch) -> io::Result<Started> {
@@ -59,10 +63,24 @@ pub(super) fn start(launch: Launch) -> io::Result<Started> {
         above_stdio(stderr)?,
     ];
     let launch = Launch { stdio, ..launch };
+    if !NO_PIDFD.load(Ordering::Relaxed) {
+        match start_with(&launch, true) {
+            Err(error) if error.raw_os_error() == Some(libc::EINVAL) => {
+                NO_PIDFD.store(true, Ordering::Relaxed);
+                tracing::warn!("the kernel has no CLONE_PIDFD: a thread waits for each child");
+            }
+            started => return started,
+        }
+    }
+    start_with(&launch, false)
+}
+
+/// [`start`] with stdio already above 2, asking the kernel for a pidfd or not.
+pub(super) fn start_with(launch: &Launch, with_pidfd: bool) -> io::Result<Started> {
     let prepared = Prepared {
         argv: null_terminated(&launch.argv),
         envp: null_terminated(&launch.envp),
-        launch: &launch,
+        launch,
         failed: AtomicI32::new(0),
     };
     // Left uninitialised: the child touches only the top few pages, so only those are
@@ -81,7 +99,10 @@ pub(super) fn start(launch: Launch) -> io::Result<Started> {
         libc::clone(
             child_main,
             stack_top,
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD,
+            libc::CLONE_VM
+                | libc::CLONE_VFORK
+                | libc::SIGCHLD
+                | if with_pidfd { libc::CLONE_PIDFD } else { 0 },
             &prepared as *const Prepared as *mut c_void,
             &mut pidfd as *mut c_int,
         )
@@ -93,7 +114,7 @@ pub(super) fn start(launch: Launch) -> io::Result<Started> {
         return Err(clone_error);
     }
     // SAFETY: CLONE_PIDFD stored a new descriptor (close-on-exec) that nothing else owns.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    let pidfd = with_pidfd.then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
     match prepared.failed.load(Ordering::Acquire) {
         0 => Ok(Started {
             pid: pid as u32,

@@ -105,3 +105,38 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 fn dev_null() -> io::Result<OwnedFd> {
     Ok(std::fs::File::open("/dev/null")?.into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Kernels before 5.2 refuse CLONE_PIDFD: a child is then waited for by a thread, with
+    /// the same result.
+    #[tokio::test]
+    async fn a_child_started_without_a_pidfd_is_waited_for_all_the_same() {
+        let spec = ProcessSpec::new(
+            "/bin/sh",
+            vec!["-c".into(), "echo out; exit 3".into()],
+            std::env::temp_dir(),
+            vec![("PATH".into(), "/usr/bin:/bin".into())],
+        );
+        let (stdout, stdout_w) = pipe().unwrap();
+        let (stderr, stderr_w) = pipe().unwrap();
+        let launch = prepare(&spec, None, [dev_null().unwrap(), stdout_w, stderr_w]).unwrap();
+        let started = launch::start_with(&launch, false).unwrap();
+        drop(launch);
+        assert!(started.pidfd.is_none());
+        let mut child = Child::new(started, stdout, stderr).unwrap();
+        // A wait given up half way and started again still gets the status.
+        let early = tokio::time::timeout(std::time::Duration::from_millis(1), child.wait()).await;
+        assert!(early.is_err() || early.unwrap().unwrap().code() == Some(3));
+        let status = child.wait().await.unwrap();
+        assert_eq!(status.code(), Some(3));
+        let mut out = String::new();
+        let mut pipe = child.stdout.take().unwrap();
+        tokio::io::AsyncReadExt::read_to_string(&mut pipe, &mut out)
+            .await
+            .unwrap();
+        assert_eq!(out, "out\n");
+    }
+}
