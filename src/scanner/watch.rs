@@ -1,53 +1,230 @@
 //! Watches the runtime folders and signals when something a scan cares about changed.
+//!
+//! Built on inotify itself rather than the `notify` crate: notify asks the kernel for
+//! IN_OPEN on every folder it watches, so each run (the interpreter opening its script, the
+//! import system listing its folder) woke two gateway threads for nothing. Here the kernel
+//! reports only creations, writes, renames and removals, and folders a scan never enters
+//! (`node_modules`, `__pycache__`, hidden ones) are not watched at all.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::io;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use notify::event::{EventKind, ModifyKind};
-use notify::{RecommendedWatcher, RecursiveMode};
-use notify_debouncer_full::{new_debouncer, DebounceEventResult, Debouncer, RecommendedCache};
+use futures_util::StreamExt;
+use inotify::{Event, EventMask, EventStream, Inotify, WatchDescriptor, WatchMask, Watches};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use super::sidecar;
 use crate::repo::is_ignored_folder;
 
-/// Keeps the OS watch alive; dropping it stops watching.
+/// The runtime folders under the repository; nothing else in it is ever scanned.
+const RUNTIME_FOLDERS: [&str; 2] = ["python", "js"];
+/// A steady stream of changes (a log file written in a loop) still gets its scan after this
+/// many quiet times.
+const LONGEST_WAIT_IN_QUIET_TIMES: u32 = 5;
+
+/// Keeps the watch alive; dropping it stops watching.
 pub struct RepoWatcher {
-    _debouncer: Debouncer<RecommendedWatcher, RecommendedCache>,
+    task: tokio::task::JoinHandle<()>,
 }
 
-/// Watches `repo` recursively; every debounced batch with a relevant change sends one
-/// message (a full channel means a scan is already pending, which is enough).
+impl Drop for RepoWatcher {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Watches `repo`'s runtime folders recursively; once changes stop for `debounce`, sends
+/// one message (a full channel means a scan is already pending, which is enough). Must be
+/// called on a tokio runtime.
 pub fn watch(
     repo: &Path,
     debounce: Duration,
     changed: mpsc::Sender<()>,
-) -> notify::Result<RepoWatcher> {
-    let root = repo.to_path_buf();
-    let mut debouncer = new_debouncer(debounce, None, move |result: DebounceEventResult| {
-        let Ok(events) = result else { return };
-        let relevant = events.iter().any(|event| {
-            is_relevant_kind(&event.kind) && event.paths.iter().any(|p| is_relevant_path(&root, p))
-        });
-        if relevant {
-            let _ = changed.try_send(());
-        }
-    })?;
-    debouncer.watch(repo, RecursiveMode::Recursive)?;
-    Ok(RepoWatcher {
-        _debouncer: debouncer,
-    })
+) -> io::Result<RepoWatcher> {
+    let inotify = Inotify::init()?;
+    let mut tree = Tree {
+        root: repo.to_path_buf(),
+        watches: inotify.watches(),
+        folders: HashMap::new(),
+        out_of_watches: false,
+    };
+    tree.watch_folder(repo, root_mask())?;
+    for name in RUNTIME_FOLDERS {
+        tree.add_recursively(&repo.join(name));
+    }
+    let events = inotify.into_event_stream(vec![0u8; 64 * 1024])?;
+    let task = tokio::spawn(forward(events, tree, debounce, changed));
+    Ok(RepoWatcher { task })
 }
 
 /// Creations, content writes, renames and removals; never opens, reads or metadata changes
-/// (reading the folder during a scan must not trigger another scan).
-fn is_relevant_kind(kind: &EventKind) -> bool {
-    matches!(
-        kind,
-        EventKind::Create(_)
-            | EventKind::Remove(_)
-            | EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Name(_) | ModifyKind::Any)
-    )
+/// (reading the folder during a scan or a run must not wake the gateway).
+fn folder_mask() -> WatchMask {
+    WatchMask::CREATE
+        | WatchMask::DELETE
+        | WatchMask::MODIFY
+        | WatchMask::CLOSE_WRITE
+        | WatchMask::MOVED_FROM
+        | WatchMask::MOVED_TO
+        | WatchMask::DELETE_SELF
+        | WatchMask::MOVE_SELF
+        | WatchMask::ONLYDIR
+        | WatchMask::DONT_FOLLOW
+}
+
+/// At the root only the runtime folders' arrival and departure matter.
+fn root_mask() -> WatchMask {
+    WatchMask::CREATE
+        | WatchMask::DELETE
+        | WatchMask::MOVED_FROM
+        | WatchMask::MOVED_TO
+        | WatchMask::DELETE_SELF
+        | WatchMask::MOVE_SELF
+        | WatchMask::ONLYDIR
+}
+
+async fn forward(
+    mut events: EventStream<Vec<u8>>,
+    mut tree: Tree,
+    debounce: Duration,
+    changed: mpsc::Sender<()>,
+) {
+    // (when the batch goes out, the latest it may go out)
+    let mut due: Option<(Instant, Instant)> = None;
+    loop {
+        let event = tokio::select! {
+            event = events.next() => event,
+            _ = tokio::time::sleep_until(due.map_or_else(Instant::now, |(at, _)| at)), if due.is_some() => {
+                due = None;
+                let _ = changed.try_send(());
+                continue;
+            }
+        };
+        match event {
+            None => return,
+            Some(Err(error)) => {
+                tracing::error!(%error, "the scripts folder's watch failed; relying on the periodic rescan");
+                return;
+            }
+            Some(Ok(event)) => {
+                if tree.handle(&event) {
+                    let now = Instant::now();
+                    let latest = due.map_or(now + debounce * LONGEST_WAIT_IN_QUIET_TIMES, |d| d.1);
+                    due = Some(((now + debounce).min(latest), latest));
+                }
+            }
+        }
+    }
+}
+
+/// The watched folders, by the descriptor the kernel reports events with.
+struct Tree {
+    root: PathBuf,
+    watches: Watches,
+    folders: HashMap<WatchDescriptor, PathBuf>,
+    out_of_watches: bool,
+}
+
+impl Tree {
+    /// Updates the watches for one event; whether it is a change a scan must see.
+    fn handle(&mut self, event: &Event<std::ffi::OsString>) -> bool {
+        if event.mask.contains(EventMask::Q_OVERFLOW) {
+            return true; // events were lost: only a scan knows what changed
+        }
+        if event.mask.contains(EventMask::IGNORED) {
+            self.folders.remove(&event.wd);
+            return false;
+        }
+        let Some(folder) = self.folders.get(&event.wd).cloned() else {
+            return false;
+        };
+        if event
+            .mask
+            .intersects(EventMask::DELETE_SELF | EventMask::MOVE_SELF)
+        {
+            return folder == self.root || is_relevant_path(&self.root, &folder);
+        }
+        let Some(name) = event.name.as_deref() else {
+            return false;
+        };
+        let path = folder.join(name);
+        if event.mask.contains(EventMask::ISDIR) {
+            if event
+                .mask
+                .intersects(EventMask::CREATE | EventMask::MOVED_TO)
+            {
+                self.add_recursively(&path);
+            } else if event.mask.contains(EventMask::MOVED_FROM) {
+                self.forget_below(&path);
+            }
+        }
+        is_relevant_path(&self.root, &path)
+    }
+
+    /// Watches a folder and every folder below it that a scan would enter.
+    fn add_recursively(&mut self, folder: &Path) {
+        if !self.enters(folder) || self.watch_folder(folder, folder_mask()).is_err() {
+            return;
+        }
+        let Ok(entries) = std::fs::read_dir(folder) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            // file_type does not follow symlinks: a link to a folder is not entered.
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                self.add_recursively(&entry.path());
+            }
+        }
+    }
+
+    fn enters(&self, folder: &Path) -> bool {
+        let Ok(relative) = folder.strip_prefix(&self.root) else {
+            return false;
+        };
+        let mut parts = relative.components().map(|c| c.as_os_str());
+        parts
+            .next()
+            .is_some_and(|first| RUNTIME_FOLDERS.iter().any(|r| OsStr::new(r) == first))
+            && parts.all(|part| !is_ignored_folder(&part.to_string_lossy()))
+    }
+
+    fn watch_folder(&mut self, folder: &Path, mask: WatchMask) -> io::Result<()> {
+        match self.watches.add(folder, mask) {
+            Ok(wd) => {
+                // A folder renamed inside the repository keeps its descriptor: the new path wins.
+                self.folders.insert(wd, folder.to_path_buf());
+                Ok(())
+            }
+            Err(error) => {
+                if error.raw_os_error() == Some(libc::ENOSPC) && !self.out_of_watches {
+                    self.out_of_watches = true;
+                    tracing::warn!(
+                        "no inotify watches left (fs.inotify.max_user_watches): changes below {} are found by the periodic rescan",
+                        folder.display()
+                    );
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// A folder moved away: its watches go (a move back in adds them again).
+    fn forget_below(&mut self, folder: &Path) {
+        let gone: Vec<WatchDescriptor> = self
+            .folders
+            .iter()
+            .filter(|(_, path)| path.starts_with(folder))
+            .map(|(wd, _)| wd.clone())
+            .collect();
+        for wd in gone {
+            self.folders.remove(&wd);
+            let _ = self.watches.remove(wd);
+        }
+    }
 }
 
 fn is_relevant_path(repo: &Path, path: &Path) -> bool {
@@ -71,39 +248,4 @@ fn is_relevant_path(repo: &Path, path: &Path) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_script_and_dependency_changes_matter() {
-        let repo = Path::new("/repo");
-        let cases = [
-            ("/repo/python/a.py", true),
-            ("/repo/js/b.mjs", true),
-            ("/repo/python/grp/requirements.txt", true),
-            ("/repo/js/app/package.json", true),
-            ("/repo/python/newfolder", true),
-            ("/repo/python/a._map.json", false),
-            ("/repo/python/a._map.json.tmp", false),
-            ("/repo/python/__pycache__/a.cpython-311.pyc", false),
-            ("/repo/js/node_modules/x/index.js", false),
-            ("/repo/python/.git/index", false),
-            ("/repo/python/notes.md", false),
-            ("/repo/README.md", false),
-            ("/elsewhere/python/a.py", false),
-        ];
-        for (path, expected) in cases {
-            assert_eq!(is_relevant_path(repo, Path::new(path)), expected, "{path}");
-        }
-    }
-
-    #[test]
-    fn access_events_are_ignored() {
-        use notify::event::{AccessKind, CreateKind, MetadataKind};
-        assert!(!is_relevant_kind(&EventKind::Access(AccessKind::Any)));
-        assert!(!is_relevant_kind(&EventKind::Modify(ModifyKind::Metadata(
-            MetadataKind::Any
-        ))));
-        assert!(is_relevant_kind(&EventKind::Create(CreateKind::File)));
-    }
-}
+mod tests;
