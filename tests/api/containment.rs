@@ -483,3 +483,38 @@ fn emptied_cells_serve_the_next_runs_and_a_clean_stop_removes_them() {
         "a clean stop removes the gateway's cgroup folder and its cells"
     );
 }
+
+/// Another gateway starting on the same host (it prunes the cells of gateways that died)
+/// leaves a live gateway's kept cells alone: a run handed a cell removed under it would fail.
+#[test]
+fn another_gateways_start_leaves_a_live_gateways_cells_alone() {
+    let repo = TestRepo::new();
+    repo.write(
+        "python/quick.py",
+        &python(&json!({}), "print(json.dumps({'ok': True}))"),
+    );
+    let data = data_dir();
+    let first = spawn_app(&repo, data.path(), &[]);
+    if !has_cgroups(&first) {
+        eprintln!("SKIPPED: no cgroups on this host; cells need them");
+        return;
+    }
+    let id = script_id(&first, "python/quick.py");
+    let (status, body) = first.get(&format!("/api/scripts/{id}/run"));
+    assert_eq!(status, 200, "{body}");
+    let folder = instance_folder(data.path()).expect("the first gateway's cgroup folder");
+    let kept = cells_in(&folder);
+    assert!(kept > 0, "the first gateway keeps its emptied cells");
+
+    let other_data = data_dir();
+    let second = spawn_app(&repo, other_data.path(), &[]);
+    assert_eq!(second.get("/health").0, 200);
+    assert_eq!(
+        cells_in(&folder),
+        kept,
+        "the second gateway's start kept the first one's cells"
+    );
+    let (status, body) = first.get(&format!("/api/scripts/{id}/run"));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"], json!({"ok": true}), "{body}");
+}

@@ -7,7 +7,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::cgroup::{write_file, CellLimits, Layout};
+use super::cgroup::{write_file, CellLimits, Layout, OWNER_PREFIX};
 
 /// One child tree's cgroup (one folder per hierarchy). Dropping it kills what is left in
 /// it and removes it.
@@ -269,11 +269,9 @@ pub fn sweep(layout: &Layout, instance: &str) -> usize {
             continue;
         };
         for entry in entries.flatten() {
-            if entry.path().is_dir() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if !names.contains(&name) {
-                    names.push(name);
-                }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.path().is_dir() && !name.starts_with(OWNER_PREFIX) && !names.contains(&name) {
+                names.push(name);
             }
         }
     }

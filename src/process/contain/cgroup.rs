@@ -6,6 +6,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 const BASE: &str = "/sys/fs/cgroup";
+/// How the empty cgroup marking a live gateway's instance folder starts (then its pid).
+pub(super) const OWNER_PREFIX: &str = "owner-";
 const PARENT: &str = "scriptgateway";
 
 /// Which cgroup hierarchies this host offers, and where.
@@ -90,7 +92,37 @@ impl Layout {
     /// of gateways that are gone.
     fn prepare(&self, instance: &str) -> io::Result<()> {
         self.prune_idle_instances();
-        self.ensure_dirs(instance)
+        self.ensure_dirs(instance)?;
+        fs::create_dir_all(self.owner_marker(instance, std::process::id()))
+    }
+
+    /// An empty cgroup named after the gateway holding the instance, in the first hierarchy:
+    /// while that process lives, other gateways' starts leave the instance alone.
+    fn owner_marker(&self, instance: &str, pid: u32) -> PathBuf {
+        self.roots()[0]
+            .join(PARENT)
+            .join(instance)
+            .join(format!("{OWNER_PREFIX}{pid}"))
+    }
+
+    /// Whether a live process other than this one holds the instance (a pid from another
+    /// pid namespace may look alive: its kept cells then stay, which costs only folders).
+    fn held_by_another_live_gateway(&self, instance: &str) -> bool {
+        let Ok(entries) = fs::read_dir(self.roots()[0].join(PARENT).join(instance)) else {
+            return false;
+        };
+        entries.flatten().any(|entry| {
+            let name = entry.file_name();
+            let pid = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(OWNER_PREFIX))
+                .and_then(|pid| pid.parse::<i32>().ok());
+            pid.is_some_and(|pid| {
+                u32::try_from(pid).ok() != Some(std::process::id())
+                    && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+                        .map_or_else(|errno| errno == nix::errno::Errno::EPERM, |()| true)
+            })
+        })
     }
 
     /// This instance's folders, controllers passed down to them on v2.
@@ -110,14 +142,16 @@ impl Layout {
     }
 
     /// Removes the folders of gateways that were killed, with the empty cells they kept (a
-    /// cell with processes in it stays). A live gateway whose kept cells go this way makes
-    /// new ones.
+    /// cell with processes in it stays); a live gateway's folder is left alone.
     fn prune_idle_instances(&self) {
         for root in self.roots() {
             let Ok(entries) = fs::read_dir(root.join(PARENT)) else {
                 continue;
             };
             for entry in entries.flatten().filter(|entry| entry.path().is_dir()) {
+                if self.held_by_another_live_gateway(&entry.file_name().to_string_lossy()) {
+                    continue;
+                }
                 // Empty cells a gateway kept for reuse, then died holding; busy cells stay.
                 for cell in fs::read_dir(entry.path()).into_iter().flatten().flatten() {
                     let _ = fs::remove_dir(cell.path());
@@ -129,6 +163,7 @@ impl Layout {
 
     /// Removes this instance's folders when the gateway stops (after its cells went).
     pub fn remove_instance_dirs(&self, instance: &str) {
+        let _ = fs::remove_dir(self.owner_marker(instance, std::process::id()));
         for dir in self.instance_dirs(instance) {
             let _ = fs::remove_dir(dir);
         }
