@@ -220,16 +220,16 @@ impl Containment {
 
     /// [`Containment::end`] for a cell whose tree is already gone, which needs only a few
     /// reads of in-memory cgroup files: takes the cell and reports. A cell with processes
-    /// left stays where it is.
+    /// left, or not yet reaped, stays where it is.
     pub fn end_if_empty(&self, cell: &mut Option<Cell>) -> Option<Enforced> {
-        if cell.as_ref().is_none_or(Cell::is_busy) {
+        // `pids.current` counts every process of the tree until it is reaped: at zero the
+        // tree is gone and the cell is ready for the next one (one read, not two).
+        if !cell.as_ref().is_some_and(Cell::is_released) {
             return None;
         }
         let mut cell = cell.take()?;
         let enforced = cell.settle();
-        if cell.is_released() {
-            self.cells.give_back(cell);
-        }
+        self.cells.give_back(cell);
         Some(enforced)
     }
 
