@@ -136,13 +136,14 @@ impl Catalog {
 
     /// Records a new run (queued, or starting now) in the folder `runs_dir/<id>`; returns its id.
     /// Records a new run; `run_dir` names its folder once its id is known.
-    pub async fn start_run(
+    /// Records a new run and where its folder is, on the calling thread (which may block).
+    pub fn start_run_here(
         &self,
         run: NewRun,
-        run_dir: impl FnOnce(i64) -> std::path::PathBuf + Send + 'static,
+        run_dir: impl FnOnce(i64) -> std::path::PathBuf,
         queued: bool,
     ) -> Result<i64, CatalogError> {
-        self.call(move |conn| {
+        self.call_here(move |conn| {
             // One commit for the row and its folder: each commit is a WAL write.
             let tx = conn.transaction()?;
             let id = runs::insert(&tx, &run, queued)?;
@@ -151,7 +152,6 @@ impl Catalog {
             tx.commit()?;
             Ok(id)
         })
-        .await
     }
 
     pub async fn mark_run_running(&self, id: i64) -> Result<(), CatalogError> {

@@ -40,7 +40,7 @@ pub struct Execution {
     pub run_dir: RunDir,
     pub script: Script,
     pub args: RunArgs,
-    pub staging: Staging,
+    pub folder: Folder,
     pub launch: Launch,
     pub deps: Arc<DepsManager>,
 }
@@ -54,7 +54,7 @@ impl Execution {
             run_dir,
             script,
             mut args,
-            staging,
+            folder,
             launch,
             deps,
         } = self;
@@ -68,13 +68,17 @@ impl Execution {
             active.set_running();
             catalog.mark_run_running(run_id).await?;
         }
-        let staged_root = staging.path().map(Path::to_path_buf);
-        if let Err(error) = prepare_folder(&run_dir, staging).await {
-            let end = failed_to_start(format!("cannot prepare the run folder: {error}"));
-            return Ok(catalog.finish_run(run_id, end).await?);
-        }
-        if let Some(staged_root) = staged_root {
-            args.relocate_uploads(&staged_root, &run_dir.uploads());
+        let made = match folder {
+            Folder::Later(staging) => make_folder_async(&run_dir, staging).await,
+            Folder::Made(made) => made,
+        };
+        match made {
+            Ok(Some(staged_root)) => args.relocate_uploads(&staged_root, &run_dir.uploads()),
+            Ok(None) => {}
+            Err(error) => {
+                let end = failed_to_start(format!("cannot prepare the run folder: {error}"));
+                return Ok(catalog.finish_run(run_id, end).await?);
+            }
         }
         // Installs the script's dependency set if its cache is missing (a second run of the
         // same set waits for that install); the lease keeps cleanup away until the run ends.
@@ -130,19 +134,32 @@ async fn wait_for_slots(entry: Entry, active: &ActiveRun) -> Option<Slots> {
     }
 }
 
-async fn prepare_folder(run_dir: &RunDir, staging: Staging) -> std::io::Result<()> {
+/// A run's folder: made with the run's record, or later for a queued run.
+pub enum Folder {
+    /// Not made yet; the uploads wait in their staging folder.
+    Later(Staging),
+    /// Made (or not), with where the uploads were staged if there were any.
+    Made(std::io::Result<Option<PathBuf>>),
+}
+
+/// Makes the run's folder and moves the staged uploads in, on the calling thread; returns
+/// where they were staged, for the arguments that name them.
+pub fn make_folder(run_dir: &RunDir, staging: Staging) -> std::io::Result<Option<PathBuf>> {
+    let staged_root = staging.path().map(Path::to_path_buf);
+    run_dir.create()?;
+    staging.keep_as(&run_dir.uploads())?;
+    if let Some(user) = process::contain::current().run_as() {
+        user.hand_over(&run_dir.work())?;
+        user.hand_over(&run_dir.tmp())?;
+    }
+    Ok(staged_root)
+}
+
+async fn make_folder_async(run_dir: &RunDir, staging: Staging) -> std::io::Result<Option<PathBuf>> {
     let run_dir = run_dir.clone();
-    tokio::task::spawn_blocking(move || {
-        run_dir.create()?;
-        staging.keep_as(&run_dir.uploads())?;
-        if let Some(user) = process::contain::current().run_as() {
-            user.hand_over(&run_dir.work())?;
-            user.hand_over(&run_dir.tmp())?;
-        }
-        Ok(())
-    })
-    .await
-    .map_err(std::io::Error::other)?
+    tokio::task::spawn_blocking(move || make_folder(&run_dir, staging))
+        .await
+        .map_err(std::io::Error::other)?
 }
 
 /// Keeps the pid for the active-runs view, and in the catalog where a restart after a crash

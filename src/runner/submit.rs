@@ -13,7 +13,7 @@ use crate::catalog::{LoadStatus, NewRun, Run, Script};
 use crate::domain::{bind, parse_options, ArgsMap, RunArgs, RunOptions, RunRequest};
 
 use super::admission::Entry;
-use super::execution::{Execution, Launch};
+use super::execution::{make_folder, Execution, Folder, Launch};
 use super::registry::ActiveRun;
 use super::workspace::{RunDir, Staging};
 use super::Finished;
@@ -76,14 +76,8 @@ impl Runner {
             .filter(|n| *n > 0);
         let entry = self.admission.enter(script_id, limit)?;
         let queued = matches!(entry, Entry::Queued(_));
-        let runs_dir = self.runs_dir.clone();
-        let run_id = self
-            .catalog
-            .start_run(
-                new_run(&script, &args),
-                move |id| RunDir::new(&runs_dir, id).root,
-                queued,
-            )
+        let (run_id, folder) = self
+            .record_and_prepare(new_run(&script, &args), staging, queued)
             .await?;
         let active = Arc::new(ActiveRun::new(
             run_id,
@@ -99,7 +93,7 @@ impl Runner {
             run_dir: RunDir::new(&self.runs_dir, run_id),
             script,
             args,
-            staging,
+            folder,
             launch,
             deps: self.deps.clone(),
         };
@@ -113,6 +107,30 @@ impl Runner {
             options,
             finished,
         })
+    }
+
+    /// Records the run and, when it starts at once, prepares its folder, in one trip to the
+    /// blocking pool (a queued run's folder is made when its turn comes).
+    async fn record_and_prepare(
+        &self,
+        run: NewRun,
+        staging: Staging,
+        queued: bool,
+    ) -> Result<(i64, Folder), RunError> {
+        let catalog = self.catalog.clone();
+        let runs_dir = self.runs_dir.clone();
+        tokio::task::spawn_blocking(move || {
+            let run_id =
+                catalog.start_run_here(run, |id| RunDir::new(&runs_dir, id).root, queued)?;
+            let folder = if queued {
+                Folder::Later(staging)
+            } else {
+                Folder::Made(make_folder(&RunDir::new(&runs_dir, run_id), staging))
+            };
+            Ok((run_id, folder))
+        })
+        .await
+        .map_err(|e| RunError::Task(e.to_string()))?
     }
 
     /// The parameter names of a runnable script (a schema `submit` would refuse is refused
