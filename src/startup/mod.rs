@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::dev::Server;
-use actix_web::middleware::{NormalizePath, TrailingSlash};
+use actix_web::middleware::{Condition, NormalizePath, TrailingSlash};
 use actix_web::{web, App, HttpServer};
 use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
@@ -161,10 +161,13 @@ fn http_server(
     grace: std::time::Duration,
 ) -> std::io::Result<Server> {
     let access = web::Data::from(state.access.clone());
+    let request_spans =
+        tracing::enabled!(target: "tracing_actix_web::root_span_builder", tracing::Level::INFO);
     let server = HttpServer::new(move || {
         App::new()
             .wrap(actix_web::middleware::from_fn(api::record_http))
-            .wrap(TracingLogger::default())
+            // Below INFO the request spans print nothing, yet building them costs every request.
+            .wrap(Condition::new(request_spans, TracingLogger::default()))
             .wrap(api::json_errors())
             // Outermost, so the router and every route's gate see the same path. Only
             // doubled slashes: Swagger UI lives under `/docs/`, trailing slash included.
