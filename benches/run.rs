@@ -21,6 +21,8 @@ print(json.dumps({"hello": sys.argv[2]}))
 const SEQUENTIAL: usize = 100;
 const CONCURRENT_TOTAL: usize = 200;
 const CONCURRENCY: usize = 4;
+/// Direct and gateway batches alternate, so a drift in the machine's speed hits both alike.
+const ROUNDS: usize = 5;
 const SPAWNS: usize = 300;
 
 fn main() {
@@ -30,25 +32,29 @@ fn main() {
     let script = repo.path().join("python/hello.py");
     std::fs::write(&script, SCRIPT).unwrap();
     let python = real_python();
+    let direct = Direct::new(python, script);
     let gateway = Gateway::start(repo.path(), data.path());
     let url = format!("{}/api/scripts/1/run?name=bench", gateway.address);
     for _ in 0..5 {
-        direct_run(&python, &script);
+        direct.run();
         gateway_run(&url);
     }
 
     println!("== trivial Python run, {SEQUENTIAL} sequential runs each, interleaved");
-    let (mut direct, mut through) = (Vec::new(), Vec::new());
+    let (mut direct_times, mut through) = (Vec::new(), Vec::new());
     let (mut direct_cpu, mut gateway_cpu) = (Cpu::default(), Cpu::default());
     for _ in 0..SEQUENTIAL {
         let before = Cpu::own_thread();
-        direct.push(time(|| direct_run(&python, &script)));
+        direct_times.push(time(|| direct.run()));
         direct_cpu = direct_cpu.plus(Cpu::own_thread().minus(before));
         let before = gateway.cpu();
         through.push(time(|| gateway_run(&url)));
         gateway_cpu = gateway_cpu.plus(gateway.cpu().minus(before));
     }
-    let (d50, d95) = (percentile(&mut direct, 50), percentile(&mut direct, 95));
+    let (d50, d95) = (
+        percentile(&mut direct_times, 50),
+        percentile(&mut direct_times, 95),
+    );
     let (g50, g95) = (percentile(&mut through, 50), percentile(&mut through, 95));
     println!(
         "direct spawn   p50 {:6.1} ms   p95 {:6.1} ms",
@@ -63,27 +69,50 @@ fn main() {
     );
     print_cpu(direct_cpu, gateway_cpu, SEQUENTIAL);
 
-    println!("== throughput, {CONCURRENT_TOTAL} runs at concurrency {CONCURRENCY}");
-    let python = Arc::new(python);
-    let script = Arc::new(script);
-    let (direct_rate, direct_cpu) = throughput(move || {
-        let before = Cpu::own_thread();
-        direct_run(&python, &script);
-        Cpu::own_thread().minus(before)
-    });
-    let gateway_url = Arc::new(url);
-    let before = gateway.cpu();
-    let (gateway_rate, _) = throughput(move || {
-        gateway_run(&gateway_url);
-        Cpu::default()
-    });
-    let gateway_cpu = gateway.cpu().minus(before);
+    println!(
+        "== throughput, {CONCURRENT_TOTAL} runs at concurrency {CONCURRENCY}, in {ROUNDS} alternating rounds"
+    );
+    let direct = Arc::new(direct);
+    let url = Arc::new(url);
+    let (mut direct_time, mut gateway_time) = (Duration::ZERO, Duration::ZERO);
+    let (mut direct_cpu, mut gateway_cpu) = (Cpu::default(), Cpu::default());
+    let (mut direct_children, mut gateway_children) = (Cpu::default(), Cpu::default());
+    for _ in 0..ROUNDS {
+        let one = direct.clone();
+        let children = Cpu::children();
+        let (elapsed, cpu) = throughput(move || {
+            let before = Cpu::own_thread();
+            one.run();
+            Cpu::own_thread().minus(before)
+        });
+        direct_children = direct_children.plus(Cpu::children().minus(children));
+        direct_time += elapsed;
+        direct_cpu = direct_cpu.plus(cpu);
+        let one = url.clone();
+        let (before, children) = (gateway.cpu(), gateway.children_cpu());
+        let (elapsed, _) = throughput(move || {
+            gateway_run(&one);
+            Cpu::default()
+        });
+        gateway_cpu = gateway_cpu.plus(gateway.cpu().minus(before));
+        gateway_children = gateway_children.plus(gateway.children_cpu().minus(children));
+        gateway_time += elapsed;
+    }
+    let rate = |elapsed: Duration| CONCURRENT_TOTAL as f64 / elapsed.as_secs_f64();
+    let (direct_rate, gateway_rate) = (rate(direct_time), rate(gateway_time));
     println!("direct spawn   {direct_rate:6.1} runs/s");
     println!(
         "via gateway    {gateway_rate:6.1} runs/s   ({:.3}x direct)",
         gateway_rate / direct_rate
     );
     print_cpu(direct_cpu, gateway_cpu, CONCURRENT_TOTAL);
+    let (du, ds) = direct_children.per_run(CONCURRENT_TOTAL);
+    let (gu, gs) = gateway_children.per_run(CONCURRENT_TOTAL);
+    println!(
+        "child CPU/run  direct  {du:5.1} user + {ds:5.1} sys = {:5.1} ms   via gateway {gu:5.1} user + {gs:5.1} sys = {:5.1} ms   (the interpreter itself)",
+        du + ds,
+        gu + gs
+    );
     println!("gateway RSS after the runs: {:.1} MB", gateway.rss_mb());
 
     spawn_costs();
@@ -97,17 +126,46 @@ fn real_python() -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
-fn direct_run(python: &Path, script: &Path) {
-    let out = Command::new(python)
-        .arg(script)
-        .args(["--name", "bench"])
-        .env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-        .env("LANG", "C.UTF-8")
-        .stdin(Stdio::null())
-        .output()
-        .expect("direct run");
-    assert!(out.status.success());
+/// A direct spawn of the interpreter the gateway uses, with the environment and working
+/// folder a gateway run gets (HOME and the working folder in a run folder, the same Python
+/// variables, the gateway's PATH), and none of its work: the physical floor.
+struct Direct {
+    python: PathBuf,
+    script: PathBuf,
+    folder: tempfile::TempDir,
+}
+
+impl Direct {
+    fn new(python: PathBuf, script: PathBuf) -> Direct {
+        let folder = tempfile::tempdir().expect("run folder");
+        std::fs::create_dir_all(folder.path().join("work")).unwrap();
+        std::fs::create_dir_all(folder.path().join("tmp")).unwrap();
+        Direct {
+            python,
+            script,
+            folder,
+        }
+    }
+
+    fn run(&self) {
+        let work = self.folder.path().join("work");
+        let out = Command::new(&self.python)
+            .arg(&self.script)
+            .args(["--name", "bench"])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("LANG", "C.UTF-8")
+            .env("HOME", &work)
+            .env("PYTHONUNBUFFERED", "1")
+            .env("PYTHONIOENCODING", "utf-8")
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env("TMPDIR", self.folder.path().join("tmp"))
+            .current_dir(&work)
+            .stdin(Stdio::null())
+            .output()
+            .expect("direct run");
+        assert!(out.status.success());
+    }
 }
 
 fn gateway_run(url: &str) {
@@ -119,25 +177,24 @@ fn gateway_run(url: &str) {
     assert_eq!(body["status"], "success", "{body}");
 }
 
-/// Runs per second at `CONCURRENCY`, and the CPU the runs report spending in this process.
-fn throughput(one: impl Fn() -> Cpu + Send + Sync + 'static) -> (f64, Cpu) {
+/// The time `CONCURRENT_TOTAL / ROUNDS` runs take at `CONCURRENCY`, and the CPU the runs
+/// report spending in this process.
+fn throughput(one: impl Fn() -> Cpu + Send + Sync + 'static) -> (Duration, Cpu) {
     let one = Arc::new(one);
     let started = Instant::now();
     let workers: Vec<_> = (0..CONCURRENCY)
         .map(|_| {
             let one = one.clone();
             std::thread::spawn(move || {
-                (0..CONCURRENT_TOTAL / CONCURRENCY).fold(Cpu::default(), |sum, _| sum.plus(one()))
+                (0..CONCURRENT_TOTAL / ROUNDS / CONCURRENCY)
+                    .fold(Cpu::default(), |sum, _| sum.plus(one()))
             })
         })
         .collect();
     let cpu = workers
         .into_iter()
         .fold(Cpu::default(), |sum, w| sum.plus(w.join().expect("worker")));
-    (
-        CONCURRENT_TOTAL as f64 / started.elapsed().as_secs_f64(),
-        cpu,
-    )
+    (started.elapsed(), cpu)
 }
 
 /// User and system CPU time.
@@ -148,12 +205,21 @@ struct Cpu {
 }
 
 impl Cpu {
+    /// What this process's waited-for children spent.
+    fn children() -> Cpu {
+        Cpu::usage(libc::RUSAGE_CHILDREN)
+    }
+
     /// The calling thread's own CPU time: what spawning and waiting cost the parent.
     fn own_thread() -> Cpu {
+        Cpu::usage(libc::RUSAGE_THREAD)
+    }
+
+    fn usage(who: libc::c_int) -> Cpu {
         // SAFETY: getrusage only writes the struct it is given.
         let usage = unsafe {
             let mut usage: libc::rusage = std::mem::zeroed();
-            libc::getrusage(libc::RUSAGE_THREAD, &mut usage);
+            libc::getrusage(who, &mut usage);
             usage
         };
         let time = |t: libc::timeval| {
@@ -307,19 +373,30 @@ impl Gateway {
 
     /// utime and stime of the gateway process (every thread; not its children).
     fn cpu(&self) -> Cpu {
+        // Fields 14 and 15 of stat.
+        self.stat_times(14)
+    }
+
+    /// cutime and cstime: what the runs the gateway waited for spent.
+    fn children_cpu(&self) -> Cpu {
+        // Fields 16 and 17 of stat.
+        self.stat_times(16)
+    }
+
+    fn stat_times(&self, field: usize) -> Cpu {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
             .expect("gateway stat");
+        // `fields` starts at field 3, after the command name.
         let fields: Vec<&str> = stat[stat.rfind(')').expect("comm") + 2..]
             .split_whitespace()
             .collect();
         // SAFETY: sysconf has no preconditions.
         let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
-        let ticks = |i: usize| fields[i].parse::<u64>().expect("ticks");
+        let ticks = |i: usize| fields[i - 3].parse::<u64>().expect("ticks");
         let time = |t: u64| Duration::from_micros(t * 1_000_000 / hz);
-        // Fields 14 and 15 of stat; `fields` starts at field 3.
         Cpu {
-            user: time(ticks(11)),
-            system: time(ticks(12)),
+            user: time(ticks(field)),
+            system: time(ticks(field + 1)),
         }
     }
 
