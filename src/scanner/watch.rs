@@ -53,6 +53,8 @@ pub fn watch(
         out_of_watches: false,
     };
     tree.watch_folder(repo, root_mask())?;
+    // Every folder is watched before this returns, so the first scan (started after it)
+    // cannot miss a file saved while it runs.
     for name in RUNTIME_FOLDERS {
         tree.add_recursively(&repo.join(name));
     }
@@ -165,19 +167,24 @@ impl Tree {
         is_relevant_path(&self.root, &path)
     }
 
-    /// Watches a folder and every folder below it that a scan would enter.
-    fn add_recursively(&mut self, folder: &Path) {
-        if !self.enters(folder) || self.watch_folder(folder, folder_mask()).is_err() {
-            return;
-        }
-        let Ok(entries) = std::fs::read_dir(folder) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            // file_type does not follow symlinks: a link to a folder is not entered.
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                self.add_recursively(&entry.path());
+    /// Watches a folder and every folder below it that a scan would enter (without
+    /// recursion: a tree can be as deep as paths are long).
+    fn add_recursively(&mut self, top: &Path) {
+        let mut pending = vec![top.to_path_buf()];
+        while let Some(folder) = pending.pop() {
+            if !self.enters(&folder) || self.watch_folder(&folder, folder_mask()).is_err() {
+                continue;
             }
+            let Ok(entries) = std::fs::read_dir(&folder) else {
+                continue;
+            };
+            // file_type does not follow symlinks: a link to a folder is not entered.
+            pending.extend(
+                entries
+                    .flatten()
+                    .filter(|entry| entry.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|entry| entry.path()),
+            );
         }
     }
 

@@ -40,13 +40,7 @@ fn folders_a_scan_never_enters_are_not_watched() {
         fs::create_dir_all(repo.path().join(folder)).unwrap();
     }
     std::os::unix::fs::symlink("/usr", repo.path().join("python/linked")).unwrap();
-    let inotify = Inotify::init().unwrap();
-    let mut tree = Tree {
-        root: repo.path().to_path_buf(),
-        watches: inotify.watches(),
-        folders: HashMap::new(),
-        out_of_watches: false,
-    };
+    let mut tree = unwatched_tree(repo.path());
     for name in RUNTIME_FOLDERS {
         tree.add_recursively(&repo.path().join(name));
     }
@@ -60,6 +54,15 @@ fn folders_a_scan_never_enters_are_not_watched() {
         watched,
         ["js", "js/app", "python", "python/grp", "python/grp/sub"]
     );
+}
+
+fn unwatched_tree(root: &Path) -> Tree {
+    Tree {
+        root: root.to_path_buf(),
+        watches: Inotify::init().unwrap().watches(),
+        folders: HashMap::new(),
+        out_of_watches: false,
+    }
 }
 
 /// Whether the watcher sends a message within `within`.
@@ -136,4 +139,17 @@ async fn a_runtime_folder_created_later_is_watched() {
     assert!(signals(&mut changed, Duration::from_secs(5)).await);
     fs::write(repo.path().join("python/a.py"), "1").unwrap();
     assert!(signals(&mut changed, Duration::from_secs(5)).await);
+}
+
+#[test]
+fn a_tree_as_deep_as_paths_allow_is_watched_without_recursion() {
+    let repo = tempfile::tempdir().unwrap();
+    let mut deep = repo.path().join("python");
+    for _ in 0..1500 {
+        deep.push("d");
+    }
+    fs::create_dir_all(&deep).unwrap();
+    let mut tree = unwatched_tree(repo.path());
+    tree.add_recursively(&repo.path().join("python"));
+    assert_eq!(tree.folders.len(), 1501);
 }
