@@ -54,29 +54,32 @@ impl RunDeps {
     }
 }
 
-/// Builds the variables for a cache folder and the shared folder.
+/// Builds the variables for a cache folder and the shared folder (and, for Python, the
+/// original gateway's helper modules after both).
 pub fn deps_env(
     runtime: Runtime,
     cache: Option<&Path>,
     shared: Option<&Path>,
     esm_hook: Option<&str>,
+    python_helpers: Option<&Path>,
 ) -> Vec<(OsString, OsString)> {
-    let folders: Vec<PathBuf> = cache
-        .into_iter()
-        .chain(shared)
-        .map(Path::to_path_buf)
-        .collect();
-    if folders.is_empty() {
-        return Vec::new();
-    }
+    let folders = cache.into_iter().chain(shared).map(Path::to_path_buf);
     let join = crate::process::join_search_path;
     match runtime {
-        Runtime::Python => vec![("PYTHONPATH".into(), join(folders))],
-        Runtime::Js => {
-            let modules = folders
-                .into_iter()
-                .map(|f| f.join("node_modules"))
+        Runtime::Python => {
+            let folders: Vec<PathBuf> = folders
+                .chain(python_helpers.map(Path::to_path_buf))
                 .collect();
+            if folders.is_empty() {
+                return Vec::new();
+            }
+            vec![("PYTHONPATH".into(), join(folders))]
+        }
+        Runtime::Js => {
+            let modules: Vec<PathBuf> = folders.map(|f| f.join("node_modules")).collect();
+            if modules.is_empty() {
+                return Vec::new();
+            }
             let mut env = vec![("NODE_PATH".into(), join(modules))];
             if let Some(hook) = esm_hook {
                 env.push(("NODE_OPTIONS".into(), format!("--import={hook}").into()));
@@ -311,6 +314,7 @@ mod tests {
             Some(Path::new("/c/h")),
             Some(Path::new("/c/shared")),
             None,
+            None,
         );
         assert_eq!(env, [("PYTHONPATH".into(), "/c/h:/c/shared".into())]);
         let env = deps_env(
@@ -318,6 +322,7 @@ mod tests {
             Some(Path::new("/c/h")),
             None,
             Some("file:///hook.mjs"),
+            Some(Path::new("/helpers")),
         );
         assert_eq!(
             env,
@@ -326,7 +331,26 @@ mod tests {
                 ("NODE_OPTIONS".into(), "--import=file:///hook.mjs".into())
             ]
         );
-        assert!(deps_env(Runtime::Js, None, None, Some("x")).is_empty());
+        assert!(deps_env(Runtime::Js, None, None, Some("x"), None).is_empty());
+    }
+
+    #[test]
+    fn the_original_gateways_helpers_come_last_for_python_only() {
+        let helpers = Some(Path::new("/sg/python-compat"));
+        let env = deps_env(
+            Runtime::Python,
+            Some(Path::new("/c/h")),
+            None,
+            None,
+            helpers,
+        );
+        assert_eq!(
+            env,
+            [("PYTHONPATH".into(), "/c/h:/sg/python-compat".into())]
+        );
+        let env = deps_env(Runtime::Python, None, None, None, helpers);
+        assert_eq!(env, [("PYTHONPATH".into(), "/sg/python-compat".into())]);
+        assert!(deps_env(Runtime::Js, None, None, None, helpers).is_empty());
     }
 
     #[test]

@@ -129,7 +129,7 @@ impl DepsManager {
             }
             _ => None,
         };
-        env::deps_env(runtime, cache, shared, hook)
+        env::deps_env(runtime, cache, shared, hook, self.python_helpers.as_deref())
     }
 
     /// What a schema extraction gets: the script's cache if it is complete (never waits
@@ -328,23 +328,20 @@ mod tests {
         let dir = complete_cache(&f.cache_root, &set);
         let a = script(&f.catalog, "python/a.py", ready(&set)).await;
         let run = f.deps.prepare_for_run(&a).await.unwrap();
-        assert_eq!(
-            run.env(),
-            [("PYTHONPATH".into(), dir.clone().into_os_string())]
-        );
+        // The original gateway's helper modules come after the set.
+        let helpers = f.cache_root.join(".sg/python-compat");
+        let search = format!("{}:{}", dir.display(), helpers.display());
+        assert_eq!(run.env(), [("PYTHONPATH".into(), search.into())]);
         assert_eq!(run.hash.as_deref(), Some(set.hash.as_str()));
         assert!(run.is_leased() && f.deps.leases.in_use(&set.key()));
         drop(run);
         assert!(!f.deps.leases.in_use(&set.key()));
 
         let plain = script(&f.catalog, "python/b.py", ScriptDepsState::default()).await;
-        assert!(f
-            .deps
-            .prepare_for_run(&plain)
-            .await
-            .unwrap()
-            .env()
-            .is_empty());
+        assert_eq!(
+            f.deps.prepare_for_run(&plain).await.unwrap().env(),
+            [("PYTHONPATH".into(), helpers.into_os_string())]
+        );
     }
 
     #[tokio::test]

@@ -7,6 +7,7 @@
 //! and [`DepsManager::extraction_env`]; the API calls the rest.
 
 mod caches;
+mod compat;
 mod env;
 mod for_run;
 mod install;
@@ -90,6 +91,8 @@ pub struct DepsManager {
     scripts_repo: PathBuf,
     /// `file:` URL of the ES-module resolve hook, when it could be written.
     esm_hook: Option<String>,
+    /// Where the original gateway's helper modules for Python were written, if they could be.
+    python_helpers: Option<PathBuf>,
     locks: Mutex<HashMap<DepsKey, Arc<tokio::sync::Mutex<()>>>>,
     leases: Arc<Leases>,
     installs: Semaphore,
@@ -107,14 +110,20 @@ impl DepsManager {
     pub async fn open(parts: DepsParts) -> Result<Arc<DepsManager>, DepsError> {
         let store = CacheStore::new(parts.cache_root);
         let prepared = store.clone();
-        let esm_hook = tokio::task::spawn_blocking(move || {
+        let (esm_hook, python_helpers) = tokio::task::spawn_blocking(move || {
             prepared.prepare()?;
-            Ok::<_, std::io::Error>(env::write_esm_hook(&prepared.support_dir()))
+            let support = prepared.support_dir();
+            let helpers = support.join("python-compat");
+            let written = compat::write_python_helpers(&helpers).map(|()| helpers);
+            Ok::<_, std::io::Error>((env::write_esm_hook(&support), written))
         })
         .await
         .map_err(|e| DepsError::Task(e.to_string()))??;
         let esm_hook = esm_hook
             .inspect_err(|error| tracing::warn!(%error, "ES-module imports of dependencies will not resolve"))
+            .ok();
+        let python_helpers = python_helpers
+            .inspect_err(|error| tracing::warn!(%error, "scripts written for the original gateway cannot import its helper modules"))
             .ok();
         parts.catalog.forget_unfinished_dep_installs().await?;
         let installer = Installer::new(
@@ -134,6 +143,7 @@ impl DepsManager {
             interpreters: parts.interpreters,
             scripts_repo: parts.scripts_repo,
             esm_hook,
+            python_helpers,
             locks: Mutex::default(),
             leases: Arc::default(),
             installs: Semaphore::new(CONCURRENT_INSTALLS),

@@ -26,23 +26,26 @@ pub fn preview_environment(
     runs_dir: &Path,
     child_path: &OsStr,
     script: &Script,
+    base_url: Option<&str>,
 ) -> RunEnvironmentView {
     let run_dir = RunDir {
         root: runs_dir.join(PREVIEW_RUN_ID),
     };
     RunEnvironmentView {
         cwd: run_dir.work(),
-        env: run_env(child_path, &run_dir, PREVIEW_RUN_ID, script),
+        env: run_env(child_path, &run_dir, PREVIEW_RUN_ID, script, base_url),
     }
 }
 
 /// The environment a run starts with (before its dependency paths): the clean base, HOME in
-/// its working directory, TMPDIR in its scratch folder, and the run's identity.
+/// its working directory, TMPDIR in its scratch folder, the run's identity, and the gateway's
+/// public URL when one is set (so a script can hand out links to its files).
 pub fn run_env(
     child_path: &OsStr,
     run_dir: &RunDir,
     run_id: &str,
     script: &Script,
+    base_url: Option<&str>,
 ) -> Vec<(OsString, OsString)> {
     let mut env = process::clean_env(child_path, &run_dir.work());
     env.retain(|(key, _)| key != "TMPDIR");
@@ -50,5 +53,8 @@ pub fn run_env(
     env.push(("SG_RUN_ID".into(), run_id.into()));
     env.push(("SG_SCRIPT_ID".into(), script.id.to_string().into()));
     env.push(("SG_SCRIPT_PATH".into(), script.path.clone().into()));
+    if let Some(base_url) = base_url {
+        env.push(("SG_BASE_URL".into(), base_url.into()));
+    }
     env
 }

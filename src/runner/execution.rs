@@ -31,6 +31,7 @@ pub struct Launch {
     pub child_path: OsString,
     pub timeout: Duration,
     pub settings: RunSettings,
+    pub base_url: Option<String>,
 }
 
 pub struct Execution {
@@ -190,7 +191,13 @@ fn process_spec(
     run_id: i64,
 ) -> ProcessSpec {
     let settings = &launch.settings;
-    let env = run_env(&launch.child_path, run_dir, &run_id.to_string(), script);
+    let env = run_env(
+        &launch.child_path,
+        run_dir,
+        &run_id.to_string(),
+        script,
+        launch.base_url.as_deref(),
+    );
     let mut argv: Vec<OsString> = vec![launch.script_file.clone().into_os_string()];
     argv.extend(args.argv.iter().cloned());
     let limits = ResourceLimits {

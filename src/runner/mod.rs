@@ -173,7 +173,13 @@ impl Runner {
     /// The working directory and environment a run of `script` would start with (before its
     /// dependency paths), for showing.
     pub fn preview_environment(&self, script: &Script) -> RunEnvironmentView {
-        environment::preview_environment(&self.runs_dir, &self.child_path, script)
+        let base_url = self.settings.current().base_url.clone();
+        environment::preview_environment(
+            &self.runs_dir,
+            &self.child_path,
+            script,
+            base_url.as_deref(),
+        )
     }
 
     /// A place for uploads to land while a request is read.

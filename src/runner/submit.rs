@@ -212,6 +212,7 @@ impl Runner {
             child_path: self.child_path.clone(),
             timeout,
             settings,
+            base_url: self.settings.current().base_url.clone(),
         })
     }
 }

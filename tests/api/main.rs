@@ -2,6 +2,7 @@ mod async_runs;
 mod async_support;
 mod auth;
 mod cli;
+mod compat;
 mod config;
 mod containment;
 mod deps;
