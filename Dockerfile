@@ -33,6 +33,8 @@ RUN mkdir -p src benches \
 #    The touch makes sure cargo sees them as newer than the stand-ins.
 COPY migrations migrations
 COPY templates templates
+COPY static static
+COPY compat compat
 COPY src src
 RUN touch src/main.rs src/lib.rs \
     && cargo build --release --locked \

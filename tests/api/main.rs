@@ -16,6 +16,7 @@ mod keys;
 mod manage;
 mod metrics;
 mod openapi;
+mod packaging;
 mod restarts;
 mod retention;
 mod run_files;
