@@ -172,6 +172,74 @@ fn a_file_response_links_to_a_download_through_the_gateway() {
 }
 
 #[test]
+fn every_public_helper_name_imports_and_every_error_kind_keeps_its_shape() {
+    let repo = TestRepo::new();
+    let body = r#"def process(params):
+    kinds = [
+        ScriptError("custom"),
+        ScriptError("typed", ErrorType.EXECUTION, 418, {"k": 1}),
+        ValidationError("bad", parameter="p", value=0),
+        ExecutionError("failed", command="ls", exit_code=2),
+        ResourceError("gone", resource_type="file", resource_path="/x"),
+        TimeoutError("slow", timeout_seconds=5),
+        PermissionError("denied", required_permission="admin"),
+    ]
+    assert isinstance(kinds[2], ScriptError) and str(kinds[2]) == "bad"
+    return create_success_response([k.to_dict() for k in kinds] + [convert_to_url(__file__) != ""])"#;
+    repo.write(
+        "python/kinds.py",
+        &original_style(
+            "from src.core.error_handler import (ErrorType, ScriptError, ValidationError, \
+             ExecutionError, ResourceError, TimeoutError, PermissionError, handle_script_errors, \
+             validate_parameters, create_success_response, create_file_response, \
+             create_content_response, convert_to_url, print_json_response)\n\
+             from src.utils.logger import get_script_logger",
+            &json!({}),
+            body,
+        ),
+    );
+    let data = data_dir();
+    let app = spawn_app(&repo, data.path(), &[]);
+    let id = script_id(&app, "python/kinds.py");
+    let answer = run(&app, id, "");
+    assert_eq!(answer["status"], json!("success"), "{answer}");
+    let error = |message: &str, kind: &str, code: u16, details: Value| json!({"success": false, "error": message, "error_type": kind, "code": code, "details": details});
+    assert_eq!(
+        answer["data"]["data"],
+        json!([
+            error("custom", "custom", 500, json!({})),
+            error("typed", "execution", 418, json!({"k": 1})),
+            error(
+                "bad",
+                "validation",
+                400,
+                json!({"parameter": "p", "value": "0"})
+            ),
+            error(
+                "failed",
+                "execution",
+                500,
+                json!({"command": "ls", "exit_code": 2})
+            ),
+            error(
+                "gone",
+                "resource",
+                404,
+                json!({"resource_type": "file", "resource_path": "/x"})
+            ),
+            error("slow", "timeout", 504, json!({"timeout_seconds": 5})),
+            error(
+                "denied",
+                "permission",
+                403,
+                json!({"required_permission": "admin"})
+            ),
+            true
+        ])
+    );
+}
+
+#[test]
 fn a_scripts_own_src_modules_win_and_merge_with_the_helpers() {
     let repo = TestRepo::new();
     // The group's own error_handler, and a module of its own beside the helpers' packages.
