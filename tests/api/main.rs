@@ -16,6 +16,7 @@ mod keys;
 mod manage;
 mod metrics;
 mod openapi;
+mod original_routes;
 mod packaging;
 mod restarts;
 mod retention;

@@ -8,6 +8,7 @@ mod docs;
 mod listing;
 mod logs;
 mod manage;
+mod original;
 mod run;
 
 use actix_web::http::Method;
@@ -19,6 +20,7 @@ use super::{resource, Gate};
 /// Mounts every `/scripts` route (and the templates new scripts start from).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(manage::configure_before_scripts)
+        .configure(original::configure_before_scripts)
         .configure(run::configure)
         .configure(docs::configure)
         .service(resource(
@@ -43,6 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             Gate::RunReads,
             [(Method::GET, web::to(listing::get_script_schema))],
         ))
+        .configure(original::configure)
         .configure(logs::configure)
         .configure(deps::configure);
 }
@@ -55,6 +58,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         manage::ManageApi::openapi(),
         logs::ScriptLogsApi::openapi(),
         deps::ScriptDepsApi::openapi(),
+        original::OriginalScriptsApi::openapi(),
     ]
     .into_iter()
     .fold(listing::ListingApi::openapi(), |mut doc, part| {
