@@ -153,6 +153,30 @@ impl ScriptManager {
         })
     }
 
+    /// Drops a custom template: new scripts start from the built-in one again.
+    pub async fn reset_template(&self, runtime: Runtime) -> Result<Template, ManageError> {
+        match tokio::fs::remove_file(self.templates_dir.join(template_file(runtime))).await {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                return Err(RepoError::Io {
+                    path: format!("templates/{}", template_file(runtime)),
+                    source: error,
+                }
+                .into())
+            }
+            _ => {}
+        }
+        Ok(Template {
+            runtime,
+            content: default_template(runtime).to_string(),
+            custom: false,
+        })
+    }
+
+    /// The file name a template downloads as.
+    pub fn template_file_name(runtime: Runtime) -> &'static str {
+        template_file(runtime)
+    }
+
     async fn script_path(&self, id: i64) -> Result<(Script, ScriptPath), ManageError> {
         let script = self
             .catalog

@@ -11,6 +11,7 @@ mod keys;
 mod lookup;
 mod metrics;
 mod multipart;
+mod original;
 mod retention;
 mod run_input;
 mod runs;
@@ -84,6 +85,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(settings::configure)
                 .configure(keys::configure)
                 .configure(deps::configure)
+                .configure(original::configure)
                 .configure(system::configure)
                 // Unknown `/api` routes reveal nothing, not even to a run key.
                 .default_service(web::to(unknown_route).wrap(from_fn(
@@ -113,6 +115,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         scan::ScanApi::openapi(),
         keys::KeysApi::openapi(),
         deps::DepsApi::openapi(),
+        original::OriginalApi::openapi(),
         settings::SettingsApi::openapi(),
         system::SystemApi::openapi(),
     ]

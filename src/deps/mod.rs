@@ -42,6 +42,19 @@ pub use set::{DepSet, DepsKey};
 pub use shared::{SharedDep, SharedInstall, SharedPackage, SharedSet};
 pub use sync::ScriptDeclared;
 
+/// The normalised entries of a dependency file's text (a requirements.txt for Python, a
+/// package.json for JS), or why it is refused; relative paths count from `base_dir`.
+pub fn parse_declaration(
+    runtime: crate::domain::Runtime,
+    text: &str,
+    base_dir: &std::path::Path,
+) -> Result<Vec<String>, String> {
+    match runtime {
+        crate::domain::Runtime::Python => requirements::parse(text, base_dir),
+        crate::domain::Runtime::Js => package_json::parse(text, base_dir),
+    }
+}
+
 use env::Leases;
 use installer::Installer;
 use store::CacheStore;

@@ -172,6 +172,11 @@ impl Runner {
 
     /// The working directory and environment a run of `script` would start with (before its
     /// dependency paths), for showing.
+    /// The scripts folder runs come from.
+    pub fn scripts_repo(&self) -> &std::path::Path {
+        &self.scripts_repo
+    }
+
     pub fn preview_environment(&self, script: &Script) -> RunEnvironmentView {
         let base_url = self.settings.current().base_url.clone();
         environment::preview_environment(

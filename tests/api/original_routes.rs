@@ -2,6 +2,7 @@
 
 use serde_json::{json, Value};
 
+use crate::deps_support::{spawn_offline, LocalPackages};
 use crate::helpers::{data_dir, spawn_app, TestApp, TestRepo};
 use crate::run_support::{python, script_id, send, Multipart};
 
@@ -158,4 +159,126 @@ fn batch_delete_removes_the_files_only_when_asked_to() {
     assert!(app.script_by_path("python/hello.py").is_none());
     assert!(app.script_by_path("python/other.py").is_some());
     assert_eq!(app.post("/api/scripts/batch_delete", &json!([1])).0, 400);
+}
+
+#[test]
+fn templates_download_as_files_and_reset_to_the_built_in_one() {
+    let repo = repo_with_hello();
+    let data = data_dir();
+    let app = spawn_app(&repo, data.path(), &[]);
+    let built_in = app.get("/api/templates/python").1["content"].clone();
+
+    let custom = "import sys\n# ours\nif __name__ == \"__main__\":\n    print('{}')\n";
+    let (status, _) = send_json(
+        &app,
+        "PUT",
+        "/api/templates/python",
+        &json!({"content": custom}),
+    );
+    assert_eq!(status, 200);
+    let raw = send(&app, "GET", "/api/templates/python/download", &[], None);
+    assert_eq!(raw.status, 200);
+    assert_eq!(
+        raw.header("content-disposition"),
+        Some("attachment; filename=\"python.py\"")
+    );
+    assert_eq!(String::from_utf8(raw.body).unwrap(), custom);
+
+    let (status, body) = app.post("/api/templates/python/reset", &json!({}));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"status": "success", "content": built_in}));
+    let (_, now) = app.get("/api/templates/python");
+    assert_eq!(
+        (&now["content"], &now["custom"]),
+        (&built_in, &json!(false))
+    );
+    let raw = send(&app, "GET", "/api/templates/javascript/download", &[], None);
+    assert!(String::from_utf8(raw.body)
+        .unwrap()
+        .contains("_sys_get_schema"));
+    let (status, body) = app.get("/api/templates/ruby/download");
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (400, &json!("invalid_request"))
+    );
+}
+
+#[test]
+fn the_shared_set_reads_as_the_originals_config_file_and_parse_finds_conflicts() {
+    let packages = LocalPackages::build();
+    let repo = repo_with_hello();
+    let data = data_dir();
+    let app = spawn_offline(&repo, data.path(), &packages, &[]);
+    let (_, empty) = app.get("/api/deps/config-file");
+    assert_eq!(
+        (&empty["runtime"], &empty["deps"]),
+        (&json!("python"), &json!([]))
+    );
+
+    let body = json!({"runtime": "python", "deps": [{"name": "sgshared", "version": "1.0"}]});
+    let (status, report) = app.post("/api/deps/install", &body);
+    assert_eq!(
+        (status, &report["status"]),
+        (200, &json!("ready")),
+        "{report}"
+    );
+    let (_, listed) = app.get("/api/deps/config-file?runtime=python");
+    assert_eq!(
+        listed["deps"],
+        json!([{"name": "sgshared", "version": "==1.0"}])
+    );
+
+    let content = "sgshared==2.0  # pinned\n\nrequests[socks]>=2\n";
+    let (status, parsed) = app.post(
+        "/api/deps/parse",
+        &json!({"runtime": "python", "content": content}),
+    );
+    assert_eq!(status, 200, "{parsed}");
+    assert_eq!(
+        parsed,
+        json!({
+            "runtime": "python",
+            "requested": [
+                {"name": "sgshared", "version": "==2.0"},
+                {"name": "requests[socks]", "version": ">=2"}
+            ],
+            "conflicts": [
+                {"name": "sgshared", "current_version": "1.0", "requested_version": "2.0"}
+            ]
+        })
+    );
+    let package_json = json!({"dependencies": {"uuid": "^9.0.0"}}).to_string();
+    let (status, parsed) = app.post(
+        "/api/deps/parse",
+        &json!({"runtime": "javascript", "content": package_json}),
+    );
+    assert_eq!(status, 200, "{parsed}");
+    assert_eq!(
+        parsed["requested"],
+        json!([{"name": "uuid", "version": "^9.0.0"}])
+    );
+    let (status, refused) = app.post(
+        "/api/deps/parse",
+        &json!({"runtime": "python", "content": "-r other.txt\n"}),
+    );
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 1"),
+        "{refused}"
+    );
+}
+
+fn send_json(app: &TestApp, method: &str, path: &str, body: &Value) -> (u16, Value) {
+    let bytes = body.to_string();
+    let raw = send(
+        app,
+        method,
+        path,
+        &[("Content-Type", "application/json")],
+        Some(bytes.as_bytes()),
+    );
+    (raw.status, raw.json())
 }
