@@ -307,7 +307,7 @@ fn host_of(url: &str) -> String {
 }
 
 /// `time` as the catalog writes timestamps: `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC).
-fn utc_timestamp(time: SystemTime) -> String {
+pub fn utc_timestamp(time: SystemTime) -> String {
     let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
     let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);

@@ -12,6 +12,7 @@ mod lookup;
 mod metrics;
 mod multipart;
 mod original;
+mod original_upkeep;
 mod retention;
 mod run_input;
 mod runs;
@@ -86,6 +87,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(keys::configure)
                 .configure(deps::configure)
                 .configure(original::configure)
+                .configure(original_upkeep::configure)
                 .configure(system::configure)
                 // Unknown `/api` routes reveal nothing, not even to a run key.
                 .default_service(web::to(unknown_route).wrap(from_fn(
@@ -116,6 +118,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         keys::KeysApi::openapi(),
         deps::DepsApi::openapi(),
         original::OriginalApi::openapi(),
+        original_upkeep::OriginalUpkeepApi::openapi(),
         settings::SettingsApi::openapi(),
         system::SystemApi::openapi(),
     ]

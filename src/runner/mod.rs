@@ -172,6 +172,11 @@ impl Runner {
 
     /// The working directory and environment a run of `script` would start with (before its
     /// dependency paths), for showing.
+    /// Where run folders live.
+    pub fn runs_dir(&self) -> &std::path::Path {
+        &self.runs_dir
+    }
+
     /// The scripts folder runs come from.
     pub fn scripts_repo(&self) -> &std::path::Path {
         &self.scripts_repo

@@ -282,3 +282,133 @@ fn send_json(app: &TestApp, method: &str, path: &str, body: &Value) -> (u16, Val
     );
     (raw.status, raw.json())
 }
+
+fn today() -> String {
+    let out = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d"])
+        .output()
+        .expect("date runs");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn logs_routes_serve_the_gateways_lines_and_a_scripts_runs_by_day() {
+    let repo = TestRepo::new();
+    let body = "print('working', file=sys.stderr)\nprint(json.dumps({'ok': True}))";
+    repo.write("python/hello.py", &python(&json!({}), body));
+    let data = data_dir();
+    let app = spawn_app(&repo, data.path(), &["--log", "info"]);
+    let today = today();
+
+    let (status, logs) = app.get("/api/logs/gateway");
+    assert_eq!(status, 200, "{logs}");
+    assert_eq!(logs["date"], json!(today));
+    let text = logs["logs"].as_str().unwrap();
+    assert!(
+        text.contains("containment"),
+        "the start-up lines are kept: {text}"
+    );
+    assert!(text.lines().all(|l| l.contains(&today)), "{text}");
+    assert_eq!(
+        app.get("/api/logs/gateway?date=2000-01-01").1,
+        json!({"logs": "", "date": "2000-01-01"})
+    );
+    assert_eq!(
+        app.get("/api/logs/gateway?lines=1").1["logs"]
+            .as_str()
+            .unwrap()
+            .lines()
+            .count(),
+        1
+    );
+    assert_eq!(app.get("/api/logs/gateway?date=yesterday").0, 400);
+    assert_eq!(app.get("/api/logs/gateway?lines=0").0, 400);
+
+    let id = script_id(&app, "python/hello.py");
+    let (_, run) = app.get(&format!("/api/scripts/{id}/run"));
+    let run_id = run["run_id"].as_i64().unwrap();
+    let file = format!("hello_{today}.log");
+    let (status, log) = app.get(&format!("/api/scripts/logs/file/{file}"));
+    assert_eq!(status, 200, "{log}");
+    assert_eq!(log["filename"], json!(file));
+    let text = log["logs"].as_str().unwrap();
+    assert!(
+        text.contains(&format!("[run {run_id} success] working")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(r#"[run {run_id} success] {{"ok":true}}"#)),
+        "{text}"
+    );
+    let (status, missing) = app.get("/api/scripts/logs/file/hello_2000-01-01.log");
+    assert_eq!(
+        (status, &missing["error"]["code"]),
+        (404, &json!("not_found"))
+    );
+    assert_eq!(app.get("/api/scripts/logs/file/hello.txt").0, 400);
+
+    let (status, cleaned) = app.post("/api/logs/cleanup", &json!({}));
+    assert_eq!(status, 200, "{cleaned}");
+    assert_eq!(cleaned["status"], json!("success"));
+    assert_eq!(
+        cleaned["cleaned"]["script"],
+        json!(0),
+        "nothing has expired"
+    );
+    assert!(
+        cleaned["cleaned"]["gateway"].as_u64().unwrap() > 0,
+        "{cleaned}"
+    );
+}
+
+#[test]
+fn temp_files_map_onto_retention_and_file_access_patterns_say_why_there_are_none() {
+    let repo = repo_with_hello();
+    let data = data_dir();
+    let app = spawn_app(&repo, data.path(), &[]);
+
+    let (status, temp) = app.get("/api/temp-files/status");
+    assert_eq!(status, 200, "{temp}");
+    assert_eq!(
+        (&temp["is_running"], &temp["cleanup_interval_hours"]),
+        (&json!(true), &json!(1.0))
+    );
+    assert!(
+        temp["temp_dirs"][0].as_str().unwrap().ends_with("runs"),
+        "{temp}"
+    );
+    let (status, cleaned) = app.post("/api/temp-files/cleanup", &json!({}));
+    assert_eq!(status, 200, "{cleaned}");
+    assert_eq!(
+        (&cleaned["status"], &cleaned["deleted_count"]),
+        (&json!("success"), &json!(0))
+    );
+    let raw = send(
+        &app,
+        "POST",
+        "/api/temp-files/interval",
+        &[("Content-Type", FORM)],
+        Some(b"interval_hours=6"),
+    );
+    assert_eq!(raw.status, 200);
+    assert_eq!(raw.json()["status"], json!("not_applicable"));
+
+    let (status, patterns) = app.get("/api/file-access/patterns");
+    assert_eq!(status, 200);
+    assert_eq!(patterns["patterns"], json!([]));
+    assert!(
+        patterns["message"].as_str().unwrap().contains("upload"),
+        "{patterns}"
+    );
+    let raw = send(
+        &app,
+        "POST",
+        "/api/file-access/patterns",
+        &[("Content-Type", FORM)],
+        Some(b"patterns=%2Fdata%2F*"),
+    );
+    assert_eq!(
+        (raw.status, raw.json()["status"].clone()),
+        (200, json!("not_applicable"))
+    );
+}

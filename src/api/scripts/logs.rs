@@ -97,6 +97,17 @@ impl RunLogView {
     }
 }
 
+/// The output lines of `runs`, in their order, each stamped with its run's time, id and
+/// status.
+pub(crate) fn run_log_lines(runs: &[Run]) -> Vec<String> {
+    runs.iter()
+        .flat_map(|run| {
+            let lines: Vec<String> = RunLogView::of(run).lines(&run.queued_at).collect();
+            lines
+        })
+        .collect()
+}
+
 fn logs_view(script_id: i64, path: String, runs: &[Run]) -> ScriptLogsView {
     let views: Vec<RunLogView> = runs.iter().map(RunLogView::of).collect();
     let lines = views

@@ -7,6 +7,7 @@ mod deps_views;
 mod docs;
 mod listing;
 mod logs;
+pub(crate) use logs::run_log_lines;
 mod manage;
 mod original;
 mod run;
