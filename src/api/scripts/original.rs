@@ -91,11 +91,7 @@ async fn patch_alias(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    let mut fields = read_fields(&request, payload).await?;
-    let alias = fields
-        .remove("alias")
-        .ok_or_else(|| invalid("the form needs an alias field"))?;
+    let alias = form_field(&request, payload, "alias").await?;
     let alias = Some(alias.trim().to_string()).filter(|a| !a.is_empty());
     if alias
         .as_ref()
@@ -105,7 +101,7 @@ async fn patch_alias(
     }
     patch(
         &state,
-        id,
+        id.into_inner(),
         ScriptPatch {
             alias: Some(alias),
             ..ScriptPatch::default()
@@ -125,11 +121,7 @@ async fn patch_notify(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    let mut fields = read_fields(&request, payload).await?;
-    let enabled = fields
-        .remove("enabled")
-        .ok_or_else(|| invalid("the form needs an enabled field (1 or 0)"))?;
+    let enabled = form_field(&request, payload, "enabled").await?;
     let enabled = match enabled.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "on" | "yes" => true,
         "0" | "false" | "off" | "no" => false,
@@ -137,7 +129,7 @@ async fn patch_notify(
     };
     patch(
         &state,
-        id,
+        id.into_inner(),
         ScriptPatch {
             notify_enabled: Some(enabled),
             ..ScriptPatch::default()
@@ -249,6 +241,18 @@ async fn patch(state: &AppState, id: i64, patch: ScriptPatch) -> Result<(), ApiE
         .ok_or_else(|| script_not_found(id))?;
     state.scanner.catalog_changed();
     Ok(())
+}
+
+/// The one field a form route takes.
+async fn form_field(
+    request: &HttpRequest,
+    payload: web::Payload,
+    name: &str,
+) -> Result<String, ApiError> {
+    read_fields(request, payload)
+        .await?
+        .remove(name)
+        .ok_or_else(|| invalid(&format!("the form needs a field named {name}")))
 }
 
 /// The fields of a small form: URL-encoded, multipart, or a JSON object (strings, numbers and
