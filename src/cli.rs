@@ -1,4 +1,4 @@
-//! The command line: `serve` (the default), `scan` and `openapi`.
+//! The command line: `serve` (the default), `scan`, `openapi` and `import-original`.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -35,6 +35,18 @@ enum Command {
     /// Scan the scripts repository once and print the OpenAPI 3.1 document (the static API
     /// plus every loaded script), without starting a server.
     Openapi(RepoArgs),
+    /// Bring over what the original script gateway kept in its database (script aliases,
+    /// notification switches, settings), after scanning the scripts folder; prints what it
+    /// did with each entry. Restart a running gateway to apply imported settings.
+    ImportOriginal(ImportArgs),
+}
+
+#[derive(clap::Args)]
+struct ImportArgs {
+    /// The original's `gateway.db`, or the folder that holds it.
+    original: std::path::PathBuf,
+    #[command(flatten)]
+    repo: RepoArgs,
 }
 
 pub fn main() -> ExitCode {
@@ -48,6 +60,7 @@ pub fn main() -> ExitCode {
         None => runtime.block_on(serve(cli.serve)),
         Some(Command::Scan(args)) => runtime.block_on(scan(args)),
         Some(Command::Openapi(args)) => runtime.block_on(print_openapi(args)),
+        Some(Command::ImportOriginal(args)) => runtime.block_on(import_original(args)),
     }
 }
 
@@ -153,6 +166,47 @@ async fn print_openapi(args: RepoArgs) -> ExitCode {
     let mut stdout = std::io::stdout();
     match writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) => fail(&error),
+    }
+}
+
+async fn import_original(args: ImportArgs) -> ExitCode {
+    telemetry::init(&args.repo.log, args.repo.log_format);
+    let database = if args.original.is_dir() {
+        args.original.join("gateway.db")
+    } else {
+        args.original.clone()
+    };
+    let read = tokio::task::spawn_blocking(move || crate::catalog::read_original(&database));
+    let original = match read.await {
+        Ok(Ok(original)) => original,
+        Ok(Err(error)) => {
+            let path = args.original.display();
+            return fail(&format!(
+                "cannot read the original gateway's database at {path}: {error}"
+            ));
+        }
+        Err(error) => return fail(&error),
+    };
+    let config = match Config::for_repo(&args.repo) {
+        Ok(config) => config,
+        Err(error) => return fail(&error),
+    };
+    let core = match Core::open(&config).await {
+        Ok(core) => core,
+        Err(error) => return fail(&error),
+    };
+    if let Err(error) = core.scanner.scan(false).await {
+        return fail(&error);
+    }
+    match crate::import::import_original(&core.catalog, &core.settings, original).await {
+        Ok(report) => {
+            for line in &report.lines {
+                println!("{line}");
+            }
+            println!("{} imported, {} skipped", report.imported, report.skipped);
+            ExitCode::SUCCESS
+        }
         Err(error) => fail(&error),
     }
 }

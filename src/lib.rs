@@ -6,7 +6,7 @@ pub mod access;
 pub mod api;
 /// The SQLite catalog: pool, migrations and every query.
 pub mod catalog;
-/// Command line: `serve`, `scan` and `openapi`.
+/// Command line: `serve`, `scan`, `openapi` and `import-original`.
 pub mod cli;
 /// Typed configuration, read in one place.
 pub mod config;
@@ -16,6 +16,8 @@ pub mod deps;
 pub mod domain;
 /// The HTTP error boundary: one JSON error shape with a stable code.
 pub mod error;
+/// `import-original`: the original gateway's aliases, notification switches and settings.
+pub mod import;
 /// Script management: create, edit, delete, templates.
 pub mod manage;
 /// Prometheus metrics: the registry and the calls that record into it.

@@ -6,6 +6,7 @@ pub mod builders;
 mod deps;
 mod keys;
 mod manage;
+mod original;
 mod retention;
 mod runs;
 mod scripts;
@@ -26,6 +27,7 @@ pub use deps::{
 };
 pub use keys::{ApiKeyRecord, KeyMatch};
 pub use manage::ScriptPatch;
+pub use original::{read_original, OriginalDatabase, OriginalScript};
 pub use retention::PrunedRun;
 pub use runs::{NewRun, Run, RunEnd, RunFile, RunFilter, RunStatus};
 pub use scripts::{LoadStatus, Page, Script, ScriptFilter, ScriptIndexEntry, ScriptUpsert};

@@ -134,3 +134,103 @@ fn serving_a_public_address_without_an_api_key_is_refused() {
         done.stderr
     );
 }
+
+/// The original gateway's database, as its own schema has it, with a few rows.
+fn original_database(folder: &std::path::Path) {
+    let conn = rusqlite::Connection::open(folder.join("gateway.db")).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE scripts (id INTEGER PRIMARY KEY AUTOINCREMENT, filename TEXT NOT NULL UNIQUE,
+             alias_name TEXT, script_type TEXT NOT NULL, file_hash TEXT,
+             status_load INTEGER NOT NULL DEFAULT 0, load_error_msg TEXT,
+             status_last_run INTEGER NOT NULL DEFAULT 0, args_schema TEXT,
+             notify_enabled INTEGER NOT NULL DEFAULT 0, created_at DATETIME NOT NULL,
+             updated_at DATETIME NOT NULL);
+         CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+         INSERT INTO scripts (filename, alias_name, script_type, notify_enabled, created_at, updated_at)
+             VALUES ('hello.py', 'Greeter', 'python', 1, 'now', 'now'),
+                    ('tool.js', NULL, 'js', 1, 'now', 'now'),
+                    ('gone.py', 'Old', 'python', 0, 'now', 'now');
+         INSERT INTO settings VALUES ('timeout_min', '5'), ('scan_interval', '30'),
+             ('notify_url', 'http://hooks.invalid/done'), ('gateway_log_retention_days', '7'),
+             ('base_url', 'not a url');",
+    )
+    .unwrap();
+}
+
+#[test]
+fn import_original_brings_over_aliases_notifications_and_settings() {
+    let repo = TestRepo::new();
+    repo.write(
+        "python/hello.py",
+        &fixtures::python("Hello.", &fixtures::greet_schema()),
+    );
+    repo.write(
+        "js/tool.js",
+        &fixtures::js("Tool.", &fixtures::one_param("x")),
+    );
+    let original = tempfile::tempdir().unwrap();
+    original_database(original.path());
+    let data = data_dir();
+    let mut args = scan_args(&repo, data.path());
+    args[0] = "import-original".into();
+    args.insert(1, original.path().display().to_string());
+    let done = run_to_end(&args, DEADLINE);
+    assert!(done.status.success(), "{}\n{}", done.stdout, done.stderr);
+    for expected in [
+        "imported  python/hello.py: alias \"Greeter\", notifications on",
+        "imported  js/tool.js: notifications on",
+        "skipped   python/gone.py: not in this scripts folder",
+        "imported  setting timeout_min = \"5\" as timeout_sec = 300.0",
+        "imported  setting scan_interval = \"30\" as scan_interval_sec = 30",
+        "imported  setting notify_url = \"http://hooks.invalid/done\" as notify_url",
+        "skipped   setting gateway_log_retention_days: the gateway logs to stderr",
+        "skipped   setting base_url = \"not a url\": base_url",
+        "5 imported, 3 skipped",
+    ] {
+        assert!(
+            done.stdout.lines().any(|line| line.starts_with(expected)),
+            "no line starting {expected:?} in:\n{}",
+            done.stdout
+        );
+    }
+
+    let app = crate::helpers::spawn_app(&repo, data.path(), &[]);
+    let hello = app.script_by_path("python/hello.py").unwrap();
+    assert_eq!(
+        (&hello["alias"], &hello["notify_enabled"]),
+        (&serde_json::json!("Greeter"), &serde_json::json!(true))
+    );
+    let tool = app.script_by_path("js/tool.js").unwrap();
+    assert_eq!(
+        (&tool["alias"], &tool["notify_enabled"]),
+        (&serde_json::Value::Null, &serde_json::json!(true))
+    );
+    let (_, settings) = app.get("/api/settings");
+    let value = |key: &str| settings["settings"][key]["value"].clone();
+    assert_eq!(value("timeout_sec"), serde_json::json!(300.0));
+    assert_eq!(value("scan_interval_sec"), serde_json::json!(30));
+    assert_eq!(
+        value("notify_url"),
+        serde_json::json!("http://hooks.invalid/done")
+    );
+
+    let done = run_to_end(
+        &[
+            "import-original".to_string(),
+            repo.path().display().to_string(),
+            "--data-dir".into(),
+            data.path().display().to_string(),
+        ],
+        DEADLINE,
+    );
+    assert!(
+        !done.status.success(),
+        "a folder without the original's database is refused"
+    );
+    assert!(
+        done.stderr
+            .contains("cannot read the original gateway's database"),
+        "{}",
+        done.stderr
+    );
+}
