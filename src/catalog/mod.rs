@@ -136,9 +136,8 @@ impl Catalog {
         .await
     }
 
-    /// Records a new run (queued, or starting now) in the folder `runs_dir/<id>`; returns its id.
-    /// Records a new run; `run_dir` names its folder once its id is known.
-    /// Records a new run and where its folder is, on the calling thread (which may block).
+    /// Records a new run (queued, or starting now) and its folder, which `run_dir` names once
+    /// the id is known; returns the id. Runs on the calling thread, which may block.
     pub fn start_run_here(
         &self,
         run: NewRun,

@@ -170,8 +170,6 @@ impl Runner {
         event_log::recorded_lines(&self.catalog, run).await
     }
 
-    /// The working directory and environment a run of `script` would start with (before its
-    /// dependency paths), for showing.
     /// Where run folders live.
     pub fn runs_dir(&self) -> &std::path::Path {
         &self.runs_dir
@@ -182,6 +180,8 @@ impl Runner {
         &self.scripts_repo
     }
 
+    /// The working directory and environment a run of `script` would start with (before its
+    /// dependency paths), for showing.
     pub fn preview_environment(&self, script: &Script) -> RunEnvironmentView {
         let base_url = self.settings.current().base_url.clone();
         environment::preview_environment(

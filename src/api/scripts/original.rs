@@ -66,24 +66,10 @@ struct NotifyView {
     enabled: u8,
 }
 
-/// The original's `alias` form field (also taken as JSON); an empty alias clears it.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct AliasForm {
-    alias: String,
-}
-
-/// The original's `enabled` form field: 1 (or true) turns notifications on, 0 off.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct NotifyForm {
-    enabled: String,
-}
-
 /// Sets a script's alias (the original's form route; `PATCH /api/scripts/{id}` does the same
 /// with JSON).
 #[utoipa::path(patch, path = "/scripts/{id}/alias", tag = "manage", params(("id" = i64, Path)),
-    request_body(content = AliasForm, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = Object, content_type = "application/x-www-form-urlencoded", description = "`alias`: the new alias; empty clears it (also taken as multipart or JSON)"),
     responses((status = 200, description = "Saved", body = StatusView), (status = 400, description = "No alias, or one over 100 characters", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)))]
 async fn patch_alias(
     state: web::Data<AppState>,
@@ -113,7 +99,7 @@ async fn patch_alias(
 
 /// Turns a script's run notifications on or off (the original's form route).
 #[utoipa::path(patch, path = "/scripts/{id}/notify", tag = "manage", params(("id" = i64, Path)),
-    request_body(content = NotifyForm, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = Object, content_type = "application/x-www-form-urlencoded", description = "`enabled`: 1 (or true) turns notifications on, 0 off (also taken as multipart or JSON)"),
     responses((status = 200, description = "Saved", body = NotifyView), (status = 400, description = "No or an unreadable `enabled`", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)))]
 async fn patch_notify(
     state: web::Data<AppState>,
