@@ -83,15 +83,17 @@ async fn serve(args: ServeArgs) -> ExitCode {
     }
 }
 
-async fn scan(args: RepoArgs) -> ExitCode {
+/// The catalog and its parts for a one-off command, logging set up first.
+async fn open_core(args: &RepoArgs) -> Result<Core, ExitCode> {
     telemetry::init(&args.log, args.log_format);
-    let config = match Config::for_repo(&args) {
-        Ok(config) => config,
-        Err(error) => return fail(&error),
-    };
-    let core = match Core::open(&config).await {
+    let config = Config::for_repo(args).map_err(|error| fail(&error))?;
+    Core::open(&config).await.map_err(|error| fail(&error))
+}
+
+async fn scan(args: RepoArgs) -> ExitCode {
+    let core = match open_core(&args).await {
         Ok(core) => core,
-        Err(error) => return fail(&error),
+        Err(code) => return code,
     };
     let report = match core.scanner.scan(false).await {
         Ok(report) => report,
@@ -145,14 +147,9 @@ async fn scan(args: RepoArgs) -> ExitCode {
 }
 
 async fn print_openapi(args: RepoArgs) -> ExitCode {
-    telemetry::init(&args.log, args.log_format);
-    let config = match Config::for_repo(&args) {
-        Ok(config) => config,
-        Err(error) => return fail(&error),
-    };
-    let core = match Core::open(&config).await {
+    let core = match open_core(&args).await {
         Ok(core) => core,
-        Err(error) => return fail(&error),
+        Err(code) => return code,
     };
     if let Err(error) = core.scanner.scan(false).await {
         return fail(&error);
@@ -171,7 +168,6 @@ async fn print_openapi(args: RepoArgs) -> ExitCode {
 }
 
 async fn import_original(args: ImportArgs) -> ExitCode {
-    telemetry::init(&args.repo.log, args.repo.log_format);
     let database = if args.original.is_dir() {
         args.original.join("gateway.db")
     } else {
@@ -188,13 +184,9 @@ async fn import_original(args: ImportArgs) -> ExitCode {
         }
         Err(error) => return fail(&error),
     };
-    let config = match Config::for_repo(&args.repo) {
-        Ok(config) => config,
-        Err(error) => return fail(&error),
-    };
-    let core = match Core::open(&config).await {
+    let core = match open_core(&args.repo).await {
         Ok(core) => core,
-        Err(error) => return fail(&error),
+        Err(code) => return code,
     };
     if let Err(error) = core.scanner.scan(false).await {
         return fail(&error);

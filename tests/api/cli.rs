@@ -23,6 +23,20 @@ fn scan_args(repo: &TestRepo, data: &std::path::Path) -> Vec<String> {
     .collect()
 }
 
+/// A repository with one loadable script of each runtime.
+fn hello_and_tool() -> TestRepo {
+    let repo = TestRepo::new();
+    repo.write(
+        "python/hello.py",
+        &fixtures::python("Hello.", &fixtures::greet_schema()),
+    );
+    repo.write(
+        "js/tool.js",
+        &fixtures::js("Tool.", &fixtures::one_param("x")),
+    );
+    repo
+}
+
 /// The table line that mentions `path`.
 fn line_for<'a>(stdout: &'a str, path: &str) -> &'a str {
     stdout
@@ -38,15 +52,7 @@ fn status_word(line: &str) -> Option<&str> {
 
 #[test]
 fn scan_command_prints_every_script_and_exits_zero_when_all_load() {
-    let repo = TestRepo::new();
-    repo.write(
-        "python/hello.py",
-        &fixtures::python("Hello.", &fixtures::greet_schema()),
-    );
-    repo.write(
-        "js/tool.js",
-        &fixtures::js("Tool.", &fixtures::one_param("x")),
-    );
+    let repo = hello_and_tool();
     let data = data_dir();
     let done = run_to_end(&scan_args(&repo, data.path()), DEADLINE);
     assert!(
@@ -159,15 +165,7 @@ fn original_database(folder: &std::path::Path) {
 
 #[test]
 fn import_original_brings_over_aliases_notifications_and_settings() {
-    let repo = TestRepo::new();
-    repo.write(
-        "python/hello.py",
-        &fixtures::python("Hello.", &fixtures::greet_schema()),
-    );
-    repo.write(
-        "js/tool.js",
-        &fixtures::js("Tool.", &fixtures::one_param("x")),
-    );
+    let repo = hello_and_tool();
     let original = tempfile::tempdir().unwrap();
     original_database(original.path());
     let data = data_dir();
