@@ -187,7 +187,9 @@ impl Runner {
             .interpreters
             .executable(script.runtime)
             .map_err(RunError::InterpreterMissing)?;
-        let settings = self.settings();
+        // One snapshot: the limits and the public URL a run gets belong together.
+        let current = self.settings.current();
+        let settings = current.run.clone();
         // A script's own timeout (set by an operator) replaces the global one; a caller can
         // only shorten it.
         let mut timeout = match script.timeout_sec.filter(|s| *s > 0) {
@@ -212,7 +214,7 @@ impl Runner {
             child_path: self.child_path.clone(),
             timeout,
             settings,
-            base_url: self.settings.current().base_url.clone(),
+            base_url: current.base_url.clone(),
         })
     }
 }

@@ -144,12 +144,20 @@ impl Layout {
     /// Removes the folders of gateways that were killed, with the empty cells they kept (a
     /// cell with processes in it stays); a live gateway's folder is left alone.
     fn prune_idle_instances(&self) {
+        // Decided once per instance: its owner marker lives in the first hierarchy only.
+        let held: Vec<std::ffi::OsString> = fs::read_dir(self.roots()[0].join(PARENT))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.file_name())
+            .filter(|name| self.held_by_another_live_gateway(&name.to_string_lossy()))
+            .collect();
         for root in self.roots() {
             let Ok(entries) = fs::read_dir(root.join(PARENT)) else {
                 continue;
             };
             for entry in entries.flatten().filter(|entry| entry.path().is_dir()) {
-                if self.held_by_another_live_gateway(&entry.file_name().to_string_lossy()) {
+                if held.contains(&entry.file_name()) {
                     continue;
                 }
                 // Empty cells a gateway kept for reuse, then died holding; busy cells stay.
