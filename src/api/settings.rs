@@ -52,6 +52,8 @@ struct SettingDoc {
     default: Value,
     min: Option<f64>,
     max: Option<f64>,
+    /// The words a `choice` setting takes.
+    choices: Option<Vec<String>>,
     description: String,
 }
 

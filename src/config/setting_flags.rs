@@ -60,6 +60,7 @@ fn arg(def: &Def, flag: &Flag) -> Arg {
             ("", Kind::Number { .. }) => "SECONDS",
             ("", Kind::Url) => "URL",
             ("", Kind::Boolean) => "BOOL",
+            ("", Kind::Choice(_)) => "WORD",
             (unit, _) => unit,
         })
         .help(help(def, flag));
@@ -73,6 +74,9 @@ fn arg(def: &Def, flag: &Flag) -> Arg {
         Kind::Integer { .. } => arg.value_parser(clap::value_parser!(u64)),
         Kind::Number { .. } => arg.value_parser(positive_seconds),
         Kind::Url => arg.value_parser(clap::value_parser!(String)),
+        Kind::Choice(choices) => {
+            arg.value_parser(clap::builder::PossibleValuesParser::new(choices))
+        }
         // `--flag` alone is `--flag=true`; the variable takes true/false, yes/no, on/off, 1/0.
         Kind::Boolean => arg
             .num_args(0..=1)
@@ -109,7 +113,7 @@ fn value(def: &Def, flag: &Flag, matches: &ArgMatches) -> Option<Value> {
         Kind::Number { .. } => matches
             .get_one::<f64>(id)
             .map(|v| json!(v * f64::from(flag.scale))),
-        Kind::Url => matches.get_one::<String>(id).map(|v| json!(v)),
+        Kind::Url | Kind::Choice(_) => matches.get_one::<String>(id).map(|v| json!(v)),
         Kind::Boolean => matches.get_one::<bool>(id).map(|v| json!(v)),
     }
 }

@@ -18,6 +18,8 @@ pub enum Kind {
     Url,
     /// `true` or `false`.
     Boolean,
+    /// One of a few words.
+    Choice(&'static [&'static str]),
 }
 
 impl Kind {
@@ -27,6 +29,7 @@ impl Kind {
             Kind::Number { .. } => "number",
             Kind::Url => "url",
             Kind::Boolean => "boolean",
+            Kind::Choice(_) => "choice",
         }
     }
 }
@@ -157,6 +160,22 @@ fn boolean(key: &'static str, default: bool, description: &'static str) -> Def {
     }
 }
 
+fn choice(
+    key: &'static str,
+    choices: &'static [&'static str],
+    default: &'static str,
+    description: &'static str,
+) -> Def {
+    Def {
+        key,
+        kind: Kind::Choice(choices),
+        default: json!(default),
+        description,
+        flags: Vec::new(),
+        scope: Scope::Serve,
+    }
+}
+
 impl Def {
     /// Adds a flag, after (and so beaten by) those already added.
     fn flag(mut self, flag: Flag) -> Def {
@@ -219,6 +238,10 @@ pub fn all(cores: usize) -> Vec<Def> {
             .flag(Flag::plain("max-runs-per-script", "SG_MAX_RUNS_PER_SCRIPT")),
         boolean("metrics_public", false, "Whether GET /metrics answers without a key; otherwise, once keys are in use, it needs a metrics or admin key.")
             .flag(Flag::plain("metrics-public", "SG_METRICS_PUBLIC")),
+        choice("execution_mode", &["cold", "warm"], "cold", "How Python runs start: cold (a new interpreter each run) or warm (forked from a fork server per dependency set that has the modules earlier runs imported loaded; any problem falls back to cold).")
+            .flag(Flag::plain("execution-mode", "SG_EXECUTION_MODE")),
+        int("max_warm_servers", (1, 1000), 8, "Fork servers kept at once for warm runs; the least recently used idle one makes room.")
+            .flag(Flag::plain("max-warm-servers", "SG_MAX_WARM_SERVERS")),
     ]
 }
 
@@ -267,6 +290,11 @@ pub fn validate(def: &Def, value: &Value) -> Result<Value, String> {
             .as_bool()
             .map(|b| json!(b))
             .ok_or_else(|| format!("must be true or false, not {value}")),
+        Kind::Choice(choices) => value
+            .as_str()
+            .filter(|text| choices.contains(text))
+            .map(|text| json!(text))
+            .ok_or_else(|| format!("must be one of {}, not {value}", choices.join(", "))),
     }
 }
 
@@ -287,6 +315,13 @@ mod tests {
             ("max_concurrent_runs", json!("4"), Err("must be an integer")),
             ("max_concurrent_runs", json!(2.5), Err("must be an integer")),
             ("timeout_sec", json!(2.5), Ok(json!(2.5))),
+            ("execution_mode", json!("warm"), Ok(json!("warm"))),
+            (
+                "execution_mode",
+                json!("hot"),
+                Err("must be one of cold, warm"),
+            ),
+            ("execution_mode", json!(1), Err("must be one of cold, warm")),
             ("timeout_sec", json!(-1), Err("between 0.1 and 86400")),
             ("timeout_sec", json!(true), Err("must be a number")),
             ("notify_url", json!(""), Ok(json!(""))),

@@ -42,6 +42,9 @@ pub struct SettingView {
     pub min: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max: Option<f64>,
+    /// The words a choice takes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub choices: Option<&'static [&'static str]>,
     pub description: &'static str,
 }
 
@@ -119,7 +122,7 @@ impl Settings {
         let (min, max) = match def.kind {
             Kind::Integer { min, max } => (Some(min as f64), Some(max as f64)),
             Kind::Number { min, max } => (Some(min), Some(max)),
-            Kind::Url | Kind::Boolean => (None, None),
+            Kind::Url | Kind::Boolean | Kind::Choice(_) => (None, None),
         };
         SettingView {
             key: def.key,
@@ -129,6 +132,10 @@ impl Settings {
             default: def.default.clone(),
             min,
             max,
+            choices: match def.kind {
+                Kind::Choice(choices) => Some(choices),
+                _ => None,
+            },
             description: def.description,
         }
     }

@@ -131,7 +131,7 @@ fn every_setting_is_listed_with_value_source_type_bounds_and_description() {
     for (key, entry) in all {
         let kind = entry["type"].as_str().unwrap_or_default();
         assert!(
-            ["integer", "number", "url", "boolean"].contains(&kind),
+            ["integer", "number", "url", "boolean", "choice"].contains(&kind),
             "{key}: type {entry}"
         );
         let description = entry["description"].as_str().unwrap_or_default();
@@ -140,7 +140,15 @@ fn every_setting_is_listed_with_value_source_type_bounds_and_description() {
         assert!(entry.get("default").is_some(), "{key}: {entry}");
         let source = entry["source"].as_str().unwrap_or_default();
         assert!(["default", "cli"].contains(&source), "{key}: {entry}");
-        if kind == "url" || kind == "boolean" {
+        if kind == "choice" {
+            let choices = entry["choices"]
+                .as_array()
+                .expect("a choice lists its words");
+            assert!(
+                choices.contains(&entry["value"]),
+                "{key}: the value is a choice: {entry}"
+            );
+        } else if kind == "url" || kind == "boolean" {
             assert!(entry.get("min").is_none(), "{key}: {entry}");
         } else {
             let (min, max) = (entry["min"].as_f64(), entry["max"].as_f64());

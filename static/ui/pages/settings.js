@@ -39,6 +39,8 @@ function settingRow(s) {
   const isNumber = s.type === 'number' || s.type === 'integer';
   const input = isBool
     ? h('input', { type: 'checkbox', id, checked: Boolean(s.value) })
+    : s.choices
+    ? h('select', { id }, ...s.choices.map((c) => h('option', { value: c, selected: c === s.value }, c)))
     : h('input', { id, type: isNumber ? 'number' : 'text', step: s.type === 'integer' ? '1' : 'any', value: s.value ?? '' });
   const original = isBool ? Boolean(s.value) : String(s.value ?? '');
   const errorEl = h('div', { class: 'field-error', id: `${id}-error`, role: 'alert' });
