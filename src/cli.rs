@@ -50,6 +50,7 @@ struct ImportArgs {
 }
 
 pub fn main() -> ExitCode {
+    crate::process::seal_inherited_descriptors();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -118,6 +118,11 @@ pub struct DepsManager {
 }
 
 impl DepsManager {
+    /// The gateway's own folder beside the caches (helper modules, resolve hook, fork servers).
+    pub fn support_dir(&self) -> PathBuf {
+        self.store.support_dir()
+    }
+
     /// Prepares `DATA_DIR/deps_cache` (clearing what an interrupted install left) and
     /// forgets installs a stopped gateway never finished.
     pub async fn open(parts: DepsParts) -> Result<Arc<DepsManager>, DepsError> {

@@ -1,6 +1,7 @@
 //! A running child as the rest of `process` sees it: its pid, its stdout and stderr pipes,
 //! and an exit awaited on a pidfd (no SIGCHLD handler, no thread per child); on kernels
-//! without pidfds, a blocking-pool thread waits for it instead.
+//! without pidfds, a blocking-pool thread waits for it instead. A warm child is its fork
+//! server's child: the server reports its exit.
 
 use std::io;
 use std::os::fd::OwnedFd;
@@ -12,6 +13,13 @@ use tokio::net::unix::pipe;
 use tokio::task::JoinHandle;
 
 use super::launch::Started;
+
+/// A child another process started and reaps: its wait status arrives on `status`, and
+/// `_keep` holds whatever must live while it runs (the fork server that started it).
+pub struct RemoteExit {
+    pub status: tokio::sync::oneshot::Receiver<i32>,
+    pub _keep: Box<dyn std::any::Any + Send + Sync>,
+}
 
 pub(super) struct Child {
     pid: u32,
@@ -26,6 +34,8 @@ enum Exit {
     Pidfd(AsyncFd<OwnedFd>),
     /// The waiting thread, once started (it reaps the child, so nothing else may).
     Thread(Option<JoinHandle<io::Result<ExitStatus>>>),
+    /// Reaped by the fork server that started it, which reports its wait status.
+    Remote(RemoteExit),
 }
 
 impl Child {
@@ -42,6 +52,22 @@ impl Child {
         Ok(Child {
             pid: started.pid,
             exit,
+            status: None,
+            stdout: Some(pipe::Receiver::from_owned_fd(stdout)?),
+            stderr: Some(pipe::Receiver::from_owned_fd(stderr)?),
+        })
+    }
+
+    /// A child a fork server started (and reaps).
+    pub fn remote(
+        pid: u32,
+        exit: RemoteExit,
+        stdout: OwnedFd,
+        stderr: OwnedFd,
+    ) -> io::Result<Child> {
+        Ok(Child {
+            pid,
+            exit: Exit::Remote(exit),
             status: None,
             stdout: Some(pipe::Receiver::from_owned_fd(stdout)?),
             stderr: Some(pipe::Receiver::from_owned_fd(stderr)?),
@@ -77,6 +103,10 @@ impl Child {
                 *waiter = None;
                 status?
             }
+            Exit::Remote(exit) => (&mut exit.status)
+                .await
+                .map(ExitStatus::from_raw)
+                .map_err(|_| io::Error::other("the fork server stopped before the run ended"))?,
         };
         self.status = Some(status);
         Ok(status)
@@ -99,6 +129,12 @@ impl Drop for Child {
     /// A child nobody waited for is killed, and reaped when it has gone, so it leaves no zombie.
     fn drop(&mut self) {
         if self.status.is_some() {
+            return;
+        }
+        if let Exit::Remote(_) = self.exit {
+            // Not ours to reap; its group goes (the server reaps it).
+            // SAFETY: kill on an integer; a negative pid names the child's process group.
+            unsafe { libc::kill(-(self.pid as libc::pid_t), libc::SIGKILL) };
             return;
         }
         let waited = matches!(self.exit, Exit::Thread(Some(_)));

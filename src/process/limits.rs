@@ -57,6 +57,11 @@ impl Rlimit {
         }
     }
 
+    /// (resource, soft limit, hard limit), for a child that sets its limits itself.
+    pub fn parts(&self) -> (u32, u64, u64) {
+        (self.resource, self.limit.rlim_cur, self.limit.rlim_max)
+    }
+
     /// Applies the limit to the calling process (async-signal-safe: one system call).
     pub fn set_own(&self) -> io::Result<()> {
         // SAFETY: setrlimit only reads `limit`.

@@ -6,12 +6,14 @@ mod capture;
 mod child;
 pub mod contain;
 mod disk;
+mod fds;
 mod interpreters;
 mod launch;
 mod limits;
 mod procfs;
 mod search_path;
 mod spawn;
+pub mod warm;
 
 use std::ffi::OsString;
 use std::io;
@@ -26,6 +28,7 @@ use capture::{collect, Reader};
 use tokio_util::sync::CancellationToken;
 
 pub use disk::DiskCap;
+pub use fds::seal_inherited_descriptors;
 pub use interpreters::{Interpreter, Interpreters};
 pub use limits::ResourceLimits;
 pub use search_path::{find_program, join_search_path, split_search_path};
@@ -48,6 +51,8 @@ pub struct ProcessSpec {
     pub user_code: bool,
     /// The folder the tree may fill, and how far.
     pub disk: Option<DiskCap>,
+    /// Fork servers that may start this child warm (a Python interpreter only).
+    pub warm: Option<Arc<warm::WarmPool>>,
 }
 
 impl ProcessSpec {
@@ -70,6 +75,7 @@ impl ProcessSpec {
             limits: ResourceLimits::default(),
             user_code: false,
             disk: None,
+            warm: None,
         }
     }
 
@@ -210,7 +216,7 @@ pub async fn run_observed(
             program: spec.program.display().to_string(),
             source,
         })?;
-    let mut child = spawn::spawn(spec, cell.as_ref())?;
+    let mut child = spawn::start(spec, cell.as_ref()).await?;
     let group = ProcessGroup::of(&child);
     if let Some(observer) = &observer {
         observer.spawned(child.id());

@@ -4,13 +4,25 @@
 
 use std::ffi::OsStr;
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use super::child::Child;
 use super::contain::{self, Cell};
+use super::fds::{dev_null, pipe};
 use super::launch::{self, c_string, Launch, RunUser};
 use super::{find_program, split_search_path, ProcessError, ProcessSpec};
+
+/// The child for `spec`: warm from a fork server where the spec allows it and one is
+/// ready, else (and whenever a warm start fails) started cold.
+pub(super) async fn start(spec: &ProcessSpec, cell: Option<&Cell>) -> Result<Child, ProcessError> {
+    if let Some(pool) = &spec.warm {
+        if let Some(child) = pool.start(spec, cell).await {
+            return Ok(child);
+        }
+    }
+    spawn(spec, cell)
+}
 
 pub(super) fn spawn(spec: &ProcessSpec, cell: Option<&Cell>) -> Result<Child, ProcessError> {
     let failed = |source| ProcessError::Spawn {
@@ -89,21 +101,6 @@ fn resolve(spec: &ProcessSpec) -> io::Result<PathBuf> {
             ),
         )
     })
-}
-
-/// A pipe whose ends are both closed on exec; the child gets its write end through dup2.
-fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 fills two new descriptors that nothing else owns.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: as above.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-fn dev_null() -> io::Result<OwnedFd> {
-    Ok(std::fs::File::open("/dev/null")?.into())
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use crate::catalog::{Catalog, Run, RunEnd, RunStatus, Script};
 use crate::config::RunSettings;
 use crate::deps::{DepsError, DepsManager};
 use crate::domain::RunArgs;
+use crate::process::warm::WarmPool;
 use crate::process::{self, Output, ProcessSpec, ResourceLimits};
 
 use super::admission::{Entry, Slots};
@@ -32,6 +33,8 @@ pub struct Launch {
     pub timeout: Duration,
     pub settings: RunSettings,
     pub base_url: Option<String>,
+    /// Fork servers this run may start warm from.
+    pub warm: Option<Arc<WarmPool>>,
 }
 
 pub struct Execution {
@@ -215,13 +218,15 @@ fn process_spec(
         folder: run_dir.root.clone(),
         max_bytes,
     });
-    ProcessSpec::new(launch.interpreter.clone(), argv, run_dir.work(), env)
+    let mut spec = ProcessSpec::new(launch.interpreter.clone(), argv, run_dir.work(), env)
         .timeout(launch.timeout)
         .output_limit(settings.max_output_bytes)
         .kill_grace(Duration::from_secs(2))
         .limits(limits)
         .user_code()
-        .disk(disk)
+        .disk(disk);
+    spec.warm = launch.warm.clone();
+    spec
 }
 
 /// How the run ended, from its output; stdout that is not JSON goes to the leftovers.

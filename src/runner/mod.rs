@@ -29,6 +29,7 @@ use crate::catalog::{Catalog, CatalogError, Run, Script};
 use crate::config::RunSettings;
 use crate::deps::{DepsError, DepsManager};
 use crate::domain::ParamProblem;
+use crate::process::warm::{WarmPool, WarmReport};
 use crate::process::{Interpreters, Stream};
 use crate::settings::{Effective, Settings};
 
@@ -99,6 +100,8 @@ pub struct Runner {
     finished: broadcast::Sender<Finished>,
     /// Runs execute on the gateway's main runtime, so a caller that goes away does not stop them.
     runtime: tokio::runtime::Handle,
+    /// Fork servers for warm Python runs (used when `execution_mode` is `warm`).
+    warm: Arc<WarmPool>,
 }
 
 /// Where the parts of a runner come from.
@@ -110,6 +113,7 @@ pub struct RunnerParts {
     pub scripts_repo: PathBuf,
     pub runs_dir: PathBuf,
     pub child_path: OsString,
+    pub warm: Arc<WarmPool>,
 }
 
 impl Runner {
@@ -128,6 +132,7 @@ impl Runner {
             accepting: AtomicBool::new(true),
             finished: broadcast::channel(256).0,
             runtime: tokio::runtime::Handle::current(),
+            warm: parts.warm,
         }
     }
 
@@ -161,6 +166,10 @@ impl Runner {
                 runner
                     .admission
                     .resize(current.max_concurrent_runs, current.max_queued_runs);
+                runner.warm.set_max_servers(current.max_warm_servers);
+                if !current.warm_execution {
+                    runner.warm.clear();
+                }
             }
         })
     }
@@ -215,6 +224,11 @@ impl Runner {
 
     pub fn queue_position(&self, run_id: i64) -> Option<usize> {
         self.registry.queue_position(run_id)
+    }
+
+    /// The fork servers warm runs start from.
+    pub fn warm_servers(&self) -> WarmReport {
+        self.warm.report()
     }
 
     /// Runs queued or running now, oldest first.

@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::catalog::{LoadStatus, NewRun, Run, Script};
-use crate::domain::{bind, parse_options, ArgsMap, RunArgs, RunOptions, RunRequest};
+use crate::domain::{bind, parse_options, ArgsMap, RunArgs, RunOptions, RunRequest, Runtime};
 
 use super::admission::Entry;
 use super::execution::{make_folder, Execution, Folder, Launch};
@@ -215,6 +215,8 @@ impl Runner {
             timeout,
             settings,
             base_url: current.base_url.clone(),
+            warm: (current.warm_execution && script.runtime == Runtime::Python)
+                .then(|| self.warm.clone()),
         })
     }
 }

@@ -36,6 +36,9 @@ pub struct Effective {
     pub max_runs_per_script: Option<u64>,
     /// `/metrics` answers without a key.
     pub metrics_public: bool,
+    /// Python runs start from a fork server.
+    pub warm_execution: bool,
+    pub max_warm_servers: usize,
 }
 
 const MIB: u64 = 1024 * 1024;
@@ -106,6 +109,8 @@ impl Effective {
                 .map(|d| Duration::from_secs(d * 86_400)),
             max_runs_per_script: v.optional("max_runs_per_script"),
             metrics_public: v.flag("metrics_public"),
+            warm_execution: v.text("execution_mode").as_deref() == Some("warm"),
+            max_warm_servers: v.size("max_warm_servers"),
         }
     }
 }

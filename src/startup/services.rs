@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api;
 use crate::config::Config;
+use crate::process::warm::WarmPool;
 use crate::retention::Retention;
 use crate::runner::{Runner, RunnerParts};
 use crate::scanner::Scanner;
@@ -106,6 +107,16 @@ async fn first_scan(scanner: Arc<Scanner>) {
     }
 }
 
+/// The fork servers' folder sits with the dependency caches; the helper modules there are
+/// never preloaded (a script's own modules of the same name must win).
+fn warm_pool(core: &Core) -> Result<Arc<WarmPool>, StartupError> {
+    let support = core.deps.support_dir();
+    let exclude = vec![support.join("python-compat")];
+    let max = core.settings.current().max_warm_servers;
+    WarmPool::open(&support.join("warm"), exclude, max)
+        .map_err(|e| StartupError::Recover(format!("cannot prepare the fork servers' folder: {e}")))
+}
+
 async fn start_runner(core: &Core, config: &Config) -> Result<Arc<Runner>, StartupError> {
     let runner = Arc::new(Runner::new(RunnerParts {
         catalog: core.catalog.clone(),
@@ -115,6 +126,7 @@ async fn start_runner(core: &Core, config: &Config) -> Result<Arc<Runner>, Start
         scripts_repo: config.scan.scripts_repo.clone(),
         runs_dir: config.runs_dir(),
         child_path: config.child_path.clone(),
+        warm: warm_pool(core)?,
     }));
     let recovered = runner
         .recover_leftovers()

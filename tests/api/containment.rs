@@ -68,6 +68,12 @@ fn assert_gone(token: &str, what: &str) {
 
 #[test]
 fn a_detached_grandchild_ends_with_its_run_in_every_ending() {
+    detached_grandchildren_end_with_their_runs(&[]);
+}
+
+/// Every ending of a run whose grandchild detached leaves nothing behind, in the execution
+/// mode `extra_args` choose (a warm gateway's first run starts its fork server).
+pub fn detached_grandchildren_end_with_their_runs(extra_args: &[&str]) {
     let repo = TestRepo::new();
     repo.write("python/escape.py", &escape_script());
     let schema_token = unique_marker("schema-escape");
@@ -79,7 +85,9 @@ fn a_detached_grandchild_ends_with_its_run_in_every_ending() {
     );
     repo.write("python/schema_escape.py", &schema_escape);
     let data = data_dir();
-    let app = spawn_app(&repo, data.path(), &["--max-output-mb", "1"]);
+    let mut args = vec!["--max-output-mb", "1"];
+    args.extend(extra_args);
+    let app = spawn_app(&repo, data.path(), &args);
     assert_gone(&schema_token, "a schema extraction that timed out");
     let broken = app
         .script_by_path("python/schema_escape.py")
@@ -91,6 +99,7 @@ fn a_detached_grandchild_ends_with_its_run_in_every_ending() {
         "{broken}"
     );
     let id = script_id(&app, "python/escape.py");
+    crate::warm::warm_up(&app, &format!("/api/scripts/{id}/run?token=warm-up"));
 
     for (then, query, run_status) in [
         ("end", "", "success"),

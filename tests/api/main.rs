@@ -31,4 +31,5 @@ mod scripts;
 mod settings;
 mod startup;
 mod ui;
+mod warm;
 mod webhooks;

@@ -1,0 +1,292 @@
+//! Warm execution: Python runs forked from a fork server per dependency set are what cold
+//! runs are (argv, cwd, environment, descriptors, signals, limits, `__main__`), share no
+//! state, end with their whole tree, and never fail because a server did.
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::{json, Value};
+
+use crate::helpers::{data_dir, spawn_app, wait_until, TestApp, TestRepo, WAIT};
+use crate::run_support::{python, script_id};
+
+const WARM: [&str; 2] = ["--execution-mode", "warm"];
+
+/// Prints what a run can see of itself; `collections` gets a mark, and a global counts.
+const PROBE: &str = r#"import random, signal, collections
+seen = getattr(collections, "_probe_mark", None)
+collections._probe_mark = os.environ["SG_RUN_ID"]
+COUNTER = globals().get("COUNTER", 0) + 1
+print(json.dumps({
+    "argv": sys.argv, "cwd": os.getcwd(), "path": sys.path, "name": __name__,
+    "file": __file__, "env": dict(os.environ), "fds": sorted(os.listdir("/proc/self/fd")),
+    "seen": seen, "counter": COUNTER, "random": random.random(),
+    "sigint": str(signal.getsignal(signal.SIGINT)), "sigpipe": str(signal.getsignal(signal.SIGPIPE)),
+    "own_group": os.getpgid(0) == os.getpid(),
+    "blocked": sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, [])),
+    "limits": open("/proc/self/limits").read().splitlines()[1:],
+    "loader": type(__loader__).__name__, "modules": sorted(sys.modules),
+}))"#;
+
+/// The fork servers the gateway runs.
+pub fn servers(app: &TestApp) -> Vec<Value> {
+    let (status, body) = app.get("/api/system/warm");
+    assert_eq!(status, 200, "GET /api/system/warm: {body}");
+    body["servers"].as_array().cloned().unwrap_or_default()
+}
+
+/// Runs the gateway forked from a fork server so far.
+fn served(app: &TestApp) -> u64 {
+    let (_, body) = app.get("/api/system/warm");
+    body["warm_starts"]
+        .as_u64()
+        .expect("a count of warm starts")
+}
+
+/// Runs `run_path` once; on a warm gateway, then waits until a fork server is ready, so the
+/// next runs of its dependency set start warm.
+pub fn warm_up(app: &TestApp, run_path: &str) {
+    let (status, body) = app.get(run_path);
+    assert_eq!(status, 200, "warm-up run: {body}");
+    let (_, warm) = app.get("/api/system/warm");
+    if warm["execution_mode"] != json!("warm") {
+        return;
+    }
+    assert!(
+        wait_until(WAIT, || !servers(app).is_empty()),
+        "no fork server became ready; stderr:\n{}",
+        app.stderr()
+    );
+}
+
+fn run(app: &TestApp, path: &str) -> Value {
+    let (status, body) = app.get(path);
+    assert_eq!(status, 200, "{path}: {body}");
+    body
+}
+
+fn probe_app() -> (TestRepo, tempfile::TempDir, TestApp, i64) {
+    let repo = TestRepo::new();
+    repo.write("python/probe.py", &python(&json!({}), PROBE));
+    repo.write(
+        "python/slow.py",
+        &python(&json!({}), "import time\ntime.sleep(5)\nprint('{}')"),
+    );
+    let data = data_dir();
+    let app = spawn_app(&repo, data.path(), &WARM);
+    let id = script_id(&app, "python/probe.py");
+    (repo, data, app, id)
+}
+
+#[test]
+fn a_warm_run_sees_what_a_cold_run_sees_and_nothing_of_earlier_runs() {
+    let (_repo, _data, app, id) = probe_app();
+    let path = format!("/api/scripts/{id}/run");
+    let cold = run(&app, &path)["data"].clone();
+    warm_up(&app, &path);
+    let before = served(&app);
+    let warm: Vec<Value> = (0..3).map(|_| run(&app, &path)["data"].clone()).collect();
+    assert_eq!(
+        served(&app),
+        before + 3,
+        "the three runs were forked by the server"
+    );
+    for (index, run) in warm.iter().enumerate() {
+        for key in [
+            "argv",
+            "path",
+            "name",
+            "file",
+            "fds",
+            "sigint",
+            "sigpipe",
+            "own_group",
+            "blocked",
+            "limits",
+            "loader",
+        ] {
+            assert_eq!(
+                run[key], cold[key],
+                "run {index}: {key} differs from a cold run's"
+            );
+        }
+        assert_eq!(
+            run["fds"],
+            json!(["0", "1", "2", "3"]),
+            "only stdio (and the listing itself)"
+        );
+        assert_eq!(
+            run["seen"],
+            Value::Null,
+            "run {index} saw an earlier run's module state"
+        );
+        assert_eq!(
+            run["counter"],
+            json!(1),
+            "run {index} saw an earlier run's global"
+        );
+        let run_id = run["env"]["SG_RUN_ID"].as_str().expect("a run id");
+        assert!(
+            run["cwd"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("/runs/{run_id}/work")),
+            "{run}"
+        );
+        let mut env = run["env"].as_object().unwrap().clone();
+        let mut cold_env = cold["env"].as_object().unwrap().clone();
+        for per_run in ["SG_RUN_ID", "HOME", "TMPDIR"] {
+            assert!(env.remove(per_run).is_some() && cold_env.remove(per_run).is_some());
+        }
+        assert_eq!(env, cold_env, "the environment is the cold run's");
+    }
+    let draws: Vec<&Value> = warm.iter().map(|r| &r["random"]).collect();
+    assert!(
+        draws[0] != draws[1] && draws[1] != draws[2],
+        "random is reseeded: {draws:?}"
+    );
+}
+
+#[test]
+fn a_server_learns_what_its_runs_import_and_the_next_one_preloads_it() {
+    let repo = TestRepo::new();
+    repo.write(
+        "python/dec.py",
+        &python(
+            &json!({}),
+            "import decimal\nprint(json.dumps({\"d\": str(decimal.Decimal('1.5') * 2)}))",
+        ),
+    );
+    let data = data_dir();
+    let app = spawn_app(&repo, data.path(), &WARM);
+    let path = format!("/api/scripts/{}/run", script_id(&app, "python/dec.py"));
+    warm_up(&app, &path);
+    let preloads = |app: &TestApp| -> bool {
+        servers(app).iter().any(|s| {
+            s["preloaded"]
+                .as_array()
+                .is_some_and(|p| p.contains(&json!("decimal")))
+        })
+    };
+    let learned = wait_until(WAIT, || {
+        assert_eq!(run(&app, &path)["data"], json!({"d": "3.0"}));
+        preloads(&app)
+    });
+    assert!(learned, "no server preloads decimal: {:?}", servers(&app));
+}
+
+#[test]
+fn a_killed_fork_server_never_fails_a_run() {
+    let (_repo, _data, app, id) = probe_app();
+    let path = format!("/api/scripts/{id}/run");
+    warm_up(&app, &path);
+    let first = servers(&app)[0]["pid"].as_i64().expect("a pid");
+    kill(Pid::from_raw(first as i32), Signal::SIGKILL).expect("the server can be killed");
+    for _ in 0..3 {
+        assert_eq!(run(&app, &path)["run_status"], json!("success"));
+    }
+    let replaced = wait_until(WAIT, || {
+        run(&app, &path);
+        servers(&app)
+            .iter()
+            .any(|s| s["pid"].as_i64().is_some_and(|p| p != first))
+    });
+    assert!(
+        replaced,
+        "a new server replaces the killed one: {:?}",
+        servers(&app)
+    );
+
+    // Killed while a run is in it: that run ends (its server reported nothing), the next runs work.
+    let slow = script_id(&app, "python/slow.py");
+    let (status, started) = app.get(&format!("/api/scripts/{slow}/run?async=true"));
+    assert_eq!(status, 202, "{started}");
+    assert!(
+        wait_until(WAIT, || servers(&app)
+            .iter()
+            .any(|s| s["running"] == json!(1))),
+        "the slow run is in the server"
+    );
+    let server = servers(&app)[0]["pid"].as_i64().unwrap();
+    kill(Pid::from_raw(server as i32), Signal::SIGKILL).expect("the server can be killed");
+    let run_id = started["run_id"].as_i64().unwrap();
+    let ended = wait_until(WAIT, || {
+        let (_, run) = app.get(&format!("/api/runs/{run_id}"));
+        run["status"] != json!("running") && run["status"] != json!("queued")
+    });
+    assert!(ended, "the run in the killed server ended");
+    assert_eq!(run(&app, &path)["run_status"], json!("success"));
+}
+
+#[test]
+fn warm_runs_fail_stop_and_import_their_own_modules_like_cold_ones() {
+    let repo = TestRepo::new();
+    repo.write("python/tool/helper.py", "VALUE = 'one'\n");
+    repo.write(
+        "python/tool/main.py",
+        &python(
+            &json!({"mode": {"flag": "--mode", "type": "str", "default": "ok"}}),
+            r#"import helper
+mode = sys.argv[sys.argv.index("--mode") + 1]
+if mode == "raise":
+    raise ValueError("broken on purpose")
+if mode == "exit":
+    sys.exit(7)
+if mode == "file":
+    open("made.txt", "w").write("made")
+    print("plain text, not JSON")
+    sys.exit(0)
+if mode == "sleep":
+    import time
+    time.sleep(30)
+print(json.dumps({"helper": helper.VALUE}))"#,
+        ),
+    );
+    let data = data_dir();
+    let app = spawn_app(&repo, data.path(), &WARM);
+    let id = script_id(&app, "python/tool/main.py");
+    let path = |mode: &str| format!("/api/scripts/{id}/run?mode={mode}");
+    warm_up(&app, &path("ok"));
+    let before = served(&app);
+    assert_eq!(run(&app, &path("ok"))["data"], json!({"helper": "one"}));
+    repo.write("python/tool/helper.py", "VALUE = 'two'\n");
+    assert_eq!(
+        run(&app, &path("ok"))["data"],
+        json!({"helper": "two"}),
+        "the edited helper is loaded fresh"
+    );
+
+    let raised = run(&app, &path("raise"));
+    assert_eq!(raised["run_status"], json!("error"), "{raised}");
+    assert_eq!(raised["exit_code"], json!(1));
+    let stderr = raised["stderr"].as_str().unwrap();
+    let first_frame = stderr.lines().nth(1).unwrap_or_default();
+    assert!(
+        first_frame.contains("main.py"),
+        "the traceback starts in the script: {stderr}"
+    );
+    assert!(
+        !stderr.contains("fork_server"),
+        "no frame of the fork server: {stderr}"
+    );
+    assert!(stderr.contains("ValueError: broken on purpose"), "{stderr}");
+    assert_eq!(run(&app, &path("exit"))["exit_code"], json!(7));
+
+    let made = run(&app, &path("file"));
+    assert_eq!(made["run_status"], json!("success"), "{made}");
+    let names: Vec<&str> = made["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert!(names.contains(&"made.txt"), "{made}");
+
+    let slow = run(&app, &format!("{}&timeout=1", path("sleep")));
+    assert_eq!(slow["run_status"], json!("timeout"), "{slow}");
+    assert!(served(&app) >= before + 6, "these runs started warm");
+}
+
+#[test]
+fn a_detached_grandchild_of_a_warm_run_ends_with_its_run() {
+    crate::containment::detached_grandchildren_end_with_their_runs(&WARM);
+}
