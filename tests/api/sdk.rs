@@ -216,6 +216,18 @@ fn async_main_local_testing_blocks_and_sibling_modules_behave() {
     let (status, body) = app.get(&format!("/api/scripts/{id}/run?delay_ms=5"));
     let data = &assert_success("async main", status, &body)["data"];
     assert_eq!(data, &json!({"slept": 5, "module": "waits"}));
+    let (_, environment) = app.get(&format!("/api/scripts/{id}/environment"));
+    let argv: Vec<&str> = environment["argv"]
+        .as_array()
+        .expect("argv")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        argv.len() == 4 && argv[1].ends_with("/.sg/python-launch/sg_launch.py"),
+        "an SDK script starts behind the launcher: {argv:?}"
+    );
+    assert!(argv[2].ends_with("python/waits.py"), "{argv:?}");
 
     let id = script_id(&app, "python/local.py");
     let (status, body) = app.get(&format!("/api/scripts/{id}/run?x=21"));
