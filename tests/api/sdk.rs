@@ -169,6 +169,7 @@ fn an_upload_arrives_as_a_path_and_output_files_become_the_runs_files() {
         files,
         [("note.txt".to_string(), 6), ("twin.bin".to_string(), 1000)]
     );
+    assert!(answer["stderr"].as_str().unwrap().contains("copying twin"));
 }
 
 #[test]
@@ -205,6 +206,10 @@ fn async_main_local_testing_blocks_and_sibling_modules_behave() {
     repo.write("python/waits.py", PY_ASYNC);
     repo.write("python/local.py", PY_LOCAL);
     repo.write("python/helper_mod.py", "def double(x):\n    return 2 * x\n");
+    repo.write(
+        "python/plain.py",
+        "def main(a: int, b: int = 2):\n    return {\"sum\": a + b}\n",
+    );
     let data = data_dir();
     let app = spawn_app(&repo, data.path(), &[]);
     assert!(
@@ -228,6 +233,11 @@ fn async_main_local_testing_blocks_and_sibling_modules_behave() {
         "an SDK script starts behind the launcher: {argv:?}"
     );
     assert!(argv[2].ends_with("python/waits.py"), "{argv:?}");
+
+    let id = script_id(&app, "python/plain.py");
+    let (status, body) = app.get(&format!("/api/scripts/{id}/run?a=40"));
+    let data = &assert_success("a plain main without the SDK import", status, &body)["data"];
+    assert_eq!(data, &json!({"sum": 42}));
 
     let id = script_id(&app, "python/local.py");
     let (status, body) = app.get(&format!("/api/scripts/{id}/run?x=21"));

@@ -54,12 +54,16 @@ fn commonjs_with_a_sync_main_gets_every_type() {
         photo.starts_with('/') && data["photo"]["size"] == json!(321),
         "{data}"
     );
+    assert_eq!(body["files"][0]["name"], json!("echo.txt"), "{body}");
+    assert!(body["stderr"].as_str().unwrap().contains("echoed Ada"));
 }
 
 #[test]
 fn an_es_module_with_an_async_main_matches_its_hand_written_schema() {
     let repo = TestRepo::new();
     repo.write("js/greet.mjs", JS_GREET_SDK);
+    repo.write("js/esm/package.json", r#"{"type": "module"}"#);
+    repo.write("js/esm/greet.js", JS_GREET_SDK);
     let by_hand = "console.log(JSON.stringify({ ok: true }));";
     repo.write("js/greet_classic.js", &js(&greet_schema(), by_hand));
     let data = data_dir();
@@ -69,6 +73,13 @@ fn an_es_module_with_an_async_main_matches_its_hand_written_schema() {
     assert_eq!(sdk["load_status"], json!("ok"), "{sdk}");
     assert_eq!(sdk["args_schema"], classic["args_schema"]);
     assert_eq!(sdk["args_schema"], greet_schema());
+    let typed_js = app.script_by_path("js/esm/greet.js").expect("listed");
+    assert_eq!(typed_js["load_status"], json!("ok"), "{typed_js}");
+    assert_eq!(
+        typed_js["args_schema"],
+        greet_schema(),
+        "a .js file under \"type\": \"module\""
+    );
 
     let id = sdk["id"].as_i64().unwrap();
     let (status, body) = app.post(

@@ -92,12 +92,13 @@ pub fn greet_schema() -> Value {
 /// Takes an upload and writes two output files.
 pub const PY_UPLOAD: &str = r#"from pathlib import Path
 
-from scriptgateway_sdk import File, output_file, script
+from scriptgateway_sdk import File, log, output_file, script
 
 
 @script
 def main(photo: File, label: str = "copy") -> dict:
     """Copies an upload."""
+    log("copying", label)
     out = output_file(f"{label}.bin", photo.read_bytes())
     output_file("note.txt", "héllo")
     return {"is_path": isinstance(photo, Path), "size": photo.stat().st_size,
@@ -149,7 +150,7 @@ def main(site: str, mode: str = "fast"):
 
 /// Every type the JS SDK passes, in CommonJS with a sync `main`.
 pub const JS_EVERY_TYPE: &str = r#"const fs = require('node:fs');
-const { script } = require('scriptgateway-sdk');
+const { script, outputFile, log } = require('scriptgateway-sdk');
 
 script({
   description: 'Echoes every parameter with its JS type',
@@ -167,6 +168,8 @@ script({
     const out = {};
     for (const [key, value] of Object.entries(args)) out[key] = { value, type: typeof value };
     if (args.photo) out.photo.size = fs.statSync(args.photo).size;
+    outputFile('echo.txt', 'abc');
+    log('echoed', args.name);
     return out;
   },
 });

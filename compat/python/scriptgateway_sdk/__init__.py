@@ -13,7 +13,6 @@ JSON. ``run(main)`` does the same when the script is started by hand
 (``python script.py --name Ada``).
 """
 
-import asyncio
 import enum
 import inspect
 import json
@@ -63,6 +62,8 @@ def dispatch(main, argv):
                 values[param.name] = None
         result = main(**values)
         if inspect.iscoroutine(result):
+            import asyncio  # only here: importing it costs more than the rest of the SDK
+
             result = asyncio.run(result)
         if result is not None:
             print(json.dumps(result, ensure_ascii=False, default=_jsonable), flush=True)
