@@ -102,7 +102,10 @@ impl Provided {
         let python = support.join("python-compat");
         let node = support.join("node/node_modules");
         Provided {
-            esm_hook: written(env::write_esm_hook(support), "ES-module imports of dependencies will not resolve"),
+            esm_hook: written(
+                env::write_esm_hook(support),
+                "ES-module imports of dependencies and of the JS SDK will not resolve",
+            ),
             python_helpers: written(
                 compat::write_python_helpers(&python).map(|()| python),
                 "Python scripts cannot import the script SDK or the original gateway's helper modules",
