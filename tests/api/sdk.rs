@@ -281,3 +281,27 @@ fn the_inferred_schema_equals_the_hand_written_args_map_of_the_same_script() {
         &json!({"greetings": ["BONJOUR, ADA!", "BONJOUR, ADA!"]})
     );
 }
+
+#[test]
+fn the_shipped_sdk_example_runs() {
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts_repo/python/slugify.py");
+    let repo = TestRepo::new();
+    repo.write(
+        "python/slugify.py",
+        &std::fs::read_to_string(example).expect("the example exists"),
+    );
+    let data = data_dir();
+    let app = spawn_app(&repo, data.path(), &[]);
+    let id = script_id(&app, "python/slugify.py");
+    let (status, body) = app.post(
+        &format!("/api/scripts/{id}/run"),
+        &json!({"titles": ["Héllo, Wörld!", "Rust & Python"], "separator": "_", "as_csv": true}),
+    );
+    let answer = assert_success("slugify", status, &body);
+    assert_eq!(
+        answer["data"],
+        json!({"slugs": ["hello_world", "rust_python"]})
+    );
+    assert_eq!(answer["files"][0]["name"], json!("slugs.csv"), "{answer}");
+}
