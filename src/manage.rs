@@ -22,7 +22,7 @@ pub enum ManageError {
     Repo(#[from] RepoError),
     #[error("no script with id {0}")]
     NotFound(i64),
-    #[error("{0} would not be a script: it must mention _sys_get_schema (or, in Python, have an `if __name__ == \"__main__\"` guard)")]
+    #[error("{0} would not be a script: {rule}", rule = crate::domain::SCRIPT_RULE)]
     NotAScript(String),
     #[error(transparent)]
     Catalog(#[from] CatalogError),
@@ -190,7 +190,14 @@ impl ScriptManager {
     async fn rescanned(&self, path: &ScriptPath) -> Result<Script, ManageError> {
         self.scanner.scan_for(&path.relative).await?;
         let found = self.catalog.script_by_path(path.relative.clone()).await?;
-        found.ok_or_else(|| RepoError::InvalidPath(format!("{} is not a script: it must mention _sys_get_schema or have an `if __name__ == \"__main__\"` guard", path.relative)).into())
+        found.ok_or_else(|| {
+            RepoError::InvalidPath(format!(
+                "{} is not a script: {}",
+                path.relative,
+                crate::domain::SCRIPT_RULE
+            ))
+            .into()
+        })
     }
 
     async fn blocking<T: Send + 'static>(

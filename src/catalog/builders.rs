@@ -58,6 +58,7 @@ pub fn script_upsert(path: &str) -> ScriptUpsert {
     ScriptUpsert {
         path: path.into(),
         runtime: Runtime::Python,
+        entry: crate::domain::EntryKind::Classic,
         name: path.into(),
         group_path: None,
         description: None,

@@ -3,7 +3,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::Value;
 
-use crate::domain::Runtime;
+use crate::domain::{EntryKind, Runtime};
 
 use super::CatalogError;
 
@@ -28,6 +28,8 @@ pub struct Script {
     pub id: i64,
     pub path: String,
     pub runtime: Runtime,
+    /// How the script is started.
+    pub entry: EntryKind,
     pub name: String,
     pub group_path: Option<String>,
     pub alias: Option<String>,
@@ -57,6 +59,7 @@ pub struct Script {
 pub struct ScriptUpsert {
     pub path: String,
     pub runtime: Runtime,
+    pub entry: EntryKind,
     pub name: String,
     pub group_path: Option<String>,
     pub description: Option<String>,
@@ -75,6 +78,7 @@ pub struct ScriptIndexEntry {
     pub group_path: Option<String>,
     pub deleted: bool,
     pub args_schema: Option<Value>,
+    pub entry: EntryKind,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -92,7 +96,8 @@ pub struct Page<T> {
     pub total: i64,
 }
 
-const SCRIPT_COLUMNS: &str = "id, path, runtime, name, group_path, alias, description, enabled,
+const SCRIPT_COLUMNS: &str =
+    "id, path, runtime, entry_kind, name, group_path, alias, description, enabled,
     notify_enabled, timeout_sec, max_concurrent, load_status, load_error, args_schema, file_hash,
     file_size, deps_file, deps_hash, deps_status, created_at, updated_at, loaded_at, last_run_at,
     last_run_status, run_count";
@@ -101,10 +106,12 @@ fn script_from_row(row: &Row<'_>) -> rusqlite::Result<Script> {
     let runtime: String = row.get("runtime")?;
     let load_status: String = row.get("load_status")?;
     let args_schema: Option<String> = row.get("args_schema")?;
+    let entry: String = row.get("entry_kind")?;
     Ok(Script {
         id: row.get("id")?,
         path: row.get("path")?,
         runtime: Runtime::parse(&runtime).unwrap_or(Runtime::Python),
+        entry: EntryKind::parse(&entry),
         name: row.get("name")?,
         group_path: row.get("group_path")?,
         alias: row.get("alias")?,
@@ -193,11 +200,13 @@ fn like_pattern(search: &str) -> String {
 }
 
 pub fn index(conn: &Connection) -> Result<Vec<ScriptIndexEntry>, CatalogError> {
-    let mut statement = conn
-        .prepare("SELECT id, path, file_hash, group_path, deleted_at, args_schema FROM scripts")?;
+    let mut statement = conn.prepare(
+        "SELECT id, path, file_hash, group_path, deleted_at, args_schema, entry_kind FROM scripts",
+    )?;
     let rows = statement.query_map([], |row| {
         let deleted: Option<String> = row.get(4)?;
         let schema: Option<String> = row.get(5)?;
+        let entry: String = row.get(6)?;
         Ok(ScriptIndexEntry {
             id: row.get(0)?,
             path: row.get(1)?,
@@ -205,6 +214,7 @@ pub fn index(conn: &Connection) -> Result<Vec<ScriptIndexEntry>, CatalogError> {
             group_path: row.get(3)?,
             deleted: deleted.is_some(),
             args_schema: schema.and_then(|s| serde_json::from_str(&s).ok()),
+            entry: EntryKind::parse(&entry),
         })
     })?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -221,10 +231,11 @@ pub fn upsert(conn: &Connection, script: &ScriptUpsert) -> Result<(), CatalogErr
         script.description,
         script.file_hash,
         script.file_size,
+        script.entry.as_str(),
     ];
     let updated = conn.execute(
         "UPDATE scripts SET runtime = ?2, name = ?3, group_path = ?4, description = ?5,
-             file_hash = ?6, file_size = ?7, deleted_at = NULL,
+             file_hash = ?6, file_size = ?7, entry_kind = ?8, deleted_at = NULL,
              updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
          WHERE path = ?1",
         values,
@@ -232,8 +243,8 @@ pub fn upsert(conn: &Connection, script: &ScriptUpsert) -> Result<(), CatalogErr
     if updated == 0 {
         conn.execute(
             "INSERT INTO scripts (path, runtime, name, group_path, description, file_hash, file_size,
-                                  load_status, load_error)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'error', 'not loaded yet')",
+                                  entry_kind, load_status, load_error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'error', 'not loaded yet')",
             values,
         )?;
     }

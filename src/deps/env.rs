@@ -54,21 +54,30 @@ impl RunDeps {
     }
 }
 
-/// Builds the variables for a cache folder and the shared folder (and, for Python, the
-/// original gateway's helper modules after both).
+/// The gateway's own module folders, searched after a script's dependencies.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Provided<'a> {
+    /// The original gateway's helper modules and the Python SDK.
+    pub python: Option<&'a Path>,
+    /// A `node_modules` folder holding the JS SDK.
+    pub node_modules: Option<&'a Path>,
+}
+
+/// Builds the variables for a cache folder and the shared folder, then the gateway's own
+/// modules (last, so a script's own dependency of the same name wins).
 pub fn deps_env(
     runtime: Runtime,
     cache: Option<&Path>,
     shared: Option<&Path>,
     esm_hook: Option<&str>,
-    python_helpers: Option<&Path>,
+    provided: Provided<'_>,
 ) -> Vec<(OsString, OsString)> {
     let folders = cache.into_iter().chain(shared).map(Path::to_path_buf);
     let join = crate::process::join_search_path;
     match runtime {
         Runtime::Python => {
             let folders: Vec<PathBuf> = folders
-                .chain(python_helpers.map(Path::to_path_buf))
+                .chain(provided.python.map(Path::to_path_buf))
                 .collect();
             if folders.is_empty() {
                 return Vec::new();
@@ -76,7 +85,10 @@ pub fn deps_env(
             vec![("PYTHONPATH".into(), join(folders))]
         }
         Runtime::Js => {
-            let modules: Vec<PathBuf> = folders.map(|f| f.join("node_modules")).collect();
+            let modules: Vec<PathBuf> = folders
+                .map(|f| f.join("node_modules"))
+                .chain(provided.node_modules.map(Path::to_path_buf))
+                .collect();
             if modules.is_empty() {
                 return Vec::new();
             }
@@ -314,15 +326,19 @@ mod tests {
             Some(Path::new("/c/h")),
             Some(Path::new("/c/shared")),
             None,
-            None,
+            Provided::default(),
         );
         assert_eq!(env, [("PYTHONPATH".into(), "/c/h:/c/shared".into())]);
+        let python_only = Provided {
+            python: Some(Path::new("/helpers")),
+            node_modules: None,
+        };
         let env = deps_env(
             Runtime::Js,
             Some(Path::new("/c/h")),
             None,
             Some("file:///hook.mjs"),
-            Some(Path::new("/helpers")),
+            python_only,
         );
         assert_eq!(
             env,
@@ -331,26 +347,45 @@ mod tests {
                 ("NODE_OPTIONS".into(), "--import=file:///hook.mjs".into())
             ]
         );
-        assert!(deps_env(Runtime::Js, None, None, Some("x"), None).is_empty());
+        assert!(deps_env(Runtime::Js, None, None, Some("x"), Provided::default()).is_empty());
     }
 
     #[test]
-    fn the_original_gateways_helpers_come_last_for_python_only() {
-        let helpers = Some(Path::new("/sg/python-compat"));
+    fn the_gateways_own_modules_come_last() {
+        let provided = Provided {
+            python: Some(Path::new("/sg/python-compat")),
+            node_modules: Some(Path::new("/sg/node/node_modules")),
+        };
         let env = deps_env(
             Runtime::Python,
             Some(Path::new("/c/h")),
             None,
             None,
-            helpers,
+            provided,
         );
         assert_eq!(
             env,
             [("PYTHONPATH".into(), "/c/h:/sg/python-compat".into())]
         );
-        let env = deps_env(Runtime::Python, None, None, None, helpers);
+        let env = deps_env(Runtime::Python, None, None, None, provided);
         assert_eq!(env, [("PYTHONPATH".into(), "/sg/python-compat".into())]);
-        assert!(deps_env(Runtime::Js, None, None, None, helpers).is_empty());
+        let env = deps_env(Runtime::Js, Some(Path::new("/c/h")), None, None, provided);
+        assert_eq!(
+            env,
+            [(
+                "NODE_PATH".into(),
+                "/c/h/node_modules:/sg/node/node_modules".into()
+            )]
+        );
+        // An ES module without dependencies of its own still gets the hook, to find the SDK.
+        let env = deps_env(Runtime::Js, None, None, Some("file:///hook.mjs"), provided);
+        assert_eq!(
+            env,
+            [
+                ("NODE_PATH".into(), "/sg/node/node_modules".into()),
+                ("NODE_OPTIONS".into(), "--import=file:///hook.mjs".into())
+            ]
+        );
     }
 
     #[test]

@@ -125,11 +125,15 @@ impl DepsManager {
             .then_some(shared.as_path());
         let hook = match runtime {
             Runtime::Js if env::is_es_module(&self.scripts_repo, script_file) => {
-                self.esm_hook.as_deref()
+                self.provided.esm_hook.as_deref()
             }
             _ => None,
         };
-        env::deps_env(runtime, cache, shared, hook, self.python_helpers.as_deref())
+        let provided = env::Provided {
+            python: self.provided.python_helpers.as_deref(),
+            node_modules: self.provided.node_modules.as_deref(),
+        };
+        env::deps_env(runtime, cache, shared, hook, provided)
     }
 
     /// What a schema extraction gets: the script's cache if it is complete (never waits

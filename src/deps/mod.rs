@@ -84,6 +84,50 @@ pub enum DepsError {
     Task(String),
 }
 
+/// The files the gateway writes under `DATA_DIR/deps_cache/.sg` for every run; each is
+/// `None` when it could not be written (logged once, at start).
+struct Provided {
+    /// `file:` URL of the ES-module resolve hook.
+    esm_hook: Option<String>,
+    /// `python-compat`: the original gateway's helper modules and the Python SDK.
+    python_helpers: Option<PathBuf>,
+    /// `node/node_modules`: the JS SDK package.
+    node_modules: Option<PathBuf>,
+    /// `python-launch/sg_launch.py`: how Python SDK scripts are started.
+    python_launcher: Option<PathBuf>,
+}
+
+impl Provided {
+    fn write(support: &std::path::Path) -> Provided {
+        let python = support.join("python-compat");
+        let node = support.join("node/node_modules");
+        Provided {
+            esm_hook: written(
+                env::write_esm_hook(support),
+                "ES-module imports of dependencies and of the JS SDK will not resolve",
+            ),
+            python_helpers: written(
+                compat::write_python_helpers(&python).map(|()| python),
+                "Python scripts cannot import the script SDK or the original gateway's helper modules",
+            ),
+            node_modules: written(
+                compat::write_node_helpers(&node).map(|()| node),
+                "JS scripts cannot import the script SDK",
+            ),
+            python_launcher: written(
+                compat::write_python_launcher(&support.join("python-launch")),
+                "Python SDK scripts cannot start",
+            ),
+        }
+    }
+}
+
+fn written<T>(result: std::io::Result<T>, consequence: &str) -> Option<T> {
+    result
+        .inspect_err(|error| tracing::warn!(%error, "{consequence}"))
+        .ok()
+}
+
 /// What the manager is built from.
 pub struct DepsParts {
     pub catalog: Catalog,
@@ -102,10 +146,8 @@ pub struct DepsManager {
     installer: Installer,
     interpreters: Arc<Interpreters>,
     scripts_repo: PathBuf,
-    /// `file:` URL of the ES-module resolve hook, when it could be written.
-    esm_hook: Option<String>,
-    /// Where the original gateway's helper modules for Python were written, if they could be.
-    python_helpers: Option<PathBuf>,
+    /// What the gateway gives every run besides its dependencies.
+    provided: Provided,
     locks: Mutex<HashMap<DepsKey, Arc<tokio::sync::Mutex<()>>>>,
     leases: Arc<Leases>,
     installs: Semaphore,
@@ -128,21 +170,12 @@ impl DepsManager {
     pub async fn open(parts: DepsParts) -> Result<Arc<DepsManager>, DepsError> {
         let store = CacheStore::new(parts.cache_root);
         let prepared = store.clone();
-        let (esm_hook, python_helpers) = tokio::task::spawn_blocking(move || {
+        let provided = tokio::task::spawn_blocking(move || {
             prepared.prepare()?;
-            let support = prepared.support_dir();
-            let helpers = support.join("python-compat");
-            let written = compat::write_python_helpers(&helpers).map(|()| helpers);
-            Ok::<_, std::io::Error>((env::write_esm_hook(&support), written))
+            Ok::<_, std::io::Error>(Provided::write(&prepared.support_dir()))
         })
         .await
         .map_err(|e| DepsError::Task(e.to_string()))??;
-        let esm_hook = esm_hook
-            .inspect_err(|error| tracing::warn!(%error, "ES-module imports of dependencies will not resolve"))
-            .ok();
-        let python_helpers = python_helpers
-            .inspect_err(|error| tracing::warn!(%error, "scripts written for the original gateway cannot import its helper modules"))
-            .ok();
         parts.catalog.forget_unfinished_dep_installs().await?;
         let installer = Installer::new(
             parts.settings,
@@ -160,8 +193,7 @@ impl DepsManager {
             installer,
             interpreters: parts.interpreters,
             scripts_repo: parts.scripts_repo,
-            esm_hook,
-            python_helpers,
+            provided,
             locks: Mutex::default(),
             leases: Arc::default(),
             installs: Semaphore::new(CONCURRENT_INSTALLS),
@@ -176,6 +208,11 @@ impl DepsManager {
     /// schemas of the scripts using that set).
     pub fn installed(&self) -> broadcast::Receiver<DepsKey> {
         self.finished.subscribe()
+    }
+
+    /// The launcher of Python SDK scripts, when it could be written.
+    pub fn python_launcher(&self) -> Option<&std::path::Path> {
+        self.provided.python_launcher.as_deref()
     }
 
     /// `uv` or `pip`: what installs Python sets.

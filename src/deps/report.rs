@@ -69,7 +69,8 @@ pub struct BatchInstall {
 pub struct RunEnvironment {
     /// The interpreter, or why there is none.
     pub interpreter: Result<PathBuf, String>,
-    pub script_file: PathBuf,
+    /// The interpreter's arguments before the parameters (the launcher, for an SDK script).
+    pub argv_prefix: Vec<std::ffi::OsString>,
     /// The variables the script's dependencies (and the shared set) add.
     pub deps: RunDeps,
     /// Its set is installed (true without dependencies).
@@ -250,12 +251,16 @@ impl DepsManager {
         let script_file = self.scripts_repo.join(&script.path);
         let cache = key.as_ref().map(|k| self.store.dir(k));
         let deps = self.env_for(script.runtime, &script_file, cache.as_deref());
+        let argv_prefix = script
+            .entry
+            .argv_prefix(&script_file, self.python_launcher())
+            .unwrap_or_else(|_| vec![script_file.into()]);
         RunEnvironment {
+            argv_prefix,
             interpreter: self
                 .interpreters
                 .executable(script.runtime)
                 .map(|path| path.to_path_buf()),
-            script_file,
             deps: RunDeps::new(None, None, deps, None),
             deps_installed: key.as_ref().is_none_or(|k| self.store.is_complete(k)),
         }

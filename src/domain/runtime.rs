@@ -1,8 +1,16 @@
-//! The runtimes a script is written for (Python, JavaScript), named as in paths and the API.
+//! The runtimes a script is written for (Python, JavaScript), named as in paths and the API,
+//! what makes a file a script, and how the gateway starts it.
 
+use std::ffi::OsString;
 use std::fmt;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+
+/// What makes a file a script, as error messages tell it.
+pub const SCRIPT_RULE: &str = "it must mention _sys_get_schema, or (Python) define a top-level \
+    `main` function or have an `if __name__ == \"__main__\"` guard, or (JS) use the \
+    scriptgateway-sdk package";
 
 /// The interpreters a script can be written for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -50,18 +58,99 @@ impl Runtime {
         }
     }
 
-    /// Whether the source text declares a script (as opposed to a helper module).
+    /// Whether the source text declares a script (as opposed to a helper module): it
+    /// mentions `_sys_get_schema`; or (Python) has a `__main__` guard or a top-level
+    /// `main` function; or (JS) uses the `scriptgateway-sdk` package.
     pub fn is_script_source(self, source: &str) -> bool {
         if source.contains("_sys_get_schema") {
             return true;
         }
-        self == Runtime::Python && source.lines().any(is_python_main_guard)
+        match self {
+            Runtime::Python => source
+                .lines()
+                .any(|line| is_python_main_guard(line) || is_python_main_def(line)),
+            Runtime::Js => uses_js_sdk(source),
+        }
+    }
+
+    /// How a script with this source is started; see [`EntryKind`].
+    pub fn entry_kind(self, source: &str) -> EntryKind {
+        let sdk = self == Runtime::Python
+            && !source.contains("_sys_get_schema")
+            && source.lines().any(is_python_main_def);
+        if sdk {
+            EntryKind::PythonSdk
+        } else {
+            EntryKind::Classic
+        }
     }
 }
 
 fn is_python_main_guard(line: &str) -> bool {
     let line = line.trim_start();
     line.starts_with("if __name__") && line.contains("__main__")
+}
+
+/// `def main(` or `async def main(` at column 0 (a method or nested function does not count).
+fn is_python_main_def(line: &str) -> bool {
+    let rest = line.strip_prefix("async ").unwrap_or(line);
+    rest.strip_prefix("def")
+        .filter(|r| r.starts_with([' ', '\t']))
+        .and_then(|r| r.trim_start().strip_prefix("main"))
+        .is_some_and(|r| r.trim_start().starts_with('('))
+}
+
+fn uses_js_sdk(source: &str) -> bool {
+    ['\'', '"', '`']
+        .iter()
+        .any(|quote| source.contains(&format!("{quote}scriptgateway-sdk{quote}")))
+}
+
+/// How the gateway starts a script, decided from its source when it is scanned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    /// `interpreter script args...`: the script answers `--_sys_get_schema` itself.
+    #[default]
+    Classic,
+    /// A Python script whose `main` function is its parameters (it does not mention
+    /// `_sys_get_schema`): `python launcher script args...`, the SDK's launcher answering.
+    PythonSdk,
+}
+
+impl EntryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::Classic => "classic",
+            EntryKind::PythonSdk => "python_sdk",
+        }
+    }
+
+    /// Unknown text is read as `Classic`, the start every script had before SDK scripts.
+    pub fn parse(text: &str) -> EntryKind {
+        match text {
+            "python_sdk" => EntryKind::PythonSdk,
+            _ => EntryKind::Classic,
+        }
+    }
+
+    /// The interpreter's arguments before the script's own: the script file, preceded by
+    /// the SDK launcher for an SDK script (an error when the launcher could not be written).
+    pub fn argv_prefix(
+        self,
+        script: &Path,
+        python_launcher: Option<&Path>,
+    ) -> Result<Vec<OsString>, String> {
+        match self {
+            EntryKind::Classic => Ok(vec![script.into()]),
+            EntryKind::PythonSdk => match python_launcher {
+                Some(launcher) => Ok(vec![launcher.into(), script.into()]),
+                None => {
+                    Err("the script SDK's launcher is not available (see the gateway's log)".into())
+                }
+            },
+        }
+    }
 }
 
 impl fmt::Display for Runtime {
@@ -101,6 +190,29 @@ mod tests {
             ),
             (Runtime::Js, "module.exports = { helper() {} };\n", false),
             (Runtime::Js, "if __name__ == '__main__': pass", false),
+            (
+                Runtime::Python,
+                "from scriptgateway_sdk import script\n\n@script\ndef main(name: str):\n    return name\n",
+                true,
+            ),
+            (Runtime::Python, "async def main():\n    pass\n", true),
+            (
+                Runtime::Python,
+                "class A:\n    def main(self):\n        pass\n",
+                false,
+            ),
+            (Runtime::Python, "def main_helper():\n    pass\n", false),
+            (
+                Runtime::Js,
+                "const { script } = require('scriptgateway-sdk');\nscript({ main() {} });\n",
+                true,
+            ),
+            (
+                Runtime::Js,
+                "import { script } from \"scriptgateway-sdk\";\n",
+                true,
+            ),
+            (Runtime::Js, "// scriptgateway-sdk is not used here\n", false),
         ];
         for (runtime, source, expected) in cases {
             assert_eq!(
@@ -109,6 +221,94 @@ mod tests {
                 "{runtime}: {source:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_entry_kind_follows_the_start_rule() {
+        use EntryKind::{Classic, PythonSdk};
+        let cases = [
+            (
+                "top-level main",
+                Runtime::Python,
+                "def main(name: str):\n    return name\n",
+                PythonSdk,
+            ),
+            (
+                "async main",
+                Runtime::Python,
+                "import asyncio\nasync def main():\n    pass\n",
+                PythonSdk,
+            ),
+            (
+                "spaced main",
+                Runtime::Python,
+                "def  main (x):\n    pass\n",
+                PythonSdk,
+            ),
+            (
+                "main with a local-testing guard",
+                Runtime::Python,
+                "def main():\n    pass\nif __name__ == '__main__':\n    run(main)\n",
+                PythonSdk,
+            ),
+            (
+                "main that mentions the schema flag is classic",
+                Runtime::Python,
+                "def main():\n    pass\nif '--_sys_get_schema' in sys.argv:\n    pass\n",
+                Classic,
+            ),
+            (
+                "guard only",
+                Runtime::Python,
+                "if __name__ == '__main__':\n    pass\n",
+                Classic,
+            ),
+            (
+                "indented main",
+                Runtime::Python,
+                "class A:\n    def main(self):\n        pass\n",
+                Classic,
+            ),
+            (
+                "main_x",
+                Runtime::Python,
+                "def main_x():\n    pass\n",
+                Classic,
+            ),
+            (
+                "commented main",
+                Runtime::Python,
+                "# def main():\n",
+                Classic,
+            ),
+            (
+                "js sdk",
+                Runtime::Js,
+                "const { script } = require('scriptgateway-sdk');\nfunction main() {}\n",
+                Classic,
+            ),
+            ("js main", Runtime::Js, "def main():\n", Classic),
+        ];
+        for (what, runtime, source, want) in cases {
+            assert_eq!(runtime.entry_kind(source), want, "{what}");
+            assert_eq!(EntryKind::parse(want.as_str()), want, "{what}");
+        }
+    }
+
+    #[test]
+    fn an_sdk_script_starts_behind_the_launcher() {
+        let script = Path::new("/r/python/a.py");
+        let launcher = Path::new("/sg/python-launch/sg_launch.py");
+        assert_eq!(
+            EntryKind::Classic.argv_prefix(script, Some(launcher)),
+            Ok(vec![OsString::from("/r/python/a.py")])
+        );
+        assert_eq!(
+            EntryKind::PythonSdk.argv_prefix(script, Some(launcher)),
+            Ok(vec![launcher.into(), script.into()])
+        );
+        let missing = EntryKind::PythonSdk.argv_prefix(script, None).unwrap_err();
+        assert!(missing.contains("launcher"), "{missing}");
     }
 
     #[test]

@@ -28,7 +28,9 @@ const STDERR_KEPT_CHARS: usize = 64 * 1024;
 pub struct Launch {
     pub interpreter: PathBuf,
     pub scripts_repo: PathBuf,
-    pub script_file: PathBuf,
+    /// The interpreter's arguments before the parameters: the script file, behind the SDK's
+    /// launcher for a Python SDK script.
+    pub argv_prefix: Vec<OsString>,
     pub child_path: OsString,
     pub timeout: Duration,
     pub settings: RunSettings,
@@ -201,7 +203,7 @@ fn process_spec(
         script,
         launch.base_url.as_deref(),
     );
-    let mut argv: Vec<OsString> = vec![launch.script_file.clone().into_os_string()];
+    let mut argv = launch.argv_prefix.clone();
     argv.extend(args.argv.iter().cloned());
     let limits = ResourceLimits {
         cpu_seconds: settings.cpu_seconds,

@@ -207,10 +207,14 @@ impl Runner {
                     reason,
                 }
             })?;
+        let argv_prefix = script
+            .entry
+            .argv_prefix(&script_file, self.deps.python_launcher())
+            .map_err(RunError::InterpreterMissing)?;
         Ok(Launch {
             interpreter: interpreter.to_path_buf(),
             scripts_repo: self.scripts_repo.clone(),
-            script_file,
+            argv_prefix,
             child_path: self.child_path.clone(),
             timeout,
             settings,

@@ -104,6 +104,7 @@ fn upsert_for(
     ScriptUpsert {
         path: script.path,
         runtime: script.runtime,
+        entry: script.entry,
         name: script.name,
         group_path: script.group_path,
         description: script.description,

@@ -1,4 +1,5 @@
-//! A script's one-line description, taken from its leading docstring or comment.
+//! A script's one-line description, taken from its leading docstring or comment, or for an
+//! SDK script from its `main` function's docstring (Python) or `description` (JS).
 
 use crate::domain::Runtime;
 
@@ -6,8 +7,8 @@ const MAX_CHARS: usize = 300;
 
 pub fn describe(runtime: Runtime, source: &str) -> Option<String> {
     let text = match runtime {
-        Runtime::Python => python_docstring(source),
-        Runtime::Js => js_leading_comment(source),
+        Runtime::Python => python_docstring(source).or_else(|| main_docstring(source)),
+        Runtime::Js => js_leading_comment(source).or_else(|| sdk_description(source)),
     }?;
     let line = text.trim();
     (!line.is_empty()).then(|| line.chars().take(MAX_CHARS).collect())
@@ -32,6 +33,33 @@ fn python_docstring(source: &str) -> Option<String> {
         .map(str::trim)
         .find(|l| !l.is_empty())
         .map(str::to_string)
+}
+
+/// The first line of the docstring of a top-level `def main(...)`, whose signature may span lines.
+fn main_docstring(source: &str) -> Option<String> {
+    let mut lines = source.lines().skip_while(|line| {
+        let line = line.strip_prefix("async ").unwrap_or(line);
+        !(line.starts_with("def main(") || line.starts_with("def main ("))
+    });
+    lines.find(|line| line.trim_end().ends_with(':'))?;
+    let body: Vec<&str> = lines.collect();
+    python_docstring(&body.join("\n"))
+}
+
+/// The `description: '...'` given to the SDK's `script({...})`.
+fn sdk_description(source: &str) -> Option<String> {
+    if !source.contains("scriptgateway-sdk") {
+        return None;
+    }
+    let start = source.find("description:")? + "description:".len();
+    let rest = source[start..].trim_start();
+    let quote = rest
+        .chars()
+        .next()
+        .filter(|c| matches!(c, '\'' | '"' | '`'))?;
+    let inner = &rest[1..];
+    let end = inner.find(quote)?;
+    inner[..end].lines().next().map(str::to_string)
 }
 
 /// The first line of the leading `//` or `/* */` comment, after a shebang and directives.
@@ -77,6 +105,12 @@ mod tests {
             ("import sys\n\"\"\"Not a docstring\"\"\"", None),
             ("", None),
             ("\"\"\"   \"\"\"", None),
+            (
+                "from scriptgateway_sdk import script\n\n@script\ndef main(name: str,\n         times: int = 1) -> dict:\n    \"\"\"Greets someone.\n\n    Args:\n        name: Who\n    \"\"\"\n",
+                Some("Greets someone."),
+            ),
+            ("async def main():\n    \"\"\"Waits.\"\"\"\n", Some("Waits.")),
+            ("def main():\n    return 1\n", None),
         ];
         for (source, expected) in cases {
             assert_eq!(
@@ -101,6 +135,11 @@ mod tests {
             ),
             ("/* Inline block. */\n", Some("Inline block.")),
             ("const x = 1; // late comment", None),
+            (
+                "const { script } = require('scriptgateway-sdk');\nscript({\n  description: 'Greets someone',\n  main() {},\n});\n",
+                Some("Greets someone"),
+            ),
+            ("const o = { description: 'not an SDK script' };\n", None),
         ];
         for (source, expected) in cases {
             assert_eq!(

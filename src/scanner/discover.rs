@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use md5::{Digest, Md5};
 
 use crate::deps::{declared_for, Declared};
-use crate::domain::Runtime;
+use crate::domain::{EntryKind, Runtime};
 use crate::repo::{is_ignored_folder, relative_path};
 
 use super::describe::describe;
@@ -18,6 +18,8 @@ pub struct FoundScript {
     pub path: String,
     pub absolute: PathBuf,
     pub runtime: Runtime,
+    /// How it is started (decided from its source here, so runs never reread it).
+    pub entry: EntryKind,
     pub name: String,
     /// The folder (relative to scripts_repo) whose dependency file this script shares.
     pub group_path: Option<String>,
@@ -109,6 +111,7 @@ fn inspect_file(
         path: relative_path(repo, path),
         absolute: path.to_path_buf(),
         runtime,
+        entry: runtime.entry_kind(&source),
         name: script_name(stem, group),
         group_path: group.map(str::to_string),
         description: describe(runtime, &source),

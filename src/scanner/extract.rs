@@ -57,17 +57,15 @@ impl Extractor {
             .parent()
             .map(PathBuf::from)
             .unwrap_or_else(|| self.scratch_dir.clone());
-        let spec = ProcessSpec::new(
-            interpreter,
-            vec![script.absolute.clone().into(), SCHEMA_FLAG.into()],
-            cwd,
-            self.environment(script),
-        )
-        .timeout(timeout)
-        .output_limit(OUTPUT_LIMIT)
-        .kill_grace(Duration::from_millis(500))
-        .limits(EXTRACTION_LIMITS)
-        .user_code();
+        let launcher = self.deps.as_ref().and_then(|d| d.python_launcher());
+        let mut argv = script.entry.argv_prefix(&script.absolute, launcher)?;
+        argv.push(SCHEMA_FLAG.into());
+        let spec = ProcessSpec::new(interpreter, argv, cwd, self.environment(script))
+            .timeout(timeout)
+            .output_limit(OUTPUT_LIMIT)
+            .kill_grace(Duration::from_millis(500))
+            .limits(EXTRACTION_LIMITS)
+            .user_code();
         let output = process::run(&spec, Some(cancel))
             .await
             .map_err(|e| e.to_string());

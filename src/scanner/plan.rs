@@ -86,6 +86,10 @@ fn decide(script: &FoundScript, entry: ScriptIndexEntry, force: bool) -> Action 
             stored_schema: entry.args_schema,
         };
     }
+    if entry.entry != script.entry {
+        // Same content, but stored before the gateway knew SDK scripts: read it again.
+        return Action::Update;
+    }
     if entry.group_path != script.group_path {
         return Action::Regroup;
     }
@@ -104,6 +108,7 @@ mod tests {
             path: path.into(),
             absolute: path.into(),
             runtime: Runtime::Python,
+            entry: crate::domain::EntryKind::Classic,
             name: path.into(),
             group_path: None,
             description: None,
@@ -121,6 +126,7 @@ mod tests {
             group_path: None,
             deleted,
             args_schema: None,
+            entry: crate::domain::EntryKind::Classic,
         }
     }
 
@@ -181,6 +187,14 @@ mod tests {
         );
         let extract: Vec<_> = plan.to_extract().into_iter().map(|s| s.path).collect();
         assert_eq!(extract, ["new.py", "edited.py", "back_edited.py"]);
+    }
+
+    #[test]
+    fn a_script_stored_with_another_start_is_extracted_again() {
+        let mut sdk = found("sdk.py", "h");
+        sdk.entry = crate::domain::EntryKind::PythonSdk;
+        let plan = Plan::new(vec![sdk], vec![entry(1, "sdk.py", "h", false)], false);
+        assert_eq!(plan.actions[0].1, Action::Update);
     }
 
     #[test]

@@ -193,9 +193,9 @@ fn templates_download_as_files_and_reset_to_the_built_in_one() {
         (&built_in, &json!(false))
     );
     let raw = send(&app, "GET", "/api/templates/javascript/download", &[], None);
-    assert!(String::from_utf8(raw.body)
-        .unwrap()
-        .contains("_sys_get_schema"));
+    let js_template = app.get("/api/templates/js").1["content"].clone();
+    assert_eq!(json!(String::from_utf8(raw.body).unwrap()), js_template);
+    assert!(js_template.as_str().unwrap().contains("scriptgateway-sdk"));
     let (status, body) = app.get("/api/templates/ruby/download");
     assert_eq!(
         (status, &body["error"]["code"]),

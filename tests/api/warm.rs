@@ -290,3 +290,25 @@ print(json.dumps({"helper": helper.VALUE}))"#,
 fn a_detached_grandchild_of_a_warm_run_ends_with_its_run() {
     crate::containment::detached_grandchildren_end_with_their_runs(&WARM);
 }
+
+#[test]
+fn an_sdk_script_runs_warm_behind_its_launcher() {
+    let repo = TestRepo::new();
+    repo.write(
+        "python/greet.py",
+        "from scriptgateway_sdk import script\n\n@script\ndef main(name: str, times: int = 1) -> dict:\n    \"\"\"Greets.\"\"\"\n    import sys\n    return {\"message\": \" \".join([f\"Hello {name}\"] * times), \"module\": __name__, \"argv0\": sys.argv[0]}\n",
+    );
+    let data = data_dir();
+    let app = spawn_app(&repo, data.path(), &WARM);
+    let path = format!(
+        "/api/scripts/{}/run?name=Ada&times=2",
+        script_id(&app, "python/greet.py")
+    );
+    let cold = run(&app, &path);
+    warm_up(&app, &path);
+    let before = served(&app);
+    let warm = run(&app, &path);
+    assert_eq!(served(&app), before + 1, "the run started warm");
+    assert_eq!(warm["data"], cold["data"], "warm and cold SDK runs agree");
+    assert_eq!(warm["data"]["message"], json!("Hello Ada Hello Ada"));
+}

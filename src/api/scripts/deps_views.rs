@@ -182,11 +182,14 @@ impl EnvironmentView {
             script_id: script.id,
             path: script.path.clone(),
             runtime: script.runtime,
-            argv: vec![
-                interpreter.clone().unwrap_or_default(),
-                deps.script_file.display().to_string(),
-                "<parameters as flags>".into(),
-            ],
+            argv: std::iter::once(interpreter.clone().unwrap_or_default())
+                .chain(
+                    deps.argv_prefix
+                        .iter()
+                        .map(|a| a.to_string_lossy().into_owned()),
+                )
+                .chain(["<parameters as flags>".to_string()])
+                .collect(),
             interpreter,
             interpreter_error,
             cwd: preview.cwd.display().to_string(),

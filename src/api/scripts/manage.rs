@@ -357,7 +357,10 @@ async fn put_template(
     let runtime = template_runtime(&runtime)?;
     let content = object_body::<ContentRequest>(body.into_inner())?.content;
     if !runtime.is_script_source(&content) {
-        return Err(invalid("a template must mention _sys_get_schema (or, in Python, have an `if __name__ == \"__main__\"` guard)".into()));
+        return Err(invalid(format!(
+            "a template is a script: {}",
+            crate::domain::SCRIPT_RULE
+        )));
     }
     let template = state.manager.set_template(runtime, content).await?;
     Ok(HttpResponse::Ok().json(TemplateView::from(template)))

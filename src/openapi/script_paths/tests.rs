@@ -10,6 +10,7 @@ fn script(id: i64, path: &str, schema: Value) -> Script {
         id,
         path: path.into(),
         runtime: Runtime::Python,
+        entry: crate::domain::EntryKind::Classic,
         name: path.rsplit('/').next().unwrap_or(path).into(),
         group_path: None,
         alias: None,
