@@ -155,7 +155,11 @@ pub fn spawn_app_with_env(
 }
 
 /// The argv of `serve` every test server uses.
+///
+/// `SG_TEST_EXECUTION_MODE=warm` runs every test server in warm mode (CI runs the run tests
+/// once in each mode).
 pub fn serve_args(repo: &Path, data: &Path) -> Vec<String> {
+    let mode = std::env::var("SG_TEST_EXECUTION_MODE").unwrap_or_else(|_| "cold".into());
     [
         "serve",
         "--port",
@@ -170,6 +174,8 @@ pub fn serve_args(repo: &Path, data: &Path) -> Vec<String> {
         "2",
         "--log",
         "warn",
+        "--execution-mode",
+        &mode,
     ]
     .iter()
     .map(|s| s.to_string())

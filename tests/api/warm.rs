@@ -25,6 +25,7 @@ print(json.dumps({
     "blocked": sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, [])),
     "limits": open("/proc/self/limits").read().splitlines()[1:],
     "loader": type(__loader__).__name__, "modules": sorted(sys.modules),
+    "cmdline": open("/proc/self/cmdline").read().rstrip("\0").split("\0"),
 }))"#;
 
 /// The fork servers the gateway runs.
@@ -58,6 +59,16 @@ pub fn warm_up(app: &TestApp, run_path: &str) {
     );
 }
 
+fn set_mode(app: &TestApp, mode: &str) {
+    let reply = app.call(
+        "PUT",
+        "/api/settings",
+        &[],
+        Some(&json!({"execution_mode": mode})),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
 fn run(app: &TestApp, path: &str) -> Value {
     let (status, body) = app.get(path);
     assert_eq!(status, 200, "{path}: {body}");
@@ -81,7 +92,9 @@ fn probe_app() -> (TestRepo, tempfile::TempDir, TestApp, i64) {
 fn a_warm_run_sees_what_a_cold_run_sees_and_nothing_of_earlier_runs() {
     let (_repo, _data, app, id) = probe_app();
     let path = format!("/api/scripts/{id}/run");
+    set_mode(&app, "cold");
     let cold = run(&app, &path)["data"].clone();
+    set_mode(&app, "warm");
     warm_up(&app, &path);
     let before = served(&app);
     let warm: Vec<Value> = (0..3).map(|_| run(&app, &path)["data"].clone()).collect();

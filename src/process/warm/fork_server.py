@@ -183,6 +183,7 @@ def enter(request, fds):
         os.write(fd, b"0")
     for which, soft, hard in request["rlimits"]:
         resource.setrlimit(which, (soft, hard))
+    show_as_started(request)
     user = request.get("user")
     if user is not None:
         import ctypes
@@ -197,6 +198,21 @@ def enter(request, fds):
     os.closerange(3, max_fd())
     os.environ.clear()
     os.environ.update(request["env"])
+
+
+def show_as_started(request):
+    """Writes the run's command line over the server's own in memory, so /proc/PID/cmdline
+    (what `ps` and the gateway's tools read) shows the run as a cold start would, without
+    any privilege. The gateway starts the server with a padded last argument to make room;
+    a longer command line is cut short there. (/proc/PID/environ keeps the server's.)"""
+    import ctypes
+
+    fields = open("/proc/self/stat").read().rsplit(")", 1)[1].split()
+    arg_start, arg_end = int(fields[45]), int(fields[46])  # fields 48 and 49 of stat
+    room = arg_end - arg_start
+    argv = [request["program"]] + request["argv"]
+    data = b"".join(os.fsencode(item) + b"\0" for item in argv)[: room - 1]
+    ctypes.memmove(arg_start, data.ljust(room, b"\0"), room)
 
 
 def max_fd():

@@ -30,6 +30,9 @@ const FORK_SERVER: &str = include_str!("fork_server.py");
 const RECYCLE_AFTER_RUNS: u64 = 1000;
 /// A server nobody used for this long is stopped.
 const IDLE_FOR: Duration = Duration::from_secs(600);
+/// How long a run waits for its set's first server before it starts cold instead: about
+/// what a cold start costs, so the first run of a set is no slower either way.
+const FIRST_START_WAIT: Duration = Duration::from_millis(300);
 /// Variables that differ from run to run; the rest decide which server a run can use.
 const PER_RUN: [&str; 2] = ["HOME", "TMPDIR"];
 
@@ -197,7 +200,11 @@ impl WarmPool {
         cell: Option<&Cell>,
     ) -> Option<Child> {
         let key = WarmKey::of(spec);
-        let Some(server) = self.server_for(&key) else {
+        let server = match self.server_for(&key) {
+            Some(server) => Some(server),
+            None => self.wait_for_start(&key).await,
+        };
+        let Some(server) = server else {
             self.fallbacks.fetch_add(1, Ordering::Relaxed);
             return None;
         };
@@ -211,6 +218,7 @@ impl WarmPool {
         ];
         fds.extend(cell.map(Cell::join_fds).unwrap_or_default());
         let request = RunRequest {
+            program: &spec.program,
             argv: &spec.args,
             cwd: &spec.cwd,
             env: &spec.env,
@@ -263,6 +271,20 @@ impl WarmPool {
             self.start_in_background(key.clone());
         }
         current
+    }
+
+    /// The server being started for `key`, if it becomes ready soon.
+    async fn wait_for_start(&self, key: &WarmKey) -> Option<Arc<ForkServer>> {
+        let deadline = tokio::time::Instant::now() + FIRST_START_WAIT;
+        while tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            match self.slots.lock().expect("warm slots lock").get(key) {
+                Some(Slot::Ready(server)) if server.is_alive() => return Some(server.clone()),
+                Some(Slot::Starting) => {}
+                _ => return None,
+            }
+        }
+        None
     }
 
     fn drop_idle(&self, slots: &mut HashMap<WarmKey, Slot>) {

@@ -26,9 +26,13 @@ const READY_WITHIN: Duration = Duration::from_secs(20);
 /// How long a server may take to answer a request with the child's pid.
 const FORKED_WITHIN: Duration = Duration::from_secs(5);
 const MAX_REPLY: usize = 1 << 20;
+/// Bytes of command line a warm child can show in /proc (beyond the server's own).
+const COMMAND_LINE_ROOM: usize = 4096;
 
 /// What a run asks its fork server for.
 pub(super) struct RunRequest<'a> {
+    /// The interpreter, as a cold start would be shown running it.
+    pub program: &'a Path,
     pub argv: &'a [OsString],
     pub cwd: &'a Path,
     pub env: &'a [(OsString, OsString)],
@@ -208,10 +212,13 @@ fn server_launch(
 ) -> io::Result<Launch> {
     let [channel, stdout, stderr] = stdio;
     let program = c_string(key.interpreter.as_os_str())?;
+    // The last argument is room a child writes its run's command line into (see
+    // `show_as_started` in the server).
     let argv = vec![
         program.clone(),
         c_string(script.as_os_str())?,
         c_string(options.to_string().as_ref())?,
+        c_string(" ".repeat(COMMAND_LINE_ROOM).as_ref())?,
     ];
     let envp = key
         .env
@@ -298,8 +305,9 @@ fn request_message(id: u64, request: &RunRequest<'_>) -> Result<Vec<u8>, String>
     let user = request
         .user
         .map(|(uid, gid)| json!({"uid": uid, "gid": gid}));
+    let program = text(request.program.as_os_str())?;
     let message = json!({
-        "id": id, "argv": argv, "cwd": cwd, "env": env,
+        "id": id, "program": program, "argv": argv, "cwd": cwd, "env": env,
         "rlimits": request.rlimits, "user": user,
     });
     Ok(message.to_string().into_bytes())
