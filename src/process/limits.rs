@@ -57,6 +57,17 @@ impl Rlimit {
         }
     }
 
+    /// The limit `parts` describes.
+    pub fn from_parts(resource: u32, soft: u64, hard: u64) -> Rlimit {
+        Rlimit {
+            resource,
+            limit: libc::rlimit {
+                rlim_cur: soft,
+                rlim_max: hard,
+            },
+        }
+    }
+
     /// (resource, soft limit, hard limit), for a child that sets its limits itself.
     pub fn parts(&self) -> (u32, u64, u64) {
         (self.resource, self.limit.rlim_cur, self.limit.rlim_max)

@@ -51,8 +51,8 @@ pub struct ProcessSpec {
     pub user_code: bool,
     /// The folder the tree may fill, and how far.
     pub disk: Option<DiskCap>,
-    /// Fork servers that may start this child warm (a Python interpreter only).
-    pub warm: Option<Arc<warm::WarmPool>>,
+    /// Where this child may start warm from (a fork server, or a pre-started node).
+    pub warm: Option<warm::WarmStart>,
 }
 
 impl ProcessSpec {

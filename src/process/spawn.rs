@@ -16,8 +16,8 @@ use super::{find_program, split_search_path, ProcessError, ProcessSpec};
 /// The child for `spec`: warm from a fork server where the spec allows it and one is
 /// ready, else (and whenever a warm start fails) started cold.
 pub(super) async fn start(spec: &ProcessSpec, cell: Option<&Cell>) -> Result<Child, ProcessError> {
-    if let Some(pool) = &spec.warm {
-        if let Some(child) = pool.start(spec, cell).await {
+    if let Some(warm) = &spec.warm {
+        if let Some(child) = warm.pool.start(warm.runtime, spec, cell).await {
             return Ok(child);
         }
     }

@@ -10,7 +10,7 @@ use crate::catalog::{Catalog, Run, RunEnd, RunStatus, Script};
 use crate::config::RunSettings;
 use crate::deps::{DepsError, DepsManager};
 use crate::domain::RunArgs;
-use crate::process::warm::WarmPool;
+use crate::process::warm::WarmStart;
 use crate::process::{self, Output, ProcessSpec, ResourceLimits};
 
 use super::admission::{Entry, Slots};
@@ -35,8 +35,8 @@ pub struct Launch {
     pub timeout: Duration,
     pub settings: RunSettings,
     pub base_url: Option<String>,
-    /// Fork servers this run may start warm from.
-    pub warm: Option<Arc<WarmPool>>,
+    /// Where this run may start warm from.
+    pub warm: Option<WarmStart>,
 }
 
 pub struct Execution {

@@ -11,6 +11,7 @@ use tracing::Instrument;
 
 use crate::catalog::{LoadStatus, NewRun, Run, Script};
 use crate::domain::{bind, parse_options, ArgsMap, RunArgs, RunOptions, RunRequest, Runtime};
+use crate::process::warm::{WarmRuntime, WarmStart};
 
 use super::admission::Entry;
 use super::execution::{make_folder, Execution, Folder, Launch};
@@ -219,8 +220,13 @@ impl Runner {
             timeout,
             settings,
             base_url: current.base_url.clone(),
-            warm: (current.warm_execution && script.runtime == Runtime::Python)
-                .then(|| self.warm.clone()),
+            warm: current.warm_execution.then(|| WarmStart {
+                pool: self.warm.clone(),
+                runtime: match script.runtime {
+                    Runtime::Python => WarmRuntime::Python,
+                    Runtime::Js => WarmRuntime::Node,
+                },
+            }),
         })
     }
 }

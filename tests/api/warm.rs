@@ -325,3 +325,82 @@ fn an_sdk_script_runs_warm_behind_its_launcher() {
     assert_eq!(warm["data"], cold["data"], "warm and cold SDK runs agree");
     assert_eq!(warm["data"]["message"], json!("Hello Ada Hello Ada"));
 }
+
+/// Prints what a Node.js run can see of itself.
+const JS_PROBE: &str = r#"const fs = require('fs');
+console.log(JSON.stringify({
+  argv: process.argv.slice(1), cwd: process.cwd(), main: require.main === module,
+  env: process.env, cmdline: fs.readFileSync('/proc/self/cmdline', 'utf8').replace(/\0+$/, '').replace(/\0/g, ' '),
+}));"#;
+
+#[test]
+fn a_pre_started_node_takes_a_run_as_a_cold_start_would() {
+    let repo = TestRepo::new();
+    repo.write(
+        "js/probe.js",
+        &crate::run_support::js(
+            &json!({"x": {"flag": "--x", "type": "str", "default": "a"}}),
+            JS_PROBE,
+        ),
+    );
+    repo.write(
+        "js/module.mjs",
+        "if (process.argv.includes('--_sys_get_schema')) { console.log('{}'); process.exit(0); }\nconsole.log(JSON.stringify({url: import.meta.url, run: process.env.SG_RUN_ID}));\n",
+    );
+    let data = data_dir();
+    let app = spawn_app(&repo, data.path(), &WARM);
+    let probe = format!("/api/scripts/{}/run?x=b", script_id(&app, "js/probe.js"));
+    let module = format!("/api/scripts/{}/run", script_id(&app, "js/module.mjs"));
+    set_mode(&app, "cold");
+    let cold = run(&app, &probe)["data"].clone();
+    set_mode(&app, "warm");
+    run(&app, &probe);
+    run(&app, &module);
+    let pool_filled = |app: &TestApp| {
+        let (_, warm) = app.get("/api/system/warm");
+        warm["idle_node_processes"].as_u64().unwrap_or(0) >= 2
+    };
+    assert!(
+        wait_until(WAIT, || pool_filled(&app)),
+        "idle node processes wait for runs"
+    );
+    let before = served(&app);
+    let warm = run(&app, &probe)["data"].clone();
+    let esm = run(&app, &module);
+    assert_eq!(
+        served(&app),
+        before + 2,
+        "both runs were taken by pre-started processes"
+    );
+    for key in ["argv", "main", "cmdline"] {
+        assert_eq!(warm[key], cold[key], "{key} differs from a cold run's");
+    }
+    assert_eq!(
+        warm["argv"],
+        json!([repo.abs("js/probe.js").display().to_string(), "--x", "b"])
+    );
+    let run_id = warm["env"]["SG_RUN_ID"]
+        .as_str()
+        .expect("the run's own environment");
+    assert!(
+        warm["cwd"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/runs/{run_id}/work")),
+        "{warm}"
+    );
+    let mut env = warm["env"].as_object().unwrap().clone();
+    let mut cold_env = cold["env"].as_object().unwrap().clone();
+    for per_run in ["SG_RUN_ID", "HOME", "TMPDIR"] {
+        assert!(env.remove(per_run).is_some() && cold_env.remove(per_run).is_some());
+    }
+    assert_eq!(env, cold_env, "the environment is the cold run's");
+    assert_eq!(esm["run_status"], json!("success"), "{esm}");
+    assert!(
+        esm["data"]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/js/module.mjs"),
+        "{esm}"
+    );
+}

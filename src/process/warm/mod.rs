@@ -3,6 +3,7 @@
 //! a cold start would be. Which modules a server preloads is learned from what its runs
 //! imported. Anything wrong with a server makes the run start cold instead.
 
+mod node;
 mod server;
 mod wire;
 
@@ -10,6 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::ffi::OsString;
 use std::io;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -26,6 +28,24 @@ use server::{ForkServer, RunRequest};
 
 /// The fork server's program, written next to the dependency caches.
 const FORK_SERVER: &str = include_str!("fork_server.py");
+/// What a pre-started node runs while it waits for its run.
+const NODE_WORKER: &str = include_str!("node_worker.js");
+
+/// Which kind of warm start a run can have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WarmRuntime {
+    /// Forked from a fork server.
+    Python,
+    /// A pre-started `node` takes the run.
+    Node,
+}
+
+/// A run's way to start warm.
+#[derive(Debug, Clone)]
+pub struct WarmStart {
+    pub pool: Arc<WarmPool>,
+    pub runtime: WarmRuntime,
+}
 /// A server is replaced after this many runs, so nothing it slowly accumulates matters.
 const RECYCLE_AFTER_RUNS: u64 = 1000;
 /// A server nobody used for this long is stopped.
@@ -81,6 +101,7 @@ pub struct WarmPool {
     learned: Arc<Mutex<HashMap<WarmKey, BTreeSet<String>>>>,
     starts: AtomicU64,
     fallbacks: AtomicU64,
+    nodes: Arc<node::NodePool>,
 }
 
 /// What the pool did so far, and its servers.
@@ -91,6 +112,9 @@ pub struct WarmReport {
     /// Runs that would have started warm but started cold (no server ready, or it failed).
     pub cold_starts: u64,
     pub servers: Vec<WarmServerView>,
+    /// Pre-started `node` processes waiting for a run, and the dependency sets they serve.
+    pub idle_node_processes: usize,
+    pub node_sets: usize,
 }
 
 impl std::fmt::Debug for WarmPool {
@@ -128,13 +152,15 @@ impl WarmPool {
         std::fs::create_dir_all(&scratch)?;
         let code = folder.join("server");
         std::fs::create_dir_all(&code)?;
-        let script = code.join("fork_server.py");
-        if std::fs::read(&script).ok().as_deref() != Some(FORK_SERVER.as_bytes()) {
-            std::fs::write(&script, FORK_SERVER)?;
+        let script = write_program(&code.join("fork_server.py"), FORK_SERVER)?;
+        let worker = write_program(&code.join("node_worker.js"), NODE_WORKER)?;
+        // A pre-started node runs as the run user: it must reach its program and folder.
+        for folder in [folder, &code, &scratch] {
+            std::fs::set_permissions(folder, std::fs::Permissions::from_mode(0o755))?;
         }
         Ok(Arc::new(WarmPool {
             script,
-            scratch,
+            scratch: scratch.clone(),
             exclude,
             max_servers: AtomicUsize::new(max_servers.max(1)),
             slots: Mutex::default(),
@@ -142,6 +168,7 @@ impl WarmPool {
             learned: Arc::default(),
             starts: AtomicU64::new(0),
             fallbacks: AtomicU64::new(0),
+            nodes: Arc::new(node::NodePool::new(worker, scratch)),
         }))
     }
 
@@ -171,10 +198,13 @@ impl WarmPool {
             .map(view)
             .collect();
         views.sort_by_key(|v| v.pid);
+        let (idle_node_processes, node_sets) = self.nodes.counts();
         WarmReport {
             warm_starts: self.starts.load(Ordering::Relaxed),
             cold_starts: self.fallbacks.load(Ordering::Relaxed),
             servers: views,
+            idle_node_processes,
+            node_sets,
         }
     }
 
@@ -187,18 +217,31 @@ impl WarmPool {
         }
     }
 
-    /// Stops every server (their running children end with them).
+    /// Stops every server (their running children end with them) and idle node.
     pub fn clear(&self) {
         self.slots.lock().expect("warm slots lock").clear();
+        self.nodes.clear();
     }
 
     /// A warm child for `spec`, or None when the run should start cold (no server ready
     /// yet for its set — one is started in the background — or the server failed).
     pub(super) async fn start(
         self: &Arc<Self>,
+        runtime: WarmRuntime,
         spec: &ProcessSpec,
         cell: Option<&Cell>,
     ) -> Option<Child> {
+        if runtime == WarmRuntime::Node {
+            let max = self.max_servers.load(Ordering::Relaxed);
+            let child = self.nodes.start(spec, cell, max);
+            let counter = if child.is_some() {
+                &self.starts
+            } else {
+                &self.fallbacks
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            return child;
+        }
         let key = WarmKey::of(spec);
         let server = match self.server_for(&key) {
             Some(server) => Some(server),
@@ -391,6 +434,15 @@ fn view(server: &Arc<ForkServer>) -> WarmServerView {
         age_s: server.started.elapsed().as_secs(),
         idle_s: idle.as_secs(),
     }
+}
+
+/// Writes `program` at `path` (only when it changed), readable by the run user.
+fn write_program(path: &Path, program: &str) -> io::Result<PathBuf> {
+    if std::fs::read(path).ok().as_deref() != Some(program.as_bytes()) {
+        std::fs::write(path, program)?;
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))?;
+    Ok(path.to_path_buf())
 }
 
 /// An unguessable abstract socket name on which a server hears what its runs imported.

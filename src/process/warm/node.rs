@@ -1,0 +1,236 @@
+//! Warm starts for Node.js, which cannot fork: a few idle `node` processes per dependency
+//! set, each started with the set's environment and a run's limits, user and process group,
+//! waiting on stdin for exactly one run (argv, environment, working folder). Taking one moves
+//! it into the run's cgroup cell and hands it the run; the pool refills in the background.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::super::child::Child;
+use super::super::contain::{self, Cell};
+use super::super::fds::pipe;
+use super::super::launch::{self, c_string, Launch, RunUser};
+use super::super::ProcessSpec;
+use super::WarmKey;
+
+/// Idle processes kept per dependency set.
+const IDLE_PER_SET: usize = 2;
+/// An idle process older than this is replaced rather than used.
+const IDLE_FOR: Duration = Duration::from_secs(600);
+/// Room in the command line for the run's own (see `process.title` in the worker).
+const COMMAND_LINE_ROOM: usize = 4096;
+
+/// What an idle process was started with, which a run must match to take it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Fit {
+    key: WarmKey,
+    rlimits: Vec<(u32, u64, u64)>,
+    user: Option<(u32, u32)>,
+}
+
+struct Idle {
+    child: Child,
+    commands: std::fs::File,
+    started: Instant,
+}
+
+#[derive(Default)]
+struct Set {
+    idle: Vec<Idle>,
+    filling: bool,
+    last_used: Option<Instant>,
+}
+
+pub(super) struct NodePool {
+    worker: PathBuf,
+    scratch: PathBuf,
+    sets: Mutex<HashMap<Fit, Set>>,
+}
+
+impl NodePool {
+    pub fn new(worker: PathBuf, scratch: PathBuf) -> NodePool {
+        NodePool {
+            worker,
+            scratch,
+            sets: Mutex::default(),
+        }
+    }
+
+    /// Idle processes now, and the sets they belong to.
+    pub fn counts(&self) -> (usize, usize) {
+        let sets = self.sets.lock().expect("node sets lock");
+        (sets.values().map(|s| s.idle.len()).sum(), sets.len())
+    }
+
+    pub fn clear(&self) {
+        self.sets.lock().expect("node sets lock").clear();
+    }
+
+    /// An idle process that becomes this run, or None (the run starts cold; the set's pool
+    /// is filled for the next runs).
+    pub fn start(
+        self: &Arc<Self>,
+        spec: &ProcessSpec,
+        cell: Option<&Cell>,
+        max_sets: usize,
+    ) -> Option<Child> {
+        let fit = Fit {
+            key: WarmKey::of(spec),
+            rlimits: spec
+                .limits
+                .rlimits(cell.is_none())
+                .iter()
+                .map(|l| l.parts())
+                .collect(),
+            user: spec
+                .user_code
+                .then(|| contain::current().run_as())
+                .flatten()
+                .map(|user| (user.uid, user.gid)),
+        };
+        let taken = self.take(&fit, max_sets);
+        self.fill(fit);
+        let mut idle = taken?;
+        if let Some(cell) = cell {
+            if let Err(error) = cell.adopt(idle.child.id()) {
+                tracing::warn!(%error, "cannot move a pre-started node into its run's cell; the run starts cold");
+                return None;
+            }
+        }
+        let run = json!({
+            "program": spec.program.to_string_lossy(),
+            "argv": spec.args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>(),
+            "env": spec.env.iter().map(|(k, v)| (k.to_string_lossy().into_owned(), json!(v.to_string_lossy()))).collect::<serde_json::Map<_, _>>(),
+            "cwd": spec.cwd.to_string_lossy(),
+        });
+        match idle.commands.write_all(run.to_string().as_bytes()) {
+            Ok(()) => {
+                drop(idle.commands);
+                Some(idle.child)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "a pre-started node is gone; the run starts cold");
+                None
+            }
+        }
+    }
+
+    fn take(&self, fit: &Fit, max_sets: usize) -> Option<Idle> {
+        let mut sets = self.sets.lock().expect("node sets lock");
+        if !sets.contains_key(fit) && sets.len() >= max_sets {
+            let oldest = sets
+                .iter()
+                .min_by_key(|(_, set)| set.last_used)
+                .map(|(fit, _)| fit.clone());
+            if let Some(oldest) = oldest {
+                sets.remove(&oldest);
+            }
+        }
+        let set = sets.entry(fit.clone()).or_default();
+        set.last_used = Some(Instant::now());
+        set.idle.retain(|idle| idle.started.elapsed() < IDLE_FOR);
+        set.idle.pop()
+    }
+
+    /// Starts processes until the set has its idle ones again, in the background.
+    fn fill(self: &Arc<Self>, fit: Fit) {
+        {
+            let mut sets = self.sets.lock().expect("node sets lock");
+            let set = sets.entry(fit.clone()).or_default();
+            if set.filling || set.idle.len() >= IDLE_PER_SET {
+                return;
+            }
+            set.filling = true;
+        }
+        let pool = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let started = prestart(&pool.worker, &pool.scratch, &fit);
+                let mut sets = pool.sets.lock().expect("node sets lock");
+                let Some(set) = sets.get_mut(&fit) else {
+                    return;
+                };
+                match started {
+                    Ok(idle) => set.idle.push(idle),
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot pre-start node; its runs start cold");
+                        set.filling = false;
+                        return;
+                    }
+                }
+                if set.idle.len() >= IDLE_PER_SET {
+                    set.filling = false;
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// One idle `node` waiting for its run.
+fn prestart(worker: &Path, scratch: &Path, fit: &Fit) -> io::Result<Idle> {
+    let (commands_r, commands_w) = pipe()?;
+    let (stdout, stdout_w) = pipe()?;
+    let (stderr, stderr_w) = pipe()?;
+    let launch = idle_launch(worker, scratch, fit, [commands_r, stdout_w, stderr_w])?;
+    let mut children = contain::child_registry();
+    let started = launch::start(launch)?;
+    children.push(started.pid);
+    drop(children);
+    Ok(Idle {
+        child: Child::new(started, stdout, stderr)?,
+        commands: std::fs::File::from(commands_w),
+        started: Instant::now(),
+    })
+}
+
+fn idle_launch(
+    worker: &Path,
+    scratch: &Path,
+    fit: &Fit,
+    stdio: [OwnedFd; 3],
+) -> io::Result<Launch> {
+    let program = c_string(fit.key.interpreter.as_os_str())?;
+    let argv = vec![
+        program.clone(),
+        c_string(worker.as_os_str())?,
+        c_string(" ".repeat(COMMAND_LINE_ROOM).as_ref())?,
+    ];
+    let envp = fit
+        .key
+        .env
+        .iter()
+        .chain(&[
+            ("HOME".into(), scratch.as_os_str().to_os_string()),
+            ("TMPDIR".into(), scratch.as_os_str().to_os_string()),
+        ])
+        .map(|(name, value)| {
+            let mut entry = name.clone();
+            entry.push("=");
+            entry.push(value);
+            c_string(&entry)
+        })
+        .collect::<io::Result<_>>()?;
+    Ok(Launch {
+        program,
+        argv,
+        envp,
+        cwd: c_string(scratch.as_os_str())?,
+        stdio,
+        join: Vec::new(),
+        rlimits: fit
+            .rlimits
+            .iter()
+            .map(|&(resource, soft, hard)| {
+                super::super::limits::Rlimit::from_parts(resource, soft, hard)
+            })
+            .collect(),
+        user: fit.user.map(|(uid, gid)| RunUser { uid, gid }),
+    })
+}
