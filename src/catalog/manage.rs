@@ -1,5 +1,5 @@
 //! SQL for script management: per-script overrides (alias, enabled, notifications, timeout,
-//! concurrency) and finding a live script by its path.
+//! concurrency, execution mode) and finding a live script by its path.
 
 use rusqlite::{params, Connection};
 
@@ -14,6 +14,7 @@ pub struct ScriptPatch {
     pub notify_enabled: Option<bool>,
     pub timeout_sec: Option<Option<i64>>,
     pub max_concurrent: Option<Option<i64>>,
+    pub execution_mode: Option<Option<String>>,
 }
 
 pub fn patch(
@@ -26,7 +27,7 @@ pub fn patch(
     };
     conn.execute(
         "UPDATE scripts SET alias = ?2, enabled = ?3, notify_enabled = ?4, timeout_sec = ?5,
-             max_concurrent = ?6, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+             max_concurrent = ?6, execution_mode = ?7, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
          WHERE id = ?1",
         params![
             id,
@@ -35,6 +36,7 @@ pub fn patch(
             patch.notify_enabled.unwrap_or(current.notify_enabled),
             patch.timeout_sec.unwrap_or(current.timeout_sec),
             patch.max_concurrent.unwrap_or(current.max_concurrent),
+            patch.execution_mode.clone().unwrap_or(current.execution_mode),
         ],
     )?;
     by_id(conn, id)

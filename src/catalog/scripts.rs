@@ -38,6 +38,8 @@ pub struct Script {
     pub notify_enabled: bool,
     pub timeout_sec: Option<i64>,
     pub max_concurrent: Option<i64>,
+    /// `warm` or `cold` for this script alone; None follows the `execution_mode` setting.
+    pub execution_mode: Option<String>,
     pub load_status: LoadStatus,
     pub load_error: Option<String>,
     pub args_schema: Option<Value>,
@@ -98,7 +100,7 @@ pub struct Page<T> {
 
 const SCRIPT_COLUMNS: &str =
     "id, path, runtime, entry_kind, name, group_path, alias, description, enabled,
-    notify_enabled, timeout_sec, max_concurrent, load_status, load_error, args_schema, file_hash,
+    notify_enabled, timeout_sec, max_concurrent, execution_mode, load_status, load_error, args_schema, file_hash,
     file_size, deps_file, deps_hash, deps_status, created_at, updated_at, loaded_at, last_run_at,
     last_run_status, run_count";
 
@@ -120,6 +122,7 @@ fn script_from_row(row: &Row<'_>) -> rusqlite::Result<Script> {
         notify_enabled: row.get("notify_enabled")?,
         timeout_sec: row.get("timeout_sec")?,
         max_concurrent: row.get("max_concurrent")?,
+        execution_mode: row.get("execution_mode")?,
         load_status: if load_status == "ok" {
             LoadStatus::Ok
         } else {

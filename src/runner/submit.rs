@@ -220,7 +220,7 @@ impl Runner {
             timeout,
             settings,
             base_url: current.base_url.clone(),
-            warm: current.warm_execution.then(|| WarmStart {
+            warm: warm_execution(script, current.warm_execution).then(|| WarmStart {
                 pool: self.warm.clone(),
                 runtime: match script.runtime {
                     Runtime::Python => WarmRuntime::Python,
@@ -228,6 +228,15 @@ impl Runner {
                 },
             }),
         })
+    }
+}
+
+/// Whether `script` starts warm: its own choice, else the setting.
+fn warm_execution(script: &Script, setting: bool) -> bool {
+    match script.execution_mode.as_deref() {
+        Some("warm") => true,
+        Some("cold") => false,
+        _ => setting,
     }
 }
 

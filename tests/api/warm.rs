@@ -404,3 +404,59 @@ fn a_pre_started_node_takes_a_run_as_a_cold_start_would() {
         "{esm}"
     );
 }
+
+#[test]
+fn a_script_can_choose_its_own_execution_mode() {
+    let repo = TestRepo::new();
+    repo.write(
+        "python/own.py",
+        &python(&json!({}), "print(json.dumps({\"ok\": True}))"),
+    );
+    repo.write(
+        "python/other.py",
+        &python(&json!({}), "print(json.dumps({\"ok\": True}))"),
+    );
+    let data = data_dir();
+    let app = spawn_app(&repo, data.path(), &["--execution-mode", "cold"]);
+    let own = script_id(&app, "python/own.py");
+    let other = format!("/api/scripts/{}/run", script_id(&app, "python/other.py"));
+    let patch = |mode: Value| {
+        app.call(
+            "PATCH",
+            &format!("/api/scripts/{own}"),
+            &[],
+            Some(&json!({"execution_mode": mode})),
+        )
+    };
+    let refused = patch(json!("lukewarm"));
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    let patched = patch(json!("warm"));
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(patched.body["execution_mode"], json!("warm"));
+    let path = format!("/api/scripts/{own}/run");
+    warm_up(&app, &path);
+    assert!(
+        wait_until(WAIT, || !servers(&app).is_empty()),
+        "a server starts for the warm script"
+    );
+    let before = served(&app);
+    run(&app, &path);
+    assert_eq!(
+        served(&app),
+        before + 1,
+        "the script runs warm while the setting says cold"
+    );
+    run(&app, &other);
+    assert_eq!(
+        served(&app),
+        before + 1,
+        "the other script follows the setting"
+    );
+    assert_eq!(patch(Value::Null).body["execution_mode"], Value::Null);
+    run(&app, &path);
+    assert_eq!(
+        served(&app),
+        before + 1,
+        "cleared, it follows the setting again"
+    );
+}

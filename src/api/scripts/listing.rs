@@ -91,6 +91,8 @@ pub struct ScriptView {
     timeout_sec: Option<i64>,
     /// Runs of this script allowed at once, if limited.
     max_concurrent: Option<i64>,
+    /// `warm` or `cold` for this script alone, if set (else the `execution_mode` setting).
+    execution_mode: Option<String>,
     #[schema(value_type = LoadStatusName)]
     load_status: &'static str,
     load_error: Option<String>,
@@ -128,6 +130,7 @@ impl From<Script> for ScriptView {
             notify_enabled: s.notify_enabled,
             timeout_sec: s.timeout_sec,
             max_concurrent: s.max_concurrent,
+            execution_mode: s.execution_mode,
             load_status: s.load_status.as_str(),
             load_error: s.load_error,
             args_schema: s.args_schema,

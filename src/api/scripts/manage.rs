@@ -266,6 +266,10 @@ pub struct PatchScriptRequest {
     #[serde(default, deserialize_with = "present_or_null")]
     #[schema(value_type = Option<i64>)]
     max_concurrent: Option<Option<i64>>,
+    /// `warm` or `cold` for this script alone; null follows the `execution_mode` setting.
+    #[serde(default, deserialize_with = "present_or_null")]
+    #[schema(value_type = Option<String>)]
+    execution_mode: Option<Option<String>>,
 }
 
 impl PatchScriptRequest {
@@ -298,12 +302,23 @@ impl PatchScriptRequest {
                 "max_concurrent must be between 1 and 10000 (or null)".into(),
             ));
         }
+        if self
+            .execution_mode
+            .as_ref()
+            .and_then(|m| m.as_deref())
+            .is_some_and(|m| !matches!(m, "warm" | "cold"))
+        {
+            return Err(invalid(
+                "execution_mode must be warm or cold (or null)".into(),
+            ));
+        }
         Ok(ScriptPatch {
             alias,
             enabled: self.enabled,
             notify_enabled: self.notify_enabled,
             timeout_sec: self.timeout_sec,
             max_concurrent: self.max_concurrent,
+            execution_mode: self.execution_mode,
         })
     }
 }

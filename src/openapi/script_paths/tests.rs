@@ -19,6 +19,7 @@ fn script(id: i64, path: &str, schema: Value) -> Script {
         notify_enabled: false,
         timeout_sec: None,
         max_concurrent: None,
+        execution_mode: None,
         load_status: LoadStatus::Ok,
         load_error: None,
         args_schema: Some(schema),
