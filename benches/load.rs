@@ -101,6 +101,9 @@ fn start(repo: &std::path::Path, data: &std::path::Path) -> Child {
             "0",
             "--log",
             "warn",
+            // Cold starts: what this bench measures is the queue under interpreter starts.
+            "--execution-mode",
+            "cold",
         ])
         .args([
             "--max-concurrent-runs",

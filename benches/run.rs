@@ -38,7 +38,9 @@ fn main() {
     let python = real_python();
     let direct = Direct::new(python, script);
     std::fs::write(repo.path().join("python/heavy.py"), support::warm::HEAVY).unwrap();
-    let gateway = Gateway::start(repo.path(), data.path(), &[]);
+    std::fs::create_dir_all(repo.path().join("js")).unwrap();
+    std::fs::write(repo.path().join("js/hello.js"), support::warm::NODE_HELLO).unwrap();
+    let gateway = Gateway::start(repo.path(), data.path(), &["--execution-mode", "cold"]);
     let url = gateway.run_url("python/hello.py", "?name=bench");
     for _ in 0..5 {
         direct.run();

@@ -18,7 +18,16 @@ import sympy
 print(json.dumps({"root": str(sympy.sqrt(8))}))
 "#;
 
+/// A trivial Node.js script, for the pre-started node pool.
+pub const NODE_HELLO: &str = r#"if (process.argv.includes('--_sys_get_schema')) {
+  console.log(JSON.stringify({ name: { flag: '--name', type: 'str', default: 'x' } }));
+  process.exit(0);
+}
+console.log(JSON.stringify({ hello: process.argv[3] }));
+"#;
+
 const SEQUENTIAL: usize = 100;
+const NODE_RUNS: usize = 40;
 const CONCURRENT_TOTAL: usize = 200;
 const CONCURRENCY: usize = 4;
 const ROUNDS: usize = 5;
@@ -84,6 +93,7 @@ pub fn compare(repo: &Path, direct: &Arc<Direct>, cold: &Gateway) {
     );
 
     heavy(&warm, cold);
+    node(repo, &warm);
     let report = warm.warm();
     for server in report["servers"].as_array().into_iter().flatten() {
         println!(
@@ -148,5 +158,49 @@ fn heavy(warm: &Gateway, cold: &Gateway) {
         "warm gateway   p50 {:7.1} ms   ({:.1}x faster; goal >= 10x; sympy preloaded: {preloaded})",
         ms(w50),
         ratio(c50, w50)
+    );
+}
+
+/// Node hello through the pre-started pool against `node` started directly (same clean
+/// environment), one at a time with a pause, so the pool has refilled: low load.
+fn node(repo: &Path, warm: &Gateway) {
+    println!("== Node.js hello, {NODE_RUNS} runs each at low load (pre-started node against a direct spawn)");
+    let script = repo.join("js/hello.js");
+    let folder = tempfile::tempdir().expect("run folder");
+    let direct_node = || {
+        let out = std::process::Command::new("node")
+            .arg(&script)
+            .args(["--name", "bench"])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("LANG", "C.UTF-8")
+            .env("HOME", folder.path())
+            .env("TMPDIR", folder.path())
+            .current_dir(folder.path())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("direct node");
+        assert!(out.status.success());
+    };
+    let url = warm.run_url("js/hello.js", "?name=bench");
+    for _ in 0..3 {
+        gateway_run(&url);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let (mut direct_times, mut warm_times) = (Vec::new(), Vec::new());
+    for _ in 0..NODE_RUNS {
+        direct_times.push(time(direct_node));
+        warm_times.push(time(|| gateway_run(&url)));
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    let (d50, w50) = (
+        percentile(&mut direct_times, 50),
+        percentile(&mut warm_times, 50),
+    );
+    println!("direct node    p50 {:6.1} ms", ms(d50));
+    println!(
+        "warm gateway   p50 {:6.1} ms   ({:.3}x direct; goal <= 0.5x)",
+        ms(w50),
+        ratio(w50, d50)
     );
 }

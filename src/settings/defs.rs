@@ -238,7 +238,7 @@ pub fn all(cores: usize) -> Vec<Def> {
             .flag(Flag::plain("max-runs-per-script", "SG_MAX_RUNS_PER_SCRIPT")),
         boolean("metrics_public", false, "Whether GET /metrics answers without a key; otherwise, once keys are in use, it needs a metrics or admin key.")
             .flag(Flag::plain("metrics-public", "SG_METRICS_PUBLIC")),
-        choice("execution_mode", &["cold", "warm"], "cold", "How Python runs start: cold (a new interpreter each run) or warm (forked from a fork server per dependency set that has the modules earlier runs imported loaded; any problem falls back to cold).")
+        choice("execution_mode", &["cold", "warm"], "warm", "How runs start: warm (Python forked from a fork server per dependency set that has the modules earlier runs imported loaded; JavaScript taken by a pre-started node; any problem falls back to cold) or cold (a new interpreter each run).")
             .flag(Flag::plain("execution-mode", "SG_EXECUTION_MODE")),
         int("max_warm_servers", (1, 1000), 8, "Fork servers kept at once for warm runs; the least recently used idle one makes room.")
             .flag(Flag::plain("max-warm-servers", "SG_MAX_WARM_SERVERS")),

@@ -36,7 +36,7 @@ pub struct Effective {
     pub max_runs_per_script: Option<u64>,
     /// `/metrics` answers without a key.
     pub metrics_public: bool,
-    /// Python runs start from a fork server.
+    /// Runs start warm (a fork server or a pre-started node).
     pub warm_execution: bool,
     pub max_warm_servers: usize,
 }

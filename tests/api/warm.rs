@@ -460,3 +460,44 @@ fn a_script_can_choose_its_own_execution_mode() {
         "cleared, it follows the setting again"
     );
 }
+
+#[test]
+fn a_dependency_change_gives_its_scripts_a_new_server() {
+    use crate::deps_support::{
+        python_importing, settled, spawn_offline, wait_for_help, LocalPackages,
+    };
+    let packages = LocalPackages::build();
+    let repo = TestRepo::new();
+    repo.write("python/tool/requirements.txt", "sgdemo==1.0\n");
+    repo.write("python/tool/main.py", &python_importing("sgdemo"));
+    let data = data_dir();
+    let app = spawn_offline(&repo, data.path(), &packages, &WARM);
+    settled(&app, "python/tool/main.py");
+    wait_for_help(&app, "python/tool/main.py", "sgdemo 1.0");
+    let path = format!(
+        "/api/scripts/{}/run?x=1",
+        script_id(&app, "python/tool/main.py")
+    );
+    warm_up(&app, &path);
+    assert_eq!(run(&app, &path)["data"], json!({"version": "1.0"}));
+    let first: Vec<Value> = servers(&app)
+        .iter()
+        .map(|s| s["python_path"].clone())
+        .collect();
+
+    repo.write("python/tool/requirements.txt", "sgdemo==2.0\n");
+    wait_for_help(&app, "python/tool/main.py", "sgdemo 2.0");
+    let before = served(&app);
+    let upgraded = wait_until(WAIT, || {
+        run(&app, &path)["data"] == json!({"version": "2.0"}) && served(&app) > before
+    });
+    assert!(upgraded, "a warm run sees the new version");
+    let now: Vec<Value> = servers(&app)
+        .iter()
+        .map(|s| s["python_path"].clone())
+        .collect();
+    assert!(
+        now.iter().any(|p| !first.contains(p)),
+        "a server for the new set: {first:?} then {now:?}"
+    );
+}
