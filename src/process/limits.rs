@@ -4,7 +4,7 @@
 use std::io;
 
 /// Each `None` leaves the inherited limit alone.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct ResourceLimits {
     pub cpu_seconds: Option<u64>,
     pub address_space_bytes: Option<u64>,
@@ -52,17 +52,6 @@ impl Rlimit {
             resource,
             limit: libc::rlimit {
                 rlim_cur: value,
-                rlim_max: hard,
-            },
-        }
-    }
-
-    /// The limit `parts` describes.
-    pub fn from_parts(resource: u32, soft: u64, hard: u64) -> Rlimit {
-        Rlimit {
-            resource,
-            limit: libc::rlimit {
-                rlim_cur: soft,
                 rlim_max: hard,
             },
         }

@@ -210,13 +210,7 @@ pub async fn run_observed(
     observer: Option<Arc<dyn Observer>>,
 ) -> Result<Output, ProcessError> {
     let started = Instant::now();
-    let cell = contain::current()
-        .enclose(spec.limits.processes, spec.limits.address_space_bytes)
-        .map_err(|source| ProcessError::Limits {
-            program: spec.program.display().to_string(),
-            source,
-        })?;
-    let mut child = spawn::start(spec, cell.as_ref()).await?;
+    let (mut child, cell) = spawn::start(spec).await?;
     let group = ProcessGroup::of(&child);
     if let Some(observer) = &observer {
         observer.spawned(child.id());

@@ -11,17 +11,34 @@ use super::child::Child;
 use super::contain::{self, Cell};
 use super::fds::{dev_null, pipe};
 use super::launch::{self, c_string, Launch, RunUser};
+use super::warm::WarmRuntime;
 use super::{find_program, split_search_path, ProcessError, ProcessSpec};
 
-/// The child for `spec`: warm from a fork server where the spec allows it and one is
-/// ready, else (and whenever a warm start fails) started cold.
-pub(super) async fn start(spec: &ProcessSpec, cell: Option<&Cell>) -> Result<Child, ProcessError> {
-    if let Some(warm) = &spec.warm {
-        if let Some(child) = warm.pool.start(warm.runtime, spec, cell).await {
-            return Ok(child);
+/// The child for `spec` and the cell it is in: warm (a pre-started node in the cell it was
+/// started in, or a fork server's child that joins a new cell) where the spec allows it and
+/// one is ready, else (and whenever a warm start fails) started cold in a new cell.
+pub(super) async fn start(spec: &ProcessSpec) -> Result<(Child, Option<Cell>), ProcessError> {
+    let warm = spec.warm.as_ref();
+    if let Some(warm) = warm.filter(|w| w.runtime == WarmRuntime::Node) {
+        if let Some(started) = warm.pool.take_node(spec) {
+            return Ok(started);
         }
     }
-    spawn(spec, cell)
+    let cell = enclose(spec).map_err(|source| ProcessError::Limits {
+        program: spec.program.display().to_string(),
+        source,
+    })?;
+    if let Some(warm) = warm.filter(|w| w.runtime == WarmRuntime::Python) {
+        if let Some(child) = warm.pool.fork(spec, cell.as_ref()).await {
+            return Ok((child, cell));
+        }
+    }
+    Ok((spawn(spec, cell.as_ref())?, cell))
+}
+
+/// A new cell for the child's tree, where cgroups are in use.
+pub(super) fn enclose(spec: &ProcessSpec) -> io::Result<Option<Cell>> {
+    contain::current().enclose(spec.limits.processes, spec.limits.address_space_bytes)
 }
 
 pub(super) fn spawn(spec: &ProcessSpec, cell: Option<&Cell>) -> Result<Child, ProcessError> {

@@ -115,14 +115,6 @@ impl Cell {
         self.procs.iter().map(AsRawFd::as_raw_fd).collect()
     }
 
-    /// Moves a running process, all of its threads, into the cell (for a process started
-    /// before its run was known, which cannot join by itself).
-    pub fn adopt(&self, pid: u32) -> io::Result<()> {
-        self.dirs
-            .iter()
-            .try_for_each(|dir| write_file(&dir.join("cgroup.procs"), &pid.to_string()))
-    }
-
     /// A cell found in this instance's folders (left by an earlier run of the gateway).
     pub(super) fn found(layout: &Layout, dirs: Vec<PathBuf>) -> Cell {
         Cell {

@@ -223,25 +223,27 @@ impl WarmPool {
         self.nodes.clear();
     }
 
-    /// A warm child for `spec`, or None when the run should start cold (no server ready
-    /// yet for its set — one is started in the background — or the server failed).
-    pub(super) async fn start(
+    /// A pre-started node that became this run, in the cell it was started in; None when
+    /// none was ready (the run starts cold; the set's pool fills for the next runs).
+    pub(super) fn take_node(&self, spec: &ProcessSpec) -> Option<(Child, Option<Cell>)> {
+        let max = self.max_servers.load(Ordering::Relaxed);
+        let taken = self.nodes.take(spec, max);
+        let counter = if taken.is_some() {
+            &self.starts
+        } else {
+            &self.fallbacks
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        taken
+    }
+
+    /// A child forked for `spec` by its set's fork server, joining `cell`; None when the run
+    /// should start cold (no server ready for its set — one is being started — or it failed).
+    pub(super) async fn fork(
         self: &Arc<Self>,
-        runtime: WarmRuntime,
         spec: &ProcessSpec,
         cell: Option<&Cell>,
     ) -> Option<Child> {
-        if runtime == WarmRuntime::Node {
-            let max = self.max_servers.load(Ordering::Relaxed);
-            let child = self.nodes.start(spec, cell, max);
-            let counter = if child.is_some() {
-                &self.starts
-            } else {
-                &self.fallbacks
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
-            return child;
-        }
         let key = WarmKey::of(spec);
         let server = match self.server_for(&key) {
             Some(server) => Some(server),

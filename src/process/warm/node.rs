@@ -1,7 +1,7 @@
 //! Warm starts for Node.js, which cannot fork: a few idle `node` processes per dependency
 //! set, each started with the set's environment and a run's limits, user and process group,
-//! waiting on stdin for exactly one run (argv, environment, working folder). Taking one moves
-//! it into the run's cgroup cell and hands it the run; the pool refills in the background.
+//! inside a cgroup cell of its own (which becomes its run's), waiting on stdin for exactly one
+//! run (argv, environment, working folder). The pool refills in the background.
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -16,7 +16,7 @@ use super::super::child::Child;
 use super::super::contain::{self, Cell};
 use super::super::fds::pipe;
 use super::super::launch::{self, c_string, Launch, RunUser};
-use super::super::ProcessSpec;
+use super::super::{ProcessSpec, ResourceLimits};
 use super::WarmKey;
 
 /// Idle processes kept per dependency set.
@@ -30,12 +30,13 @@ const COMMAND_LINE_ROOM: usize = 4096;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Fit {
     key: WarmKey,
-    rlimits: Vec<(u32, u64, u64)>,
+    limits: ResourceLimits,
     user: Option<(u32, u32)>,
 }
 
 struct Idle {
     child: Child,
+    cell: Option<Cell>,
     commands: std::fs::File,
     started: Instant,
 }
@@ -72,37 +73,25 @@ impl NodePool {
         self.sets.lock().expect("node sets lock").clear();
     }
 
-    /// An idle process that becomes this run, or None (the run starts cold; the set's pool
-    /// is filled for the next runs).
-    pub fn start(
+    /// An idle process that became this run, with its cell; or None (the run starts cold;
+    /// the set's pool is filled for the next runs).
+    pub fn take(
         self: &Arc<Self>,
         spec: &ProcessSpec,
-        cell: Option<&Cell>,
         max_sets: usize,
-    ) -> Option<Child> {
+    ) -> Option<(Child, Option<Cell>)> {
         let fit = Fit {
             key: WarmKey::of(spec),
-            rlimits: spec
-                .limits
-                .rlimits(cell.is_none())
-                .iter()
-                .map(|l| l.parts())
-                .collect(),
+            limits: spec.limits,
             user: spec
                 .user_code
                 .then(|| contain::current().run_as())
                 .flatten()
                 .map(|user| (user.uid, user.gid)),
         };
-        let taken = self.take(&fit, max_sets);
+        let taken = self.take_idle(&fit, max_sets);
         self.fill(fit);
         let mut idle = taken?;
-        if let Some(cell) = cell {
-            if let Err(error) = cell.adopt(idle.child.id()) {
-                tracing::warn!(%error, "cannot move a pre-started node into its run's cell; the run starts cold");
-                return None;
-            }
-        }
         let run = json!({
             "program": spec.program.to_string_lossy(),
             "argv": spec.args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>(),
@@ -112,7 +101,7 @@ impl NodePool {
         match idle.commands.write_all(run.to_string().as_bytes()) {
             Ok(()) => {
                 drop(idle.commands);
-                Some(idle.child)
+                Some((idle.child, idle.cell))
             }
             Err(error) => {
                 tracing::warn!(%error, "a pre-started node is gone; the run starts cold");
@@ -121,7 +110,7 @@ impl NodePool {
         }
     }
 
-    fn take(&self, fit: &Fit, max_sets: usize) -> Option<Idle> {
+    fn take_idle(&self, fit: &Fit, max_sets: usize) -> Option<Idle> {
         let mut sets = self.sets.lock().expect("node sets lock");
         if !sets.contains_key(fit) && sets.len() >= max_sets {
             let oldest = sets
@@ -173,18 +162,26 @@ impl NodePool {
     }
 }
 
-/// One idle `node` waiting for its run.
+/// One idle `node` waiting for its run, already in the cell its run will have.
 fn prestart(worker: &Path, scratch: &Path, fit: &Fit) -> io::Result<Idle> {
     let (commands_r, commands_w) = pipe()?;
     let (stdout, stdout_w) = pipe()?;
     let (stderr, stderr_w) = pipe()?;
-    let launch = idle_launch(worker, scratch, fit, [commands_r, stdout_w, stderr_w])?;
+    let cell = contain::current().enclose(fit.limits.processes, fit.limits.address_space_bytes)?;
+    let launch = idle_launch(
+        worker,
+        scratch,
+        fit,
+        cell.as_ref(),
+        [commands_r, stdout_w, stderr_w],
+    )?;
     let mut children = contain::child_registry();
     let started = launch::start(launch)?;
     children.push(started.pid);
     drop(children);
     Ok(Idle {
         child: Child::new(started, stdout, stderr)?,
+        cell,
         commands: std::fs::File::from(commands_w),
         started: Instant::now(),
     })
@@ -194,6 +191,7 @@ fn idle_launch(
     worker: &Path,
     scratch: &Path,
     fit: &Fit,
+    cell: Option<&Cell>,
     stdio: [OwnedFd; 3],
 ) -> io::Result<Launch> {
     let program = c_string(fit.key.interpreter.as_os_str())?;
@@ -223,14 +221,8 @@ fn idle_launch(
         envp,
         cwd: c_string(scratch.as_os_str())?,
         stdio,
-        join: Vec::new(),
-        rlimits: fit
-            .rlimits
-            .iter()
-            .map(|&(resource, soft, hard)| {
-                super::super::limits::Rlimit::from_parts(resource, soft, hard)
-            })
-            .collect(),
+        join: cell.map(Cell::join_fds).unwrap_or_default(),
+        rlimits: fit.limits.rlimits(cell.is_none()),
         user: fit.user.map(|(uid, gid)| RunUser { uid, gid }),
     })
 }
