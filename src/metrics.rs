@@ -37,6 +37,11 @@ pub struct Snapshot {
     pub queued: usize,
     pub scripts_ok: i64,
     pub scripts_error: i64,
+    /// Fork servers alive, and their resident memory together.
+    pub warm_servers: usize,
+    pub warm_server_bytes: u64,
+    /// Pre-started node processes waiting for a run.
+    pub idle_node_processes: usize,
 }
 
 struct Metrics {
@@ -51,6 +56,8 @@ struct Metrics {
     scripts: IntGaugeVec,
     http_requests: IntCounterVec,
     http_duration: HistogramVec,
+    starts: IntCounterVec,
+    warm: IntGaugeVec,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -122,6 +129,20 @@ impl Metrics {
                 ),
                 &["route", "method", "status"],
             )?,
+            starts: IntCounterVec::new(
+                opts(
+                    "warm_starts_total",
+                    "Runs that could start warm, by how they started: warm, or cold because no warm process was ready or it failed.",
+                ),
+                &["started"],
+            )?,
+            warm: IntGaugeVec::new(
+                opts(
+                    "warm_processes",
+                    "Processes kept for warm runs: fork servers, their resident bytes together, and idle pre-started node processes.",
+                ),
+                &["kind"],
+            )?,
             http_duration: HistogramVec::new(
                 histogram(
                     "http_request_duration_seconds",
@@ -145,6 +166,8 @@ impl Metrics {
         r.register(Box::new(self.scripts.clone()))?;
         r.register(Box::new(self.http_requests.clone()))?;
         r.register(Box::new(self.http_duration.clone()))?;
+        r.register(Box::new(self.starts.clone()))?;
+        r.register(Box::new(self.warm.clone()))?;
         register_process_collector(r)
     }
 }
@@ -187,6 +210,11 @@ pub fn dependency_installed(runtime: &str, outcome: &str) {
         .inc();
 }
 
+/// A run that could start warm started `warm` or `cold`.
+pub fn warm_start(started: &str) {
+    METRICS.starts.with_label_values(&[started]).inc();
+}
+
 /// One answered HTTP request: its route template (or [`UNMATCHED`]), method and status.
 pub fn http_request(route: &str, method: &str, status: u16, seconds: f64) {
     let method = METHODS
@@ -214,6 +242,16 @@ pub fn render(snapshot: Snapshot) -> String {
     m.scripts
         .with_label_values(&["error"])
         .set(snapshot.scripts_error);
+    let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    m.warm
+        .with_label_values(&["fork_servers"])
+        .set(count(snapshot.warm_servers));
+    m.warm
+        .with_label_values(&["fork_server_resident_bytes"])
+        .set(i64::try_from(snapshot.warm_server_bytes).unwrap_or(i64::MAX));
+    m.warm
+        .with_label_values(&["idle_node_processes"])
+        .set(count(snapshot.idle_node_processes));
     let mut text = Vec::new();
     if let Err(error) = TextEncoder::new().encode(&m.registry.gather(), &mut text) {
         tracing::error!(%error, "cannot encode the metrics");

@@ -30,7 +30,8 @@ pub struct MetricsApi;
 
 /// Runs by script and status, run durations and queue waits, runs running and queued,
 /// schema extractions and dependency installs by outcome, scripts by load status, HTTP
-/// requests by route template, and the process's CPU, memory and open files. Needs a
+/// requests by route template, warm and cold starts and the processes kept for warm runs,
+/// and the process's CPU, memory and open files. Needs a
 /// `metrics` or `admin` key once keys are in use, unless the `metrics_public` setting is on.
 #[utoipa::path(
     get,
@@ -43,9 +44,13 @@ pub struct MetricsApi;
 )]
 async fn get_metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let (running, queued) = state.runner.load();
+    let warm = state.runner.warm_servers();
     let snapshot = Snapshot {
         running,
         queued,
+        warm_servers: warm.servers.len(),
+        warm_server_bytes: warm.servers.iter().filter_map(|s| s.rss_bytes).sum(),
+        idle_node_processes: warm.idle_node_processes,
         scripts_ok: scripts_with(&state, LoadStatus::Ok).await?,
         scripts_error: scripts_with(&state, LoadStatus::Error).await?,
     };

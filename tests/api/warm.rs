@@ -157,6 +157,20 @@ fn a_warm_run_sees_what_a_cold_run_sees_and_nothing_of_earlier_runs() {
         draws[0] != draws[1] && draws[1] != draws[2],
         "random is reseeded: {draws:?}"
     );
+
+    let metrics = app.call("GET", "/metrics", &[], None).body;
+    let text = metrics.as_str().expect("the metrics text");
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{series} is not in /metrics:\n{text}"))
+    };
+    assert!(value("scriptgateway_warm_starts_total{started=\"warm\"}") >= 3.0);
+    assert_eq!(
+        value("scriptgateway_warm_processes{kind=\"fork_servers\"}"),
+        1.0
+    );
+    assert!(value("scriptgateway_warm_processes{kind=\"fork_server_resident_bytes\"}") > 1e6);
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! imported. Anything wrong with a server makes the run start cold instead.
 
 mod node;
+mod report;
 mod server;
 mod wire;
 
@@ -17,13 +18,13 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use serde::Serialize;
-
 use super::child::Child;
 use super::contain::{self, Cell};
 use super::fds::{dev_null, pipe};
 use super::ProcessSpec;
 
+use report::view;
+pub use report::{WarmReport, WarmServerView};
 use server::{ForkServer, RunRequest};
 
 /// The fork server's program, written next to the dependency caches.
@@ -104,40 +105,12 @@ pub struct WarmPool {
     nodes: Arc<node::NodePool>,
 }
 
-/// What the pool did so far, and its servers.
-#[derive(Debug, Clone, Serialize)]
-pub struct WarmReport {
-    /// Runs forked by a fork server.
-    pub warm_starts: u64,
-    /// Runs that would have started warm but started cold (no server ready, or it failed).
-    pub cold_starts: u64,
-    pub servers: Vec<WarmServerView>,
-    /// Pre-started `node` processes waiting for a run, and the dependency sets they serve.
-    pub idle_node_processes: usize,
-    pub node_sets: usize,
-}
-
 impl std::fmt::Debug for WarmPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WarmPool")
             .field("script", &self.script)
             .finish()
     }
-}
-
-/// A fork server as the API shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct WarmServerView {
-    pub pid: u32,
-    pub interpreter: String,
-    /// The dependency folders on its `PYTHONPATH`.
-    pub python_path: Option<String>,
-    pub preloaded: Vec<String>,
-    pub runs: u64,
-    pub running: usize,
-    pub rss_bytes: Option<u64>,
-    pub age_s: u64,
-    pub idle_s: u64,
 }
 
 impl WarmPool {
@@ -228,12 +201,7 @@ impl WarmPool {
     pub(super) fn take_node(&self, spec: &ProcessSpec) -> Option<(Child, Option<Cell>)> {
         let max = self.max_servers.load(Ordering::Relaxed);
         let taken = self.nodes.take(spec, max);
-        let counter = if taken.is_some() {
-            &self.starts
-        } else {
-            &self.fallbacks
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        self.count_start(taken.is_some());
         taken
     }
 
@@ -250,7 +218,7 @@ impl WarmPool {
             None => self.wait_for_start(&key).await,
         };
         let Some(server) = server else {
-            self.fallbacks.fetch_add(1, Ordering::Relaxed);
+            self.count_start(false);
             return None;
         };
         let (stdout, stdout_w) = pipe().ok()?;
@@ -284,11 +252,11 @@ impl WarmPool {
         drop((stdin, stdout_w, stderr_w));
         match forked {
             Ok((pid, exit)) => {
-                self.starts.fetch_add(1, Ordering::Relaxed);
+                self.count_start(true);
                 Child::remote(pid, exit, stdout, stderr).ok()
             }
             Err(reason) => {
-                self.fallbacks.fetch_add(1, Ordering::Relaxed);
+                self.count_start(false);
                 tracing::warn!(%reason, "a warm start failed; the run starts cold");
                 self.remove(&key, &server);
                 None
@@ -316,6 +284,15 @@ impl WarmPool {
             self.start_in_background(key.clone());
         }
         current
+    }
+
+    fn count_start(&self, warm: bool) {
+        let (counter, label) = match warm {
+            true => (&self.starts, "warm"),
+            false => (&self.fallbacks, "cold"),
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::warm_start(label);
     }
 
     /// The server being started for `key`, if it becomes ready soon.
@@ -415,26 +392,6 @@ impl WarmPool {
             slots.remove(key);
         }
         failed.shut_down();
-    }
-}
-
-fn view(server: &Arc<ForkServer>) -> WarmServerView {
-    let idle = server.last_used.lock().expect("last used lock").elapsed();
-    WarmServerView {
-        pid: server.pid,
-        interpreter: server.key.describe(),
-        python_path: server
-            .key
-            .env
-            .iter()
-            .find(|(name, _)| name == "PYTHONPATH")
-            .map(|(_, value)| value.to_string_lossy().into_owned()),
-        preloaded: server.preloaded.clone(),
-        runs: server.served.load(Ordering::Relaxed),
-        running: server.running.load(Ordering::Acquire),
-        rss_bytes: server.rss_bytes(),
-        age_s: server.started.elapsed().as_secs(),
-        idle_s: idle.as_secs(),
     }
 }
 
