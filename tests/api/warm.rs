@@ -515,3 +515,43 @@ fn a_dependency_change_gives_its_scripts_a_new_server() {
         "a server for the new set: {first:?} then {now:?}"
     );
 }
+
+#[test]
+fn warm_processes_survive_the_subreapers_sweeps() {
+    let repo = TestRepo::new();
+    repo.write(
+        "python/py.py",
+        &python(&json!({}), "print(json.dumps({\"ok\": True}))"),
+    );
+    repo.write(
+        "js/js.js",
+        &crate::run_support::js(&json!({}), "console.log(JSON.stringify({ok: true}));"),
+    );
+    let data = data_dir();
+    let app = spawn_app(
+        &repo,
+        data.path(),
+        &["--execution-mode", "warm", "--containment", "subreaper"],
+    );
+    let py = format!("/api/scripts/{}/run", script_id(&app, "python/py.py"));
+    let js = format!("/api/scripts/{}/run", script_id(&app, "js/js.js"));
+    warm_up(&app, &py);
+    run(&app, &js);
+    let pool_ready =
+        |app: &TestApp| app.get("/api/system/warm").1["idle_node_processes"].as_u64() >= Some(1);
+    assert!(wait_until(WAIT, || pool_ready(&app)), "a node waits");
+    let before = served(&app);
+    for _ in 0..3 {
+        run(&app, &py);
+        assert!(
+            wait_until(WAIT, || pool_ready(&app)),
+            "the node pool refills"
+        );
+        run(&app, &js);
+    }
+    assert_eq!(
+        served(&app),
+        before + 6,
+        "every run started warm: nothing was swept"
+    );
+}

@@ -35,10 +35,20 @@ struct Fit {
 }
 
 struct Idle {
-    child: Child,
+    /// Taken by its run; until then it is registered as the gateway's own child.
+    child: Option<Child>,
     cell: Option<Cell>,
     commands: std::fs::File,
     started: Instant,
+}
+
+impl Drop for Idle {
+    /// An idle process nobody took is killed and reaped (by its Child) and forgotten.
+    fn drop(&mut self) {
+        if let Some(child) = self.child.take() {
+            contain::forget_child(child.id());
+        }
+    }
 }
 
 #[derive(Default)]
@@ -100,8 +110,10 @@ impl NodePool {
         });
         match idle.commands.write_all(run.to_string().as_bytes()) {
             Ok(()) => {
-                drop(idle.commands);
-                Some((idle.child, idle.cell))
+                let child = idle.child.take()?;
+                let cell = idle.cell.take();
+                drop(idle);
+                Some((child, cell))
             }
             Err(error) => {
                 tracing::warn!(%error, "a pre-started node is gone; the run starts cold");
@@ -180,7 +192,7 @@ fn prestart(worker: &Path, scratch: &Path, fit: &Fit) -> io::Result<Idle> {
     children.push(started.pid);
     drop(children);
     Ok(Idle {
-        child: Child::new(started, stdout, stderr)?,
+        child: Some(Child::new(started, stdout, stderr)?),
         cell,
         commands: std::fs::File::from(commands_w),
         started: Instant::now(),

@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
 use super::super::child::{Child, RemoteExit};
+use super::super::contain;
 use super::super::fds::pipe;
 use super::super::launch::{self, c_string, Launch};
 use super::wire::{self, Channel};
@@ -85,7 +86,13 @@ impl ForkServer {
             &options,
             [theirs, stdout_w, stderr_w],
         )?;
-        let started = launch::start(launch)?;
+        // Registered as the gateway's own child: the subreaper's sweep spares it.
+        let started = {
+            let mut children = contain::child_registry();
+            let started = launch::start(launch)?;
+            children.push(started.pid);
+            started
+        };
         let pid = started.pid;
         let process = Child::new(started, stdout, stderr)?;
         let channel = Arc::new(Channel::new(ours)?);
@@ -260,6 +267,7 @@ fn watch_process(mut process: Child, alive: Arc<AtomicBool>, pid: u32) {
             text
         });
         alive.store(false, Ordering::Release);
+        contain::forget_child(pid);
         let printed = String::from_utf8_lossy(&printed);
         let printed = printed.trim();
         if !printed.is_empty() || !matches!(&status, Ok(s) if s.success()) {
