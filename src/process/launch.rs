@@ -262,6 +262,30 @@ impl Drop for SignalMask {
 }
 
 /// A C string for the child, refusing interior NULs (which exec could not pass on).
+/// `NAME=value` entries for `execve`.
+pub(super) fn envp<'a>(
+    pairs: impl IntoIterator<Item = (&'a OsStr, &'a OsStr)>,
+) -> io::Result<Vec<CString>> {
+    pairs
+        .into_iter()
+        .map(|(name, value)| {
+            let mut entry = name.to_os_string();
+            entry.push("=");
+            entry.push(value);
+            c_string(&entry)
+        })
+        .collect()
+}
+
+/// [`start`], with the child registered as the gateway's own while it starts, so the
+/// subreaper's sweep never takes it for an orphan.
+pub(super) fn start_registered(launch: Launch) -> io::Result<Started> {
+    let mut children = super::contain::child_registry();
+    let started = start(launch)?;
+    children.push(started.pid);
+    Ok(started)
+}
+
 pub(super) fn c_string(value: &OsStr) -> io::Result<CString> {
     CString::new(value.as_bytes()).map_err(|_| {
         io::Error::new(

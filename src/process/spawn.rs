@@ -54,11 +54,7 @@ pub(super) fn spawn(spec: &ProcessSpec, cell: Option<&Cell>) -> Result<Child, Pr
         [dev_null().map_err(failed)?, stdout_w, stderr_w],
     )
     .map_err(failed)?;
-    // Held across the start, so the subreaper's sweep never sees the child unregistered.
-    let mut children = contain::child_registry();
-    let started = launch::start(launch).map_err(failed)?;
-    children.push(started.pid);
-    drop(children);
+    let started = launch::start_registered(launch).map_err(failed)?;
     Child::new(started, stdout, stderr).map_err(failed)
 }
 
@@ -68,16 +64,7 @@ fn prepare(spec: &ProcessSpec, cell: Option<&Cell>, stdio: [OwnedFd; 3]) -> io::
         .chain(spec.args.iter().map(|arg| arg.as_os_str()))
         .map(c_string)
         .collect::<io::Result<_>>()?;
-    let envp = spec
-        .env
-        .iter()
-        .map(|(key, value)| {
-            let mut entry = key.clone();
-            entry.push("=");
-            entry.push(value);
-            c_string(&entry)
-        })
-        .collect::<io::Result<_>>()?;
+    let envp = launch::envp(spec.env.iter().map(|(k, v)| (k.as_os_str(), v.as_os_str())))?;
     Ok(Launch {
         program: c_string(program.as_os_str())?,
         argv,

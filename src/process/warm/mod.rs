@@ -3,13 +3,13 @@
 //! a cold start would be. Which modules a server preloads is learned from what its runs
 //! imported. Anything wrong with a server makes the run start cold instead.
 
+mod key;
 mod node;
 mod report;
 mod server;
 mod wire;
 
 use std::collections::{BTreeSet, HashMap};
-use std::ffi::OsString;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
@@ -23,6 +23,7 @@ use super::contain::{self, Cell};
 use super::fds::{dev_null, pipe};
 use super::ProcessSpec;
 
+pub use key::WarmKey;
 use report::view;
 pub use report::{WarmReport, WarmServerView};
 use server::{ForkServer, RunRequest};
@@ -54,36 +55,6 @@ const IDLE_FOR: Duration = Duration::from_secs(600);
 /// How long a run waits for its set's first server before it starts cold instead: about
 /// what a cold start costs, so the first run of a set is no slower either way.
 const FIRST_START_WAIT: Duration = Duration::from_millis(300);
-/// Variables that differ from run to run; the rest decide which server a run can use.
-const PER_RUN: [&str; 2] = ["HOME", "TMPDIR"];
-
-/// Which fork server a run can use: the same interpreter, started with the same
-/// environment but for the run's own folders and identity.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct WarmKey {
-    interpreter: PathBuf,
-    env: Vec<(OsString, OsString)>,
-}
-
-impl WarmKey {
-    fn of(spec: &ProcessSpec) -> WarmKey {
-        let mut env: Vec<(OsString, OsString)> = spec
-            .env
-            .iter()
-            .filter(|(name, _)| {
-                let name = name.to_string_lossy();
-                !PER_RUN.contains(&name.as_ref()) && !name.starts_with("SG_")
-            })
-            .cloned()
-            .collect();
-        env.sort();
-        WarmKey {
-            interpreter: spec.program.clone(),
-            env,
-        }
-    }
-}
-
 enum Slot {
     Starting,
     Ready(Arc<ForkServer>),

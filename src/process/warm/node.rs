@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::io::{self, Write};
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,7 +14,7 @@ use serde_json::json;
 use super::super::child::Child;
 use super::super::contain::{self, Cell};
 use super::super::fds::pipe;
-use super::super::launch::{self, c_string, Launch, RunUser};
+use super::super::launch::{self, RunUser};
 use super::super::{ProcessSpec, ResourceLimits};
 use super::WarmKey;
 
@@ -23,8 +22,6 @@ use super::WarmKey;
 const IDLE_PER_SET: usize = 2;
 /// An idle process older than this is replaced rather than used.
 const IDLE_FOR: Duration = Duration::from_secs(600);
-/// Room in the command line for the run's own (see `process.title` in the worker).
-const COMMAND_LINE_ROOM: usize = 4096;
 
 /// What an idle process was started with, which a run must match to take it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -180,61 +177,19 @@ fn prestart(worker: &Path, scratch: &Path, fit: &Fit) -> io::Result<Idle> {
     let (stdout, stdout_w) = pipe()?;
     let (stderr, stderr_w) = pipe()?;
     let cell = contain::current().enclose(fit.limits.processes, fit.limits.address_space_bytes)?;
-    let launch = idle_launch(
-        worker,
+    let mut launch = fit.key.launch(
+        &[worker.as_os_str()],
         scratch,
-        fit,
-        cell.as_ref(),
         [commands_r, stdout_w, stderr_w],
     )?;
-    let mut children = contain::child_registry();
-    let started = launch::start(launch)?;
-    children.push(started.pid);
-    drop(children);
+    launch.join = cell.as_ref().map(Cell::join_fds).unwrap_or_default();
+    launch.rlimits = fit.limits.rlimits(cell.is_none());
+    launch.user = fit.user.map(|(uid, gid)| RunUser { uid, gid });
+    let started = launch::start_registered(launch)?;
     Ok(Idle {
         child: Some(Child::new(started, stdout, stderr)?),
         cell,
         commands: std::fs::File::from(commands_w),
         started: Instant::now(),
-    })
-}
-
-fn idle_launch(
-    worker: &Path,
-    scratch: &Path,
-    fit: &Fit,
-    cell: Option<&Cell>,
-    stdio: [OwnedFd; 3],
-) -> io::Result<Launch> {
-    let program = c_string(fit.key.interpreter.as_os_str())?;
-    let argv = vec![
-        program.clone(),
-        c_string(worker.as_os_str())?,
-        c_string(" ".repeat(COMMAND_LINE_ROOM).as_ref())?,
-    ];
-    let envp = fit
-        .key
-        .env
-        .iter()
-        .chain(&[
-            ("HOME".into(), scratch.as_os_str().to_os_string()),
-            ("TMPDIR".into(), scratch.as_os_str().to_os_string()),
-        ])
-        .map(|(name, value)| {
-            let mut entry = name.clone();
-            entry.push("=");
-            entry.push(value);
-            c_string(&entry)
-        })
-        .collect::<io::Result<_>>()?;
-    Ok(Launch {
-        program,
-        argv,
-        envp,
-        cwd: c_string(scratch.as_os_str())?,
-        stdio,
-        join: cell.map(Cell::join_fds).unwrap_or_default(),
-        rlimits: fit.limits.rlimits(cell.is_none()),
-        user: fit.user.map(|(uid, gid)| RunUser { uid, gid }),
     })
 }

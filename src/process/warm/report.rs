@@ -40,12 +40,7 @@ pub(super) fn view(server: &Arc<ForkServer>) -> WarmServerView {
     WarmServerView {
         pid: server.pid,
         interpreter: server.key.describe(),
-        python_path: server
-            .key
-            .env
-            .iter()
-            .find(|(name, _)| name == "PYTHONPATH")
-            .map(|(_, value)| value.to_string_lossy().into_owned()),
+        python_path: server.key.python_path(),
         preloaded: server.preloaded.clone(),
         runs: server.served.load(Ordering::Relaxed),
         running: server.running.load(Ordering::Acquire),

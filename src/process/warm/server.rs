@@ -3,10 +3,9 @@
 //! its runs imported.
 
 use std::collections::HashMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io;
-use std::os::fd::{OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::RawFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -18,7 +17,7 @@ use tokio::sync::oneshot;
 use super::super::child::{Child, RemoteExit};
 use super::super::contain;
 use super::super::fds::pipe;
-use super::super::launch::{self, c_string, Launch};
+use super::super::launch;
 use super::wire::{self, Channel};
 use super::WarmKey;
 
@@ -27,8 +26,6 @@ const READY_WITHIN: Duration = Duration::from_secs(20);
 /// How long a server may take to answer a request with the child's pid.
 const FORKED_WITHIN: Duration = Duration::from_secs(5);
 const MAX_REPLY: usize = 1 << 20;
-/// Bytes of command line a warm child can show in /proc (beyond the server's own).
-const COMMAND_LINE_ROOM: usize = 4096;
 
 /// What a run asks its fork server for.
 pub(super) struct RunRequest<'a> {
@@ -79,20 +76,10 @@ impl ForkServer {
         let (ours, theirs) = wire::pair()?;
         let (stdout, stdout_w) = pipe()?;
         let (stderr, stderr_w) = pipe()?;
-        let launch = server_launch(
-            &key,
-            script,
-            scratch,
-            &options,
-            [theirs, stdout_w, stderr_w],
-        )?;
-        // Registered as the gateway's own child: the subreaper's sweep spares it.
-        let started = {
-            let mut children = contain::child_registry();
-            let started = launch::start(launch)?;
-            children.push(started.pid);
-            started
-        };
+        let options = options.to_string();
+        let args = [script.as_os_str(), OsStr::new(&options)];
+        let launch = key.launch(&args, scratch, [theirs, stdout_w, stderr_w])?;
+        let started = launch::start_registered(launch)?;
         let pid = started.pid;
         let process = Child::new(started, stdout, stderr)?;
         let channel = Arc::new(Channel::new(ours)?);
@@ -208,49 +195,6 @@ impl Drop for ForkServer {
     fn drop(&mut self) {
         self.channel.close();
     }
-}
-
-fn server_launch(
-    key: &WarmKey,
-    script: &Path,
-    scratch: &Path,
-    options: &Value,
-    stdio: [OwnedFd; 3],
-) -> io::Result<Launch> {
-    let [channel, stdout, stderr] = stdio;
-    let program = c_string(key.interpreter.as_os_str())?;
-    // The last argument is room a child writes its run's command line into (see
-    // `show_as_started` in the server).
-    let argv = vec![
-        program.clone(),
-        c_string(script.as_os_str())?,
-        c_string(options.to_string().as_ref())?,
-        c_string(" ".repeat(COMMAND_LINE_ROOM).as_ref())?,
-    ];
-    let envp = key
-        .env
-        .iter()
-        .chain(&[
-            ("HOME".into(), scratch.as_os_str().to_os_string()),
-            ("TMPDIR".into(), scratch.as_os_str().to_os_string()),
-        ])
-        .map(|(name, value)| {
-            let mut entry = name.clone();
-            entry.push("=");
-            entry.push(value);
-            c_string(&entry)
-        })
-        .collect::<io::Result<_>>()?;
-    Ok(Launch {
-        program,
-        argv,
-        envp,
-        cwd: c_string(scratch.as_os_str())?,
-        stdio: [channel, stdout, stderr],
-        join: Vec::new(),
-        rlimits: Vec::new(),
-        user: None,
-    })
 }
 
 /// Logs what the server prints (it prints only when something is wrong) and reaps it.
@@ -375,10 +319,4 @@ async fn listen(
     let mut waiters = waiters.lock().expect("waiters lock");
     waiters.forked.clear();
     waiters.exits.clear();
-}
-
-impl WarmKey {
-    pub(super) fn describe(&self) -> String {
-        String::from_utf8_lossy(self.interpreter.as_os_str().as_bytes()).into_owned()
-    }
 }
