@@ -153,6 +153,11 @@ impl ApiError {
         ApiError::new(ErrorCode::NotFound, what)
     }
 
+    /// A 400 `invalid_request` saying what is wrong with the request.
+    pub fn invalid_request(why: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorCode::InvalidRequest, why)
+    }
+
     /// A 500 whose cause is logged but never shown to the client.
     pub fn internal(cause: &dyn std::fmt::Display) -> ApiError {
         tracing::error!(%cause, "internal error");

@@ -2,15 +2,13 @@
 
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
-use crate::catalog::ScriptPatch;
 use crate::domain::Runtime;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::manage::Template;
 
-use crate::api::lookup::script_not_found;
 use crate::api::multipart::{read_form, FormLimits, Keep, Part, MAX_PARTS};
 use crate::api::{object_body, resource, AppState, Gate};
 
@@ -62,7 +60,6 @@ pub(super) fn configure_before_scripts(cfg: &mut web::ServiceConfig) {
     upload_script,
     get_script_content,
     put_script_content,
-    patch_script,
     delete_script,
     get_template,
     put_template
@@ -91,19 +88,23 @@ pub(super) async fn create_script(
         (Some(content), None) => state.manager.create(&body.path, content).await?,
         (None, Some(template)) => {
             let runtime = Runtime::parse(&template).ok_or_else(|| {
-                invalid(format!(
+                ApiError::invalid_request(format!(
                     "template must be \"python\" or \"js\", not {template:?}"
                 ))
             })?;
             if !body.path.starts_with(runtime.folder()) {
-                return Err(invalid(format!(
+                return Err(ApiError::invalid_request(format!(
                     "a {runtime} template needs a path under {}/",
                     runtime.folder()
                 )));
             }
             state.manager.create_from_template(&body.path).await?
         }
-        _ => return Err(invalid("send either \"content\" or \"template\"".into())),
+        _ => {
+            return Err(ApiError::invalid_request(
+                "send either \"content\" or \"template\"",
+            ))
+        }
     };
     Ok(HttpResponse::Created().json(ScriptView::from(script)))
 }
@@ -124,7 +125,7 @@ async fn create_script_compat(
 ) -> Result<HttpResponse, ApiError> {
     let body: CreateScriptCompatRequest = object_body(body.into_inner())?;
     let runtime = Runtime::parse(&body.runtime).ok_or_else(|| {
-        invalid(format!(
+        ApiError::invalid_request(format!(
             "runtime must be \"python\" or \"js\", not {:?}",
             body.runtime
         ))
@@ -171,14 +172,16 @@ async fn upload_script(
                 file = Some((file_name.unwrap_or_default(), bytes));
             } else {
                 path = Some(
-                    String::from_utf8(bytes).map_err(|_| invalid("path is not UTF-8".into()))?,
+                    String::from_utf8(bytes)
+                        .map_err(|_| ApiError::invalid_request("path is not UTF-8"))?,
                 );
             }
         }
     }
-    let (file_name, bytes) = file.ok_or_else(|| invalid("the form has no `file` field".into()))?;
-    let content =
-        String::from_utf8(bytes).map_err(|_| invalid("a script must be UTF-8 text".into()))?;
+    let (file_name, bytes) =
+        file.ok_or_else(|| ApiError::invalid_request("the form has no `file` field"))?;
+    let content = String::from_utf8(bytes)
+        .map_err(|_| ApiError::invalid_request("a script must be UTF-8 text"))?;
     let path = match path.filter(|p| !p.trim().is_empty()) {
         Some(path) => path,
         None => default_upload_path(&file_name)?,
@@ -197,7 +200,7 @@ fn default_upload_path(file_name: &str) -> Result<String, ApiError> {
         .into_iter()
         .find(|r| r.is_script_extension(extension))
         .ok_or_else(|| {
-            invalid(format!(
+            ApiError::invalid_request(format!(
                 "{base:?} is not a .py, .js, .mjs or .cjs file; give a `path`"
             ))
         })?;
@@ -249,98 +252,6 @@ async fn put_script_content(
     Ok(HttpResponse::Ok().json(ScriptView::from(script)))
 }
 
-/// Operator choices for one script; `null` clears an override.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PatchScriptRequest {
-    #[serde(default, deserialize_with = "present_or_null")]
-    #[schema(value_type = Option<String>)]
-    alias: Option<Option<String>>,
-    enabled: Option<bool>,
-    notify_enabled: Option<bool>,
-    /// Seconds; replaces the global timeout for this script.
-    #[serde(default, deserialize_with = "present_or_null")]
-    #[schema(value_type = Option<i64>)]
-    timeout_sec: Option<Option<i64>>,
-    /// Runs of this script executing at once.
-    #[serde(default, deserialize_with = "present_or_null")]
-    #[schema(value_type = Option<i64>)]
-    max_concurrent: Option<Option<i64>>,
-    /// `warm` or `cold` for this script alone; null follows the `execution_mode` setting.
-    #[serde(default, deserialize_with = "present_or_null")]
-    #[schema(value_type = Option<String>)]
-    execution_mode: Option<Option<String>>,
-}
-
-impl PatchScriptRequest {
-    fn into_patch(self) -> Result<ScriptPatch, ApiError> {
-        let alias = self
-            .alias
-            .map(|a| a.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()));
-        if alias
-            .as_ref()
-            .and_then(|a| a.as_ref())
-            .is_some_and(|a| a.chars().count() > 100)
-        {
-            return Err(invalid("alias must be at most 100 characters".into()));
-        }
-        if self
-            .timeout_sec
-            .flatten()
-            .is_some_and(|t| !(1..=86_400).contains(&t))
-        {
-            return Err(invalid(
-                "timeout_sec must be between 1 and 86400 (or null)".into(),
-            ));
-        }
-        if self
-            .max_concurrent
-            .flatten()
-            .is_some_and(|n| !(1..=10_000).contains(&n))
-        {
-            return Err(invalid(
-                "max_concurrent must be between 1 and 10000 (or null)".into(),
-            ));
-        }
-        if self
-            .execution_mode
-            .as_ref()
-            .and_then(|m| m.as_deref())
-            .is_some_and(|m| !matches!(m, "warm" | "cold"))
-        {
-            return Err(invalid(
-                "execution_mode must be warm or cold (or null)".into(),
-            ));
-        }
-        Ok(ScriptPatch {
-            alias,
-            enabled: self.enabled,
-            notify_enabled: self.notify_enabled,
-            timeout_sec: self.timeout_sec,
-            max_concurrent: self.max_concurrent,
-            execution_mode: self.execution_mode,
-        })
-    }
-}
-
-#[utoipa::path(patch, path = "/scripts/{id}", tag = "manage", params(("id" = i64, Path)), request_body = PatchScriptRequest,
-    responses((status = 200, description = "The result", body = ScriptView), (status = 400, description = "Bad input (the error names the problem)", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)))]
-pub(super) async fn patch_script(
-    state: web::Data<AppState>,
-    id: web::Path<i64>,
-    body: web::Json<serde_json::Value>,
-) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    let patch = object_body::<PatchScriptRequest>(body.into_inner())?.into_patch()?;
-    let script = state
-        .catalog
-        .patch_script(id, patch)
-        .await?
-        .ok_or_else(|| script_not_found(id))?;
-    state.scanner.catalog_changed();
-    Ok(HttpResponse::Ok().json(ScriptView::from(script)))
-}
-
 /// Deletes the file and its sidecar; the run history stays.
 #[utoipa::path(delete, path = "/scripts/{id}", tag = "manage", params(("id" = i64, Path)),
     responses((status = 200, description = "The result", body = ScriptView), (status = 404, description = "Not found", body = ErrorBody)))]
@@ -372,7 +283,7 @@ async fn put_template(
     let runtime = template_runtime(&runtime)?;
     let content = object_body::<ContentRequest>(body.into_inner())?.content;
     if !runtime.is_script_source(&content) {
-        return Err(invalid(format!(
+        return Err(ApiError::invalid_request(format!(
             "a template is a script: {}",
             crate::domain::SCRIPT_RULE
         )));
@@ -402,15 +313,4 @@ impl From<Template> for TemplateView {
 fn template_runtime(name: &str) -> Result<Runtime, ApiError> {
     Runtime::parse(name)
         .ok_or_else(|| ApiError::not_found(format!("no template for {name:?}; use python or js")))
-}
-
-fn invalid(message: String) -> ApiError {
-    ApiError::new(ErrorCode::InvalidRequest, message)
-}
-
-/// Tells a field that was left out (`None`) from one set to null (`Some(None)`).
-fn present_or_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }

@@ -10,6 +10,7 @@ mod logs;
 pub(crate) use logs::run_log_lines;
 mod manage;
 mod original;
+mod patch;
 mod run;
 
 use actix_web::http::Method;
@@ -37,7 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             Gate::RunReads,
             [
                 (Method::GET, web::to(listing::get_script)),
-                (Method::PATCH, web::to(manage::patch_script)),
+                (Method::PATCH, web::to(patch::patch_script)),
                 (Method::DELETE, web::to(manage::delete_script)),
             ],
         ))
@@ -57,6 +58,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         run::RunApi::openapi(),
         docs::DocsCompatApi::openapi(),
         manage::ManageApi::openapi(),
+        patch::PatchApi::openapi(),
         logs::ScriptLogsApi::openapi(),
         deps::ScriptDepsApi::openapi(),
         original::OriginalScriptsApi::openapi(),

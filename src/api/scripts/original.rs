@@ -83,7 +83,9 @@ async fn patch_alias(
         .as_ref()
         .is_some_and(|a| a.chars().count() > MAX_ALIAS_CHARS)
     {
-        return Err(invalid("alias must be at most 100 characters"));
+        return Err(ApiError::invalid_request(
+            "alias must be at most 100 characters",
+        ));
     }
     patch(
         &state,
@@ -111,7 +113,11 @@ async fn patch_notify(
     let enabled = match enabled.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "on" | "yes" => true,
         "0" | "false" | "off" | "no" => false,
-        other => return Err(invalid(&format!("enabled must be 1 or 0, not {other:?}"))),
+        other => {
+            return Err(ApiError::invalid_request(format!(
+                "enabled must be 1 or 0, not {other:?}"
+            )))
+        }
     };
     patch(
         &state,
@@ -238,7 +244,7 @@ async fn form_field(
     read_fields(request, payload)
         .await?
         .remove(name)
-        .ok_or_else(|| invalid(&format!("the form needs a field named {name}")))
+        .ok_or_else(|| ApiError::invalid_request(format!("the form needs a field named {name}")))
 }
 
 /// The fields of a small form: URL-encoded, multipart, or a JSON object (strings, numbers and
@@ -272,7 +278,8 @@ async fn read_fields(
     }
     let mut body = Vec::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| invalid(&format!("cannot read the body: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| ApiError::invalid_request(format!("cannot read the body: {e}")))?;
         if body.len() + chunk.len() > MAX_FORM_BYTES {
             return Err(ApiError::new(
                 ErrorCode::PayloadTooLarge,
@@ -283,10 +290,10 @@ async fn read_fields(
     }
     if content_type.starts_with("application/json") {
         let value: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|e| invalid(&format!("the body is not JSON: {e}")))?;
+            .map_err(|e| ApiError::invalid_request(format!("the body is not JSON: {e}")))?;
         let object = value
             .as_object()
-            .ok_or_else(|| invalid("the body must be a JSON object"))?;
+            .ok_or_else(|| ApiError::invalid_request("the body must be a JSON object"))?;
         return Ok(object
             .iter()
             .filter_map(|(key, value)| {
@@ -302,8 +309,4 @@ async fn read_fields(
             .collect());
     }
     Ok(url::form_urlencoded::parse(&body).into_owned().collect())
-}
-
-fn invalid(message: &str) -> ApiError {
-    ApiError::new(ErrorCode::InvalidRequest, message.to_string())
 }
