@@ -90,6 +90,17 @@ def test_settings_show_sources_and_inline_errors(session):
     wait_until(lambda: s.api("GET", "/api/settings")["settings"]["timeout_sec"]["source"] == "db", "the setting stored")
     page.wait_for_selector("#set-timeout_sec-error", state="attached")
     assert page.input_value("#set-timeout_sec") == "120"
+    # A choice setting is a list of its words, saved like any other.
+    assert page.eval_on_selector("#set-execution_mode", "e => e.tagName") == "SELECT"
+    before = page.input_value("#set-execution_mode")
+    chosen = "warm" if before == "cold" else "cold"
+    page.select_option("#set-execution_mode", chosen)
+    page.click("#save-settings")
+    stored = lambda: s.api("GET", "/api/settings")["settings"]["execution_mode"]
+    wait_until(lambda: stored()["value"] == chosen and stored()["source"] == "db", "the choice stored")
+    page.reload()
+    page.wait_for_selector("#set-execution_mode")
+    assert page.input_value("#set-execution_mode") == chosen
     s.shot("settings")
 
 
