@@ -6,6 +6,8 @@ pub mod builders;
 mod deps;
 mod keys;
 mod manage;
+#[cfg(test)]
+mod migration_tests;
 mod original;
 mod retention;
 mod runs;
