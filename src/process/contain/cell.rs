@@ -4,6 +4,7 @@
 use std::fs;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,27 @@ pub struct Cell {
     limits: CellLimits,
     /// The kernel's counters only grow: what they held when this cell's current tree began.
     baseline: Counters,
+    /// Open where the cell was made here (a cell found from an earlier start is read by path).
+    counter_files: Option<CounterFiles>,
+}
+
+/// The files read after every tree, kept open: reading an open cgroup file again from
+/// offset 0 is one system call, where opening, reading and closing it took five.
+#[derive(Debug)]
+struct CounterFiles {
+    pids_current: fs::File,
+    oom_kills: fs::File,
+    process_cap_hits: fs::File,
+}
+
+impl CounterFiles {
+    fn open(pids_dir: &Path, oom_file: &Path) -> io::Result<CounterFiles> {
+        Ok(CounterFiles {
+            pids_current: fs::File::open(pids_dir.join("pids.current"))?,
+            oom_kills: fs::File::open(oom_file)?,
+            process_cap_hits: fs::File::open(pids_dir.join("pids.events"))?,
+        })
+    }
 }
 
 /// How often the kernel enforced a cell's caps, since the cell was made.
@@ -54,6 +76,7 @@ impl Cell {
             procs: Vec::new(),
             limits,
             baseline: Counters::default(),
+            counter_files: None,
         };
         for dir in &dirs {
             if let Err(error) = fs::create_dir(dir) {
@@ -79,7 +102,16 @@ impl Cell {
                 .open(dir.join(join_file))?;
             cell.procs.push(OwnedFd::from(file));
         }
+        cell.counter_files = Some(CounterFiles::open(&cell.dirs[0], &cell.oom_file())?);
         Ok(cell)
+    }
+
+    /// The file whose `oom_kill` line counts the OOM killer's acts in this cell.
+    fn oom_file(&self) -> PathBuf {
+        match &self.layout {
+            Layout::V2 { .. } => self.dirs[0].join("memory.events"),
+            Layout::V1 { .. } => self.dirs[1].join("memory.oom_control"),
+        }
     }
 
     fn limit(&self, limits: CellLimits) -> io::Result<()> {
@@ -123,6 +155,7 @@ impl Cell {
             procs: Vec::new(),
             limits: CellLimits::default(),
             baseline: Counters::default(),
+            counter_files: None,
         }
     }
 
@@ -134,7 +167,11 @@ impl Cell {
     /// `cgroup.procs` at once but counts against `pids.max` until it is reaped, so a cell
     /// handed to the next tree before that would start it short of processes.
     pub(super) fn is_released(&self) -> bool {
-        fs::read_to_string(self.dirs[0].join("pids.current")).is_ok_and(|n| n.trim() == "0")
+        let current = match &self.counter_files {
+            Some(files) => read_from_start(&files.pids_current),
+            None => fs::read_to_string(self.dirs[0].join("pids.current")),
+        };
+        current.is_ok_and(|n| n.trim() == "0")
     }
 
     pub fn limits(&self) -> CellLimits {
@@ -148,13 +185,19 @@ impl Cell {
     /// Which caps the kernel enforced on the tree that just ended (the OOM killer acted, a
     /// fork failed at the process cap); the cell is then ready for the next tree.
     pub fn settle(&mut self) -> Enforced {
-        let (dir, file) = match &self.layout {
-            Layout::V2 { .. } => (&self.dirs[0], "memory.events"),
-            Layout::V1 { .. } => (&self.dirs[1], "memory.oom_control"),
+        let (oom_kills, process_cap_hits) = match &self.counter_files {
+            Some(files) => (
+                read_from_start(&files.oom_kills),
+                read_from_start(&files.process_cap_hits),
+            ),
+            None => (
+                fs::read_to_string(self.oom_file()),
+                fs::read_to_string(self.dirs[0].join("pids.events")),
+            ),
         };
         let now = Counters {
-            oom_kills: counter(&dir.join(file), "oom_kill"),
-            process_cap_hits: counter(&self.dirs[0].join("pids.events"), "max"),
+            oom_kills: counter(&oom_kills.unwrap_or_default(), "oom_kill"),
+            process_cap_hits: counter(&process_cap_hits.unwrap_or_default(), "max"),
         };
         let enforced = Enforced {
             memory: now.oom_kills > self.baseline.oom_kills,
@@ -224,6 +267,7 @@ impl Drop for Cell {
             return;
         }
         self.procs.clear();
+        self.counter_files = None;
         let emptied = self.kill_all(Duration::from_secs(2));
         for dir in &self.dirs {
             if let Err(error) = fs::remove_dir(dir) {
@@ -233,6 +277,13 @@ impl Drop for Cell {
             }
         }
     }
+}
+
+/// An open cgroup file's whole text, generated afresh by the kernel for a read at offset 0.
+fn read_from_start(file: &fs::File) -> io::Result<String> {
+    let mut buffer = [0u8; 512];
+    let length = file.read_at(&mut buffer, 0)?;
+    Ok(String::from_utf8_lossy(&buffer[..length]).into_owned())
 }
 
 /// Polls `done` until it holds or `limit` passes.
@@ -250,10 +301,8 @@ fn poll(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
 }
 
 /// A `name value` line of a cgroup events file.
-fn counter(path: &Path, name: &str) -> u64 {
-    fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
+fn counter(text: &str, name: &str) -> u64 {
+    text.lines()
         .filter_map(|line| line.split_once(' '))
         .find(|(key, _)| *key == name)
         .and_then(|(_, value)| value.trim().parse().ok())
