@@ -198,9 +198,41 @@ impl DepsManager {
             .await?;
         if report.is_ready() {
             let _ = self.finished.send(key.clone());
+            if key.runtime == Runtime::Python {
+                self.spawn_bytecode(&key);
+            }
         }
         tracing::info!(key = %key, status = report.status, duration_ms, "dependency install finished");
         Ok(report)
+    }
+
+    /// Compiles a ready cache's modules in the background; a failure (a package may ship
+    /// files that are not valid Python 3) only costs runs their import from source.
+    fn spawn_bytecode(&self, key: &super::DepsKey) {
+        let dir = self.store.dir(key);
+        let spec = match self.installer.bytecode_command(&dir) {
+            Ok(spec) => spec,
+            Err(reason) => {
+                tracing::warn!(key = %key, %reason, "cannot compile a cache's bytecode");
+                return;
+            }
+        };
+        let key = key.clone();
+        tokio::spawn(async move {
+            match process::run(&spec, None).await {
+                Ok(output) if output.success() => {
+                    tracing::debug!(key = %key, "cache bytecode written")
+                }
+                Ok(output) => tracing::debug!(
+                    key = %key,
+                    stderr = %output.stderr_tail(2000),
+                    "compileall left some modules uncompiled"
+                ),
+                Err(error) => {
+                    tracing::warn!(key = %key, %error, "cannot compile a cache's bytecode")
+                }
+            }
+        });
     }
 
     /// Records the start of an install (the set, its folder and the command line).

@@ -1,5 +1,6 @@
 //! The commands that install a set: `uv pip install --target` (or `python -m pip install
-//! --target`) for Python, `npm install --prefix` for JS. Requirements are argv entries
+//! --target`) for Python, then `python -m compileall` over the ready cache, and
+//! `npm install --prefix` for JS. Requirements are argv entries
 //! after `--`, or JSON in a package.json; no shell ever sees them.
 
 use std::ffi::{OsStr, OsString};
@@ -101,9 +102,7 @@ impl Installer {
         let mut args: Vec<OsString> = Vec::new();
         let program = match &self.uv {
             Some(uv) => {
-                args.extend(
-                    ["pip", "install", "--no-progress", "--compile-bytecode"].map(OsString::from),
-                );
+                args.extend(["pip", "install", "--no-progress"].map(OsString::from));
                 args.extend(["--python".into(), python.into_os_string()]);
                 uv.clone()
             }
@@ -119,7 +118,13 @@ impl Installer {
                     .map(OsString::from),
                 );
                 args.extend(
-                    ["--no-warn-script-location", "--progress-bar", "off"].map(OsString::from),
+                    [
+                        "--no-warn-script-location",
+                        "--progress-bar",
+                        "off",
+                        "--no-compile",
+                    ]
+                    .map(OsString::from),
                 );
                 python
             }
@@ -130,6 +135,20 @@ impl Installer {
         args.push("--".into());
         args.extend(requirements.into_iter().map(OsString::from));
         Ok((self.python_tool(), program, args))
+    }
+
+    /// Writes the bytecode of a ready Python cache. It runs after the install, not inside
+    /// it: compiling made every large set (numpy: 2.2 s against 0.4 s with uv's cache warm)
+    /// and so the whole first load of a repo wait, while a run that starts before the
+    /// bytecode is there only imports from source once more (numpy: 0.2 s against 0.1 s).
+    pub fn bytecode_command(&self, dir: &Path) -> Result<ProcessSpec, String> {
+        let python = self.interpreters.executable(Runtime::Python)?.to_path_buf();
+        let mut args: Vec<OsString> = ["-m", "compileall", "-q"].map(OsString::from).into();
+        args.push(dir.as_os_str().to_os_string());
+        Ok(ProcessSpec::new(python, args, dir, self.environment("pip"))
+            .timeout(self.settings.install_timeout)
+            .output_limit(OUTPUT_LIMIT)
+            .kill_grace(Duration::from_secs(2)))
     }
 
     fn npm_command(&self, target: &Path) -> Result<(&'static str, PathBuf, Vec<OsString>), String> {

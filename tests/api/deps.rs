@@ -2,6 +2,7 @@
 //! package comes from wheels and npm folders built by the test.
 
 use std::thread;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -397,6 +398,43 @@ fn cleanup_removes_only_unused_caches() {
         (400, &json!("invalid_request")),
         "{bad}"
     );
+}
+
+/// The install does not wait for the bytecode compiler (it made a first load of a repo with
+/// a large set seconds slower); the ready cache gets its bytecode right after.
+#[test]
+fn a_ready_python_cache_gets_its_bytecode_after_the_install() {
+    let packages = LocalPackages::build();
+    let repo = TestRepo::new();
+    repo.write("python/a.py", &python_importing("sgdemo"));
+    repo.write("python/a_requirements.txt", "sgdemo==1.0\n");
+    let data = data_dir();
+    let app = spawn_offline(&repo, data.path(), &packages, &[]);
+    wait_for_help(&app, "python/a.py", "sgdemo 1.0");
+    let caches = cache_status(&app);
+    assert_eq!(caches.len(), 1, "{caches:?}");
+    let dir = std::path::PathBuf::from(caches[0]["cache_dir"].as_str().expect("cache_dir"));
+    assert!(
+        wait_until(Duration::from_secs(30), || compiled(&dir, "sgdemo")),
+        "no bytecode of sgdemo under {}",
+        dir.display()
+    );
+}
+
+/// Whether a `.pyc` of `module` is anywhere under `dir`.
+fn compiled(dir: &std::path::Path, module: &str) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if path.is_dir() {
+            compiled(&path, module)
+        } else {
+            name.ends_with(".pyc") && path.to_string_lossy().contains(module)
+        }
+    })
 }
 
 #[test]
