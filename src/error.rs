@@ -31,6 +31,7 @@ pub enum ErrorCode {
     ScriptDisabled,
     ScriptExists,
     ScriptChanged,
+    AmbiguousPath,
     RunAlreadyEnded,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -60,7 +61,8 @@ impl ErrorCode {
             ErrorCode::ScriptDisabled
             | ErrorCode::RunAlreadyEnded
             | ErrorCode::ScriptExists
-            | ErrorCode::ScriptChanged => StatusCode::CONFLICT,
+            | ErrorCode::ScriptChanged
+            | ErrorCode::AmbiguousPath => StatusCode::CONFLICT,
             ErrorCode::TooManyRuns => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::ShuttingDown | ErrorCode::Scanning => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -89,6 +91,7 @@ impl ErrorCode {
             ErrorCode::RunAlreadyEnded => "run_already_ended",
             ErrorCode::ScriptExists => "script_exists",
             ErrorCode::ScriptChanged => "script_changed",
+            ErrorCode::AmbiguousPath => "ambiguous_path",
             ErrorCode::TooManyRuns => "too_many_runs",
             ErrorCode::ShuttingDown => "shutting_down",
             ErrorCode::Scanning => "scanning",

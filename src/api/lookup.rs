@@ -40,6 +40,30 @@ pub async fn find_script(state: &AppState, id: i64) -> Result<Script, ApiError> 
         .ok_or_else(|| script_not_found(id))
 }
 
+/// The script at `address` (its path, with or without the extension), its 404, or a 409
+/// `ambiguous_path` when the address leaves out an extension two scripts differ by.
+pub async fn find_script_at(state: &AppState, address: &str) -> Result<Script, ApiError> {
+    let mut found = state.catalog.scripts_at(address.to_string()).await?;
+    // `python/a.py` is that script even when `python/a.py.py` exists too.
+    if let Some(exact) = found.iter().position(|s| s.path == address) {
+        return Ok(found.swap_remove(exact));
+    }
+    match found.len() {
+        0 => Err(ApiError::not_found(format!("no script at {address}"))),
+        1 => Ok(found.remove(0)),
+        _ => {
+            let paths: Vec<&str> = found.iter().map(|s| s.path.as_str()).collect();
+            Err(ApiError::new(
+                ErrorCode::AmbiguousPath,
+                format!(
+                    "{address} names {}; give the path with its extension",
+                    paths.join(" and ")
+                ),
+            ))
+        }
+    }
+}
+
 /// The run with this id, or its 404.
 pub async fn find_run(state: &AppState, id: i64) -> Result<Run, ApiError> {
     state

@@ -109,6 +109,12 @@ impl Catalog {
         self.call(move |conn| scripts::by_id(conn, id)).await
     }
 
+    /// The live scripts at `address` (a path, with or without its extension).
+    pub async fn scripts_at(&self, address: String) -> Result<Vec<Script>, CatalogError> {
+        self.call(move |conn| scripts::by_address(conn, &address))
+            .await
+    }
+
     pub async fn script_count(&self) -> Result<i64, CatalogError> {
         self.call(|conn| scripts::live_count(conn)).await
     }

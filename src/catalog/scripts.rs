@@ -152,6 +152,18 @@ pub fn by_id(conn: &Connection, id: i64) -> Result<Option<Script>, CatalogError>
         .optional()?)
 }
 
+/// The live scripts an address names: the script at that path, or the scripts whose path is
+/// the address plus `.py` or `.js` (an address may leave the extension out).
+pub fn by_address(conn: &Connection, address: &str) -> Result<Vec<Script>, CatalogError> {
+    let sql = format!(
+        "SELECT {SCRIPT_COLUMNS} FROM scripts
+         WHERE path IN (?1, ?1 || '.py', ?1 || '.js') AND deleted_at IS NULL ORDER BY path"
+    );
+    let mut statement = conn.prepare_cached(&sql)?;
+    let rows = statement.query_map([address], script_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 pub fn by_path_live(conn: &Connection, path: &str) -> Result<Option<Script>, CatalogError> {
     let sql =
         format!("SELECT {SCRIPT_COLUMNS} FROM scripts WHERE path = ?1 AND deleted_at IS NULL");

@@ -2,9 +2,11 @@
 //! documentation, logs and dependencies, one file per concern, mounted here in the order the
 //! router needs (fixed paths such as `/scripts/running` before `/scripts/{id}`).
 
+mod by_path;
 mod deps;
 mod deps_views;
 mod docs;
+mod first_scan;
 mod listing;
 mod logs;
 pub(crate) use logs::run_log_lines;
@@ -24,6 +26,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(manage::configure_before_scripts)
         .configure(original::configure_before_scripts)
         .configure(run::configure)
+        .configure(by_path::configure)
         .configure(docs::configure)
         .service(resource(
             "/scripts",
@@ -56,6 +59,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub fn openapi() -> utoipa::openapi::OpenApi {
     [
         run::RunApi::openapi(),
+        by_path::ByPathApi::openapi(),
         docs::DocsCompatApi::openapi(),
         manage::ManageApi::openapi(),
         patch::PatchApi::openapi(),

@@ -7,10 +7,11 @@ use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
 use crate::catalog::{Run, RunStatus, Script};
-use crate::error::{ApiError, ErrorBody, ErrorCode};
+use crate::error::{ApiError, ErrorBody};
 use crate::openapi::schemas::RunStatusName;
 use crate::runner::{RunRequest, Runner, Staging, Submitted};
 
+use super::first_scan::{await_first_scan, Wanted};
 use crate::api::events;
 use crate::api::lookup::find_script;
 use crate::api::run_input;
@@ -67,7 +68,7 @@ enum ResultStatus {
 /// A run accepted to go on in the background; poll `url` or follow `events_url`.
 #[derive(Serialize, ToSchema)]
 #[schema(as = RunAccepted)]
-struct AcceptedView {
+pub(super) struct AcceptedView {
     run_id: i64,
     #[schema(value_type = String, example = "queued")]
     status: &'static str,
@@ -147,17 +148,19 @@ async fn run_script_get(
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    await_first_scan(&state, id).await?;
+    await_first_scan(&state, Wanted::Id(id)).await?;
     let script = state.runner.runnable(id).await?;
-    let run_request = RunRequest::from_query_pairs(run_input::query_pairs(&request), true);
-    start(
-        &state,
-        script,
-        run_request,
-        state.runner.staging(),
-        &request,
-    )
-    .await
+    run_with_query(&state, script, &request).await
+}
+
+/// Runs `script` with its parameters in the query string.
+pub(super) async fn run_with_query(
+    state: &AppState,
+    script: Script,
+    request: &HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let run_request = RunRequest::from_query_pairs(run_input::query_pairs(request), true);
+    start(state, script, run_request, state.runner.staging(), request).await
 }
 
 /// Runs a script with its parameters in the body.
@@ -198,9 +201,19 @@ async fn run_script_post(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    await_first_scan(&state, id).await?;
-    // Known before the body is read, so uploads the script cannot take are never stored.
+    await_first_scan(&state, Wanted::Id(id)).await?;
     let script = state.runner.runnable(id).await?;
+    run_with_body(&state, script, &request, payload).await
+}
+
+/// Runs `script` with its parameters in the body.
+pub(super) async fn run_with_body(
+    state: &AppState,
+    script: Script,
+    request: &HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    // Known before the body is read, so uploads the script cannot take are never stored.
     let accepted = Runner::parameter_names(&script)?;
     let settings = state.runner.settings();
     let limits = run_input::BodyLimits {
@@ -209,36 +222,8 @@ async fn run_script_post(
     };
     let mut staging = state.runner.staging();
     let run_request =
-        run_input::read_body(&request, payload, &mut staging, limits, &accepted).await?;
-    start(&state, script, run_request, staging, &request).await
-}
-
-/// How long a run of an id the first scan has not reached yet waits for it.
-const FIRST_SCAN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Before the first scan is done, an id the catalog does not know may be a script the scan
-/// has not reached yet: wait for it to be listed or for the scan to end (at most
-/// `FIRST_SCAN_WAIT`), else answer 503 `scanning` with `Retry-After`, never a false 404.
-async fn await_first_scan(state: &AppState, id: i64) -> Result<(), ApiError> {
-    let mut ready = state.scanner.readiness();
-    let mut changes = state.scanner.changes();
-    let deadline = tokio::time::Instant::now() + FIRST_SCAN_WAIT;
-    loop {
-        changes.borrow_and_update();
-        if *ready.borrow_and_update() || state.catalog.script(id).await?.is_some() {
-            return Ok(());
-        }
-        tokio::select! {
-            _ = tokio::time::sleep_until(deadline) => {
-                let message = format!(
-                    "no script with id {id} yet: the first scan is still running; retry shortly"
-                );
-                return Err(ApiError::new(ErrorCode::Scanning, message));
-            }
-            changed = ready.changed() => if changed.is_err() { return Ok(()) },
-            changed = changes.changed() => if changed.is_err() { return Ok(()) },
-        }
-    }
+        run_input::read_body(request, payload, &mut staging, limits, &accepted).await?;
+    start(state, script, run_request, staging, request).await
 }
 
 /// Submits the run, then answers the way the caller asked: the result (the default),
@@ -375,7 +360,7 @@ async fn list_running(state: web::Data<AppState>) -> HttpResponse {
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
-struct RunOptionsRequest {
+pub(super) struct RunOptionsRequest {
     /// Answer 202 at once with the run id (also `Prefer: respond-async`).
     #[param(rename = "async")]
     r#async: Option<bool>,
