@@ -10,7 +10,6 @@ use super::script_paths::{example_params, run_path};
 /// What a client pastes into a shell to run the script.
 #[derive(Debug)]
 pub struct CurlCommands {
-    pub script_id: i64,
     /// The run URL the commands call.
     pub url: String,
     /// `GET` with the parameters in the query string; `null` when the script takes files.
@@ -28,8 +27,12 @@ pub const KEY_PLACEHOLDER: &str = "YOUR_API_KEY";
 
 /// Commands against `base_url` (scheme and host, no trailing slash), with example values:
 /// the defaults, and a placeholder for each required parameter without one.
-pub fn curl_commands(base_url: &str, script_id: i64, map: &ArgsMap, auth: bool) -> CurlCommands {
-    let url = format!("{}{}", base_url.trim_end_matches('/'), run_path(script_id));
+pub fn curl_commands(base_url: &str, script_path: &str, map: &ArgsMap, auth: bool) -> CurlCommands {
+    let url = format!(
+        "{}{}",
+        base_url.trim_end_matches('/'),
+        run_path(script_path)
+    );
     let auth_header = auth.then(|| format!("X-API-Key: {KEY_PLACEHOLDER}"));
     let header = auth_header
         .as_ref()
@@ -74,7 +77,6 @@ pub fn curl_commands(base_url: &str, script_id: i64, map: &ArgsMap, auth: bool) 
         format!("curl -X POST{header} {} {}", quote(&url), fields.join(" "))
     });
     CurlCommands {
-        script_id,
         url,
         get,
         post_json,
@@ -113,16 +115,19 @@ mod tests {
             "times": {"flag": "--times", "type": "int", "default": 2},
             "note": {"flag": "--note"}
         }));
-        let commands = curl_commands("http://127.0.0.1:8001/", 3, &greet, false);
-        assert_eq!(commands.url, "http://127.0.0.1:8001/api/scripts/3/run");
+        let commands = curl_commands("http://127.0.0.1:8001/", "python/greet.py", &greet, false);
+        assert_eq!(
+            commands.url,
+            "http://127.0.0.1:8001/api/run/python/greet.py"
+        );
         assert_eq!(
             commands.get.as_deref(),
-            Some("curl 'http://127.0.0.1:8001/api/scripts/3/run?name=text&times=2'")
+            Some("curl 'http://127.0.0.1:8001/api/run/python/greet.py?name=text&times=2'")
         );
         assert_eq!(
             commands.post_json,
             "curl -X POST -H 'Content-Type: application/json' \
-             'http://127.0.0.1:8001/api/scripts/3/run' -d '{\"name\":\"text\",\"times\":2}'"
+             'http://127.0.0.1:8001/api/run/python/greet.py' -d '{\"name\":\"text\",\"times\":2}'"
         );
         assert_eq!(commands.post_multipart, None);
         assert_eq!(commands.auth_header, None);
@@ -134,12 +139,12 @@ mod tests {
             "photo": {"flag": "--photo", "type": "file", "required": true},
             "caption": {"flag": "--caption", "default": "it's me"}
         }));
-        let commands = curl_commands("http://h", 7, &upload, true);
+        let commands = curl_commands("http://h", "python/up load.py", &upload, true);
         assert_eq!(commands.get, None, "a script with files has no GET");
         assert_eq!(
             commands.post_multipart.as_deref(),
             Some(
-                "curl -X POST -H 'X-API-Key: YOUR_API_KEY' 'http://h/api/scripts/7/run' \
+                "curl -X POST -H 'X-API-Key: YOUR_API_KEY' 'http://h/api/run/python/up%20load.py' \
                  --form-string 'caption=it'\\''s me' -F 'photo=@/path/to/photo'"
             )
         );

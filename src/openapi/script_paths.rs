@@ -1,8 +1,13 @@
-//! One typed operation pair per loaded script, on its concrete `/api/scripts/ID/run` path
-//! (so "Try it out" needs no id), built from its ARGS_MAP. The responses and the gateway's
-//! options are taken from the generic `/api/scripts/{id}/run` operations, so they cannot drift.
+//! One typed operation pair per loaded script, on its concrete `/api/run/PATH` address (so
+//! "Try it out" needs no id), built from its ARGS_MAP and named after the script's path
+//! (`run_python_hello`), so a client generated from the document keeps its names and URLs
+//! across rescans, restarts and machines. The responses and the gateway's options are taken
+//! from the generic `/api/scripts/{id}/run` operations, so they cannot drift.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+
+use md5::{Digest, Md5};
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
 use serde_json::{json, Map, Value};
 use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn, PathItem};
@@ -17,9 +22,80 @@ use crate::domain::{ArgSpec, ArgsMap, ParamType};
 
 const GENERIC_RUN: &str = "/api/scripts/{id}/run";
 
-/// The concrete run path of one script.
-pub fn run_path(id: i64) -> String {
-    format!("/api/scripts/{id}/run")
+/// What a path segment may not hold as is (RFC 3986 `pchar`, `/` kept as the separator).
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'|');
+
+/// The concrete run address of the script at `script_path`: the same on every machine.
+pub fn run_path(script_path: &str) -> String {
+    format!("/api/run/{}", utf8_percent_encode(script_path, SEGMENT))
+}
+
+/// Each script's operation name, from its path: `python/hello.py` → `run_python_hello`. Two
+/// scripts whose names would meet keep their extension (`run_python_a_py`), and past that a
+/// hash of their path, so every name is unique and depends only on the scripts' paths.
+pub fn operation_names<'a>(paths: impl IntoIterator<Item = &'a str>) -> HashMap<String, String> {
+    let paths: BTreeSet<&str> = paths.into_iter().collect();
+    let stem = |path: &str| {
+        let cut = path.rfind('.').filter(|dot| !path[*dot..].contains('/'));
+        slug(&path[..cut.unwrap_or(path.len())])
+    };
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for path in &paths {
+        *seen.entry(stem(path)).or_default() += 1;
+    }
+    let mut names: HashMap<String, usize> = HashMap::new();
+    let first: Vec<(&str, String)> = paths
+        .iter()
+        .map(|path| {
+            let short = stem(path);
+            let name = if seen[&short] > 1 { slug(path) } else { short };
+            *names.entry(name.clone()).or_default() += 1;
+            (*path, name)
+        })
+        .collect();
+    first
+        .into_iter()
+        .map(|(path, name)| {
+            let name = if names[&name] > 1 {
+                let digest = hex::encode(Md5::digest(path.as_bytes()));
+                format!("{name}_{}", &digest[..8])
+            } else {
+                name
+            };
+            (path.to_string(), format!("run_{name}"))
+        })
+        .collect()
+}
+
+/// Lower-case ASCII letters and digits, everything else one `_`.
+fn slug(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    let trimmed = out.trim_matches('_');
+    if trimmed.is_empty() {
+        "script".into()
+    } else {
+        trimmed.to_string()
+    }
 }
 
 /// A script's tag: its folder, `/` written ` › ` (Swagger UI's deep links break on a `/` in
@@ -48,13 +124,15 @@ pub fn add_scripts(doc: &mut OpenApi, scripts: &[Script]) {
         .cloned()
         .unwrap_or_default();
     let mut tags = BTreeSet::new();
-    for script in scripts {
-        let Some(map) = loaded_args_map(script) else {
-            continue;
-        };
+    let loaded: Vec<(&Script, ArgsMap)> = scripts
+        .iter()
+        .filter_map(|script| Some((script, loaded_args_map(script)?)))
+        .collect();
+    let names = operation_names(loaded.iter().map(|(script, _)| script.path.as_str()));
+    for (script, map) in &loaded {
         let tag = script_tag(script);
-        let item = path_item(script, &map, &generic, &tag);
-        doc.paths.paths.insert(run_path(script.id), item);
+        let item = path_item(script, map, &generic, &tag, &names[&script.path]);
+        doc.paths.paths.insert(run_path(&script.path), item);
         tags.insert(tag);
     }
     // The scripts come first: calling them is what most readers are here for.
@@ -72,10 +150,17 @@ pub fn add_scripts(doc: &mut OpenApi, scripts: &[Script]) {
     listed.extend(gateway);
 }
 
-fn path_item(script: &Script, map: &ArgsMap, generic: &PathItem, tag: &str) -> PathItem {
+fn path_item(
+    script: &Script,
+    map: &ArgsMap,
+    generic: &PathItem,
+    tag: &str,
+    name: &str,
+) -> PathItem {
     let mut item = PathItem::default();
     if !map.has_file_param() {
         let mut get = operation(script, map, generic.get.as_ref(), tag, "get");
+        get.operation_id = Some(format!("{name}_get"));
         let mut parameters: Vec<RefOr<Parameter>> = map
             .specs()
             .iter()
@@ -86,6 +171,7 @@ fn path_item(script: &Script, map: &ArgsMap, generic: &PathItem, tag: &str) -> P
         item.get = Some(get);
     }
     let mut post = operation(script, map, generic.post.as_ref(), tag, "post");
+    post.operation_id = Some(name.to_string());
     post.request_body = Some(RefOr::T(request_body(map)));
     item.post = Some(post);
     item
@@ -103,7 +189,6 @@ fn operation(
     operation.tags = Some(vec![tag.to_string()]);
     operation.summary = Some(summary(script));
     operation.description = Some(description(script, map, method));
-    operation.operation_id = Some(format!("run_script_{}_{method}", script.id));
     operation.request_body = None;
     operation.parameters = Some(gateway_options(operation.parameters.take(), map));
     examples::add_examples(&mut operation, script.id);

@@ -1,6 +1,7 @@
 mod async_runs;
 mod async_support;
 mod auth;
+mod by_path;
 mod cli;
 mod compat;
 mod config;

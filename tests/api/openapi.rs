@@ -119,8 +119,8 @@ fn the_document_is_valid_openapi_3_1_with_every_script_typed() {
         ),
     }
 
-    let every = id_of(&app, "python/every_type.py");
-    let item = &doc["paths"][format!("/api/scripts/{every}/run")];
+    id_of(&app, "python/every_type.py");
+    let item = &doc["paths"]["/api/run/python/every_type.py"];
     assert!(
         item.get("get").is_none(),
         "a script with a file parameter has no GET"
@@ -169,8 +169,8 @@ fn the_document_is_valid_openapi_3_1_with_every_script_typed() {
     assert_eq!(item["post"]["summary"], "Every parameter type.");
     assert_eq!(item["post"]["tags"], json!(["python"]));
 
-    let greet = id_of(&app, "python/tools/greet.py");
-    let get = &doc["paths"][format!("/api/scripts/{greet}/run")]["get"];
+    id_of(&app, "python/tools/greet.py");
+    let get = &doc["paths"]["/api/run/python/tools/greet.py"]["get"];
     assert_eq!(parameter(get, "name")["required"], true);
     assert_eq!(parameter(get, "name")["description"], "Who to greet");
     assert_eq!(parameter(get, "times")["schema"]["type"], "integer");
@@ -180,11 +180,9 @@ fn the_document_is_valid_openapi_3_1_with_every_script_typed() {
     );
     assert_eq!(get["tags"], json!(["python › tools"]));
 
-    let broken = id_of(&app, "python/broken.py");
+    id_of(&app, "python/broken.py");
     assert!(
-        doc["paths"]
-            .get(format!("/api/scripts/{broken}/run"))
-            .is_none(),
+        doc["paths"].get("/api/run/python/broken.py").is_none(),
         "a script whose schema did not load has no operations"
     );
     let schemes = &doc["components"]["securitySchemes"];
@@ -212,7 +210,7 @@ fn the_document_follows_the_catalog_within_a_second() {
     let listed =
         wait_for(WAIT, || app.script_by_path("python/late.py")).expect("the new script is listed");
     let listed_at = Instant::now();
-    let path = format!("/api/scripts/{}/run", listed["id"]);
+    let path = format!("/api/run/{}", listed["path"].as_str().unwrap());
     let documented = wait_for(WAIT, || {
         let doc = document(&app);
         doc["paths"].get(&path).is_some().then_some(doc)
@@ -370,7 +368,7 @@ fn the_original_gateway_docs_routes_answer_the_whole_document_a_fragment_and_cur
         .expect("paths")
         .keys()
         .collect();
-    assert_eq!(paths, [&format!("/api/scripts/{greet}/run")]);
+    assert_eq!(paths, ["/api/run/python/tools/greet.py"]);
     for schema in ["RunResult", "Error", "RunAccepted"] {
         assert!(
             part.body["components"]["schemas"][schema].is_object(),
@@ -392,7 +390,9 @@ fn the_original_gateway_docs_routes_answer_the_whole_document_a_fragment_and_cur
     let host = app.address.trim_start_matches("http://");
     let get = curl.body["get"].as_str().expect("a GET command");
     assert!(
-        get.contains(&format!("http://{host}/api/scripts/{greet}/run?name=text")),
+        get.contains(&format!(
+            "http://{host}/api/run/python/tools/greet.py?name=text"
+        )),
         "{get}"
     );
     assert!(curl.body["post_json"]
@@ -460,7 +460,7 @@ fn the_openapi_command_prints_the_document_without_serving() {
         .as_object()
         .unwrap()
         .keys()
-        .filter(|p| p.ends_with("/run") && !p.contains('{'))
+        .filter(|p| p.starts_with("/api/run/") && !p.contains('{'))
         .collect();
     assert_eq!(runs.len(), 3, "the three loadable scripts: {runs:?}");
 }
@@ -517,7 +517,7 @@ fn swagger_ui_renders_the_operations_of_a_script_in_headless_chromium() {
     let repo = docs_repo();
     let data = data_dir();
     let app = spawn_app(&repo, data.path(), &[]);
-    let greet = id_of(&app, "python/tools/greet.py");
+    id_of(&app, "python/tools/greet.py");
     let profile = tempfile::tempdir().expect("a profile folder");
 
     let dom = headless(
@@ -527,7 +527,7 @@ fn swagger_ui_renders_the_operations_of_a_script_in_headless_chromium() {
         &app.url("/docs/"),
     );
     for expected in [
-        format!("/api/scripts/{greet}/run"),
+        "/api/run/python/tools/greet.py".to_string(),
         "Greets someone.".to_string(),
         "python › tools".to_string(),
         "ScriptGateway".to_string(),

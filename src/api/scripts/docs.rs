@@ -72,7 +72,7 @@ async fn get_script_swagger(
     let title = format!("ScriptGateway: {}", script.path);
     let whole = serde_json::to_value(document_for(std::slice::from_ref(&script)))
         .map_err(|e| ApiError::internal(&e))?;
-    let part = fragment::fragment(&whole, &run_path(script.id), &title)
+    let part = fragment::fragment(&whole, &run_path(&script.path), &title)
         .ok_or_else(|| ApiError::internal(&"a loaded script has no run path"))?;
     Ok(HttpResponse::Ok().json(part))
 }
@@ -107,8 +107,8 @@ async fn get_script_curl(
             let connection = request.connection_info();
             format!("{}://{}", connection.scheme(), connection.host())
         });
-    let commands = curl_commands(&base_url, script.id, &map, state.api_key.is_some());
-    Ok(HttpResponse::Ok().json(CurlView::from(commands)))
+    let commands = curl_commands(&base_url, &script.path, &map, state.api_key.is_some());
+    Ok(HttpResponse::Ok().json(CurlView::new(script.id, commands)))
 }
 
 /// What a client pastes into a shell to run the script.
@@ -116,7 +116,7 @@ async fn get_script_curl(
 #[schema(as = CurlCommands)]
 struct CurlView {
     script_id: i64,
-    /// The run URL the commands call.
+    /// The run URL the commands call: the script's address by path, `/api/run/PATH`.
     url: String,
     /// `GET` with the parameters in the query string; `null` when the script takes files.
     get: Option<String>,
@@ -128,10 +128,10 @@ struct CurlView {
     auth_header: Option<String>,
 }
 
-impl From<CurlCommands> for CurlView {
-    fn from(c: CurlCommands) -> CurlView {
+impl CurlView {
+    fn new(script_id: i64, c: CurlCommands) -> CurlView {
         CurlView {
-            script_id: c.script_id,
+            script_id,
             url: c.url,
             get: c.get,
             post_json: c.post_json,

@@ -67,7 +67,7 @@ fn param<'a>(operation: &'a Value, name: &str) -> &'a Value {
 #[test]
 fn each_type_maps_to_its_json_schema() {
     let doc = document_with(&[script(3, "python/greet.py", every_type())]);
-    let get = &doc["paths"]["/api/scripts/3/run"]["get"];
+    let get = &doc["paths"]["/api/run/python/greet.py"]["get"];
     let cases = [
         ("name", json!({"type": "string"})),
         (
@@ -103,7 +103,7 @@ fn each_type_maps_to_its_json_schema() {
 #[test]
 fn the_post_body_is_typed_with_an_example_from_the_defaults() {
     let doc = document_with(&[script(3, "python/greet.py", every_type())]);
-    let post = &doc["paths"]["/api/scripts/3/run"]["post"];
+    let post = &doc["paths"]["/api/run/python/greet.py"]["post"];
     let json_body = &post["requestBody"]["content"]["application/json"];
     assert_eq!(json_body["schema"]["required"], json!(["name"]));
     assert_eq!(
@@ -120,7 +120,11 @@ fn the_post_body_is_typed_with_an_example_from_the_defaults() {
             .is_none(),
         "no files, no multipart"
     );
-    assert_eq!(post["operationId"], "run_script_3_post");
+    assert_eq!(post["operationId"], "run_python_greet");
+    assert_eq!(
+        doc["paths"]["/api/run/python/greet.py"]["get"]["operationId"],
+        "run_python_greet_get"
+    );
     assert_eq!(
         post["summary"], "Greets someone.",
         "the description's first line"
@@ -136,7 +140,7 @@ fn a_script_with_files_has_no_get_and_a_multipart_body() {
         "caption": {"flag": "--caption"}
     });
     let doc = document_with(&[script(5, "python/tools/crop.py", schema)]);
-    let item = &doc["paths"]["/api/scripts/5/run"];
+    let item = &doc["paths"]["/api/run/python/tools/crop.py"];
     assert!(
         item.get("get").is_none(),
         "files cannot go in a query string"
@@ -162,7 +166,7 @@ fn a_script_with_files_has_no_get_and_a_multipart_body() {
 #[test]
 fn responses_and_options_come_from_the_generic_run_operation() {
     let doc = document_with(&[script(3, "python/greet.py", every_type())]);
-    let get = &doc["paths"]["/api/scripts/3/run"]["get"];
+    let get = &doc["paths"]["/api/run/python/greet.py"]["get"];
     let generic = &doc["paths"]["/api/scripts/{id}/run"]["get"];
     let statuses = |op: &Value| {
         op["responses"]
@@ -198,7 +202,48 @@ fn scripts_that_did_not_load_have_no_operations_and_tags_lead() {
     broken.load_status = LoadStatus::Error;
     broken.args_schema = None;
     let doc = document_with(&[broken, script(1, "js/ok.js", json!({}))]);
-    assert!(doc["paths"].get("/api/scripts/9/run").is_none());
-    assert!(doc["paths"]["/api/scripts/1/run"]["get"]["parameters"].is_array());
+    assert!(doc["paths"].get("/api/run/js/broken.js").is_none());
+    assert!(doc["paths"]["/api/run/js/ok.js"]["get"]["parameters"].is_array());
     assert_eq!(doc["tags"][0]["name"], "js", "script folders come first");
+}
+
+#[test]
+fn operation_names_come_from_paths_and_stay_unique() {
+    let names = operation_names([
+        "python/hello.py",
+        "python/reports/Monthly Sales.py",
+        "js/a.js",
+        "python/a.py",
+        "python/a-b.py",
+        "python/a_b.py",
+        "python/tools/x.py",
+        "python/tools.x.py",
+    ]);
+    let name = |path: &str| names[path].as_str();
+    assert_eq!(name("python/hello.py"), "run_python_hello");
+    assert_eq!(
+        name("python/reports/Monthly Sales.py"),
+        "run_python_reports_monthly_sales"
+    );
+    assert_eq!(name("js/a.js"), "run_js_a");
+    assert_eq!(name("python/a.py"), "run_python_a");
+    // `a-b` and `a_b` meet as `a_b`, and still do with their extension: a hash tells them apart.
+    assert!(name("python/a-b.py").starts_with("run_python_a_b_py_"));
+    assert!(name("python/a_b.py").starts_with("run_python_a_b_py_"));
+    assert_ne!(name("python/a-b.py"), name("python/a_b.py"));
+    let unique: std::collections::BTreeSet<&String> = names.values().collect();
+    assert_eq!(unique.len(), names.len(), "{names:?}");
+    // The same paths give the same names, whatever order they come in.
+    let again = operation_names(["python/a_b.py", "python/a-b.py", "python/hello.py"]);
+    assert_eq!(again["python/hello.py"], "run_python_hello");
+    assert_eq!(again["python/a-b.py"], names["python/a-b.py"]);
+}
+
+#[test]
+fn run_addresses_encode_what_a_path_segment_cannot_hold() {
+    assert_eq!(run_path("python/hello.py"), "/api/run/python/hello.py");
+    assert_eq!(
+        run_path("python/my report#1?.py"),
+        "/api/run/python/my%20report%231%3F.py"
+    );
 }
