@@ -3,6 +3,7 @@
 
 #[cfg(test)]
 pub mod builders;
+mod clock;
 mod deps;
 mod keys;
 mod manage;

@@ -4,7 +4,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{CatalogError, Page};
+use super::{clock, CatalogError, Page};
 
 /// Where a run is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -165,9 +165,10 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Run> {
 /// Records a new run, queued or starting now; returns its id.
 pub fn insert(conn: &Connection, run: &NewRun, queued: bool) -> Result<i64, CatalogError> {
     conn.prepare_cached(
-        "INSERT INTO runs (script_id, script_path, status, params, ignored_params, started_at)
-         VALUES (?1, ?2, CASE WHEN ?5 THEN 'queued' ELSE 'running' END, ?3, ?4,
-                 CASE WHEN ?5 THEN NULL ELSE strftime('%Y-%m-%dT%H:%M:%fZ', 'now') END)",
+        "INSERT INTO runs (script_id, script_path, status, params, ignored_params, queued_at,
+                           started_at)
+         VALUES (?1, ?2, CASE WHEN ?5 THEN 'queued' ELSE 'running' END, ?3, ?4, ?6,
+                 CASE WHEN ?5 THEN NULL ELSE ?6 END)",
     )?
     .execute(params![
         run.script_id,
@@ -175,6 +176,7 @@ pub fn insert(conn: &Connection, run: &NewRun, queued: bool) -> Result<i64, Cata
         serde_json::to_string(&run.params)?,
         serde_json::to_string(&run.ignored_params)?,
         queued,
+        clock::now_text(),
     ])?;
     Ok(conn.last_insert_rowid())
 }
@@ -182,10 +184,9 @@ pub fn insert(conn: &Connection, run: &NewRun, queued: bool) -> Result<i64, Cata
 /// A queued run leaves the queue.
 pub fn mark_running(conn: &Connection, id: i64) -> Result<(), CatalogError> {
     conn.prepare_cached(
-        "UPDATE runs SET status = 'running', started_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-         WHERE id = ?1 AND status = 'queued'",
+        "UPDATE runs SET status = 'running', started_at = ?2 WHERE id = ?1 AND status = 'queued'",
     )?
-    .execute([id])?;
+    .execute(params![id, clock::now_text()])?;
     Ok(())
 }
 
@@ -228,8 +229,7 @@ pub fn finish(conn: &mut Connection, id: i64, end: &RunEnd) -> Result<(), Catalo
     tx.prepare_cached(
         "UPDATE runs SET status = ?2, exit_code = ?3, duration_ms = ?4, data = ?5, stdout_preview = ?6,
              output_file = ?7, output_size = ?8, output_content_type = ?9, stderr = ?10, files = ?11,
-             error_code = ?12, error_message = ?13, event_log = ?14,
-             finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+             error_code = ?12, error_message = ?13, event_log = ?14, finished_at = ?15
          WHERE id = ?1",
     )?
     .execute(params![
@@ -247,6 +247,7 @@ pub fn finish(conn: &mut Connection, id: i64, end: &RunEnd) -> Result<(), Catalo
         end.error_code,
         end.error_message,
         end.event_log,
+        clock::now_text(),
     ])?;
     tx.prepare_cached(
         "UPDATE scripts SET last_run_at = (SELECT finished_at FROM runs WHERE id = ?1),
