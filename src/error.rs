@@ -26,6 +26,13 @@ pub enum ErrorCode {
     NotAScript,
     Unauthorized,
     Forbidden,
+    /// Interpreter sessions are off (the `exec_enabled` setting).
+    ExecDisabled,
+    /// Sessions are on but no key guards a non-loopback address.
+    ExecNeedsKey,
+    /// A session file path that leaves the session's folder.
+    UnsafePath,
+    TooManySessions,
     NotFound,
     MethodNotAllowed,
     ScriptDisabled,
@@ -55,7 +62,10 @@ impl ErrorCode {
             | ErrorCode::InvalidSettings
             | ErrorCode::NotAScript => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
-            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden | ErrorCode::ExecDisabled | ErrorCode::ExecNeedsKey => {
+                StatusCode::FORBIDDEN
+            }
+            ErrorCode::UnsafePath => StatusCode::BAD_REQUEST,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::ScriptDisabled
@@ -63,7 +73,7 @@ impl ErrorCode {
             | ErrorCode::ScriptExists
             | ErrorCode::ScriptChanged
             | ErrorCode::AmbiguousPath => StatusCode::CONFLICT,
-            ErrorCode::TooManyRuns => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::TooManyRuns | ErrorCode::TooManySessions => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::ShuttingDown | ErrorCode::Scanning => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -85,6 +95,10 @@ impl ErrorCode {
             ErrorCode::NotAScript => "not_a_script",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",
+            ErrorCode::ExecDisabled => "exec_disabled",
+            ErrorCode::ExecNeedsKey => "exec_needs_key",
+            ErrorCode::UnsafePath => "unsafe_path",
+            ErrorCode::TooManySessions => "too_many_sessions",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::ScriptDisabled => "script_disabled",
@@ -196,7 +210,10 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         if matches!(
             self.code,
-            ErrorCode::TooManyRuns | ErrorCode::ShuttingDown | ErrorCode::Scanning
+            ErrorCode::TooManyRuns
+                | ErrorCode::TooManySessions
+                | ErrorCode::ShuttingDown
+                | ErrorCode::Scanning
         ) {
             response.insert_header((header::RETRY_AFTER, "1"));
         }
