@@ -13,6 +13,7 @@ use crate::manage::ManageError;
 use crate::repo::RepoError;
 use crate::runner::RunError;
 use crate::scanner::ScanError;
+use crate::sessions::{FileError, SessionError};
 
 /// Every error code a client can see, with its HTTP status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,6 +228,30 @@ impl ResponseError for ApiError {
 impl From<CatalogError> for ApiError {
     fn from(error: CatalogError) -> ApiError {
         ApiError::internal(&error)
+    }
+}
+
+impl From<SessionError> for ApiError {
+    fn from(error: SessionError) -> ApiError {
+        let message = error.to_string();
+        let code = match &error {
+            SessionError::Disabled => ErrorCode::ExecDisabled,
+            SessionError::NeedsKey => ErrorCode::ExecNeedsKey,
+            SessionError::NotFound(_) | SessionError::File(FileError::NotFound(_)) => {
+                ErrorCode::NotFound
+            }
+            SessionError::TooMany(_) => ErrorCode::TooManySessions,
+            SessionError::Invalid(_) => ErrorCode::InvalidRequest,
+            SessionError::File(FileError::Unsafe(..)) => ErrorCode::UnsafePath,
+            SessionError::File(FileError::TooLarge(..)) => ErrorCode::PayloadTooLarge,
+            SessionError::Interpreter(_) | SessionError::Start(_) => {
+                ErrorCode::InterpreterUnavailable
+            }
+            SessionError::File(FileError::Io(_)) | SessionError::Io(_) => {
+                return ApiError::internal(&error)
+            }
+        };
+        ApiError::new(code, message)
     }
 }
 
