@@ -195,3 +195,80 @@ pub fn kill_marked(entry: &str) -> usize {
     }
     groups.len()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn shell(script: &str, env: Vec<(std::ffi::OsString, std::ffi::OsString)>) -> ProcessSpec {
+        let mut env = env;
+        env.push(("PATH".into(), "/usr/bin:/bin".into()));
+        ProcessSpec::new(
+            "/bin/sh",
+            vec!["-c".into(), script.into()],
+            std::env::temp_dir(),
+            env,
+        )
+    }
+
+    fn alive(pid: u32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|stat| !stat[stat.rfind(')').unwrap() + 2..].starts_with('Z'))
+    }
+
+    #[tokio::test]
+    async fn a_worker_answers_line_by_line_and_ends_with_its_group() {
+        let script = "sleep 300 & echo $! >&2; while read line; do echo \"got $line\"; done";
+        let mut worker = start_worker(&shell(script, Vec::new())).unwrap();
+        worker.send(b"one").await.unwrap();
+        assert_eq!(worker.recv(100).await.unwrap().unwrap(), b"got one");
+        worker.send(b"a longer line").await.unwrap();
+        assert!(
+            worker.recv(4).await.is_err(),
+            "a reply over the cap is refused"
+        );
+        assert!(!worker.has_exited().await);
+        let sleeper: u32 = loop {
+            if let Ok(pid) = worker.stderr_tail().parse() {
+                break pid;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        let pid = worker.pid();
+        worker.end().await;
+        assert!(
+            !alive(pid) && !alive(sleeper),
+            "the worker and its background child"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_worker_that_exits_reports_its_status_and_closes_its_replies() {
+        let mut worker = start_worker(&shell("read line; exit 3", Vec::new())).unwrap();
+        worker.send(b"bye").await.unwrap();
+        assert_eq!(worker.recv(100).await.unwrap(), None);
+        let status = worker.exit_status(Duration::from_secs(5)).await;
+        assert_eq!(status, Some((Some(3), None)));
+        worker.end().await;
+    }
+
+    #[tokio::test]
+    async fn marked_groups_are_killed_and_unmarked_ones_spared() {
+        let marker = format!("SG_TEST_MARK={}", std::process::id());
+        let (name, value) = marker.split_once('=').unwrap();
+        let marked = shell("sleep 300", vec![(name.into(), value.into())]);
+        let unmarked = shell("sleep 300", vec![(name.into(), "other".into())]);
+        let (mut marked, mut unmarked) = (
+            start_worker(&marked).unwrap(),
+            start_worker(&unmarked).unwrap(),
+        );
+        assert_eq!(kill_marked(&marker), 1);
+        let status = marked.exit_status(Duration::from_secs(5)).await;
+        assert_eq!(status, Some((None, Some(libc::SIGKILL))));
+        assert!(!unmarked.has_exited().await, "the unmarked worker runs on");
+        unmarked.end().await;
+        marked.end().await;
+    }
+}

@@ -17,9 +17,13 @@ import traceback
 WORKER_FILE = os.path.abspath(__file__)
 COMMANDS = os.fdopen(os.dup(0), "rb")
 REPLIES = os.fdopen(os.dup(1), "wb")
+# What the worker itself has to say when it fails (the gateway keeps the tail).
+DIAGNOSTICS = os.dup(2)
 NULL = os.open(os.devnull, os.O_RDWR)
 for fd in (0, 1, 2):
     os.dup2(NULL, fd)
+# Made once, emptied before each call: a call cannot fail for want of a temporary file.
+CAPTURES = (tempfile.TemporaryFile(), tempfile.TemporaryFile())
 # Like the REPL: the session's folder comes first on the import path.
 sys.path[0] = ""
 
@@ -72,12 +76,17 @@ def describe(error):
     return {"name": type(error).__name__, "value": str(error), "traceback": "".join(lines)}
 
 
-def read_capped(capture, limit):
-    capture.flush()
-    capture.seek(0)
-    data = capture.read(limit + 1)
-    text = data[:limit].decode("utf-8", "replace")
-    return text, len(data) > limit
+def read_capped(fd, limit):
+    os.lseek(fd, 0, os.SEEK_SET)
+    chunks, size = [], 0
+    while size <= limit:
+        chunk = os.read(fd, limit + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    data = b"".join(chunks)
+    return data[:limit].decode("utf-8", "replace"), len(data) > limit
 
 
 def execute(command):
@@ -86,38 +95,41 @@ def execute(command):
     name = "<cell-%d>" % command["id"]
     reply = {"id": command["id"], "status": "ok", "result": None, "error": None}
     exiting = False
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        os.dup2(out.fileno(), 1)
-        os.dup2(err.fileno(), 2)
+    out, err = (capture.fileno() for capture in CAPTURES)
+    for fd in (out, err):
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+    os.dup2(out, 1)
+    os.dup2(err, 2)
+    try:
         try:
-            try:
-                busy = True
-                reply["result"] = run_cell(command["code"], name)
-            finally:
-                busy = False
-        except KeyboardInterrupt as error:
-            busy = False
-            reply["status"] = "interrupted"
-            reply["error"] = describe(error)
-        except SystemExit as error:
-            reply["status"] = "exit"
-            reply["exit_code"] = error.code if isinstance(error.code, int) else (0 if error.code is None else 1)
-            exiting = True
-        except BaseException as error:
-            reply["status"] = "error"
-            reply["error"] = describe(error)
+            busy = True
+            reply["result"] = run_cell(command["code"], name)
         finally:
             busy = False
-            for stream in (sys.stdout, sys.stderr):
-                try:
-                    stream.flush()
-                except Exception:
-                    pass
-            os.dup2(NULL, 1)
-            os.dup2(NULL, 2)
-        reply["stdout"], out_cut = read_capped(out, limit)
-        reply["stderr"], err_cut = read_capped(err, limit)
-        reply["truncated"] = out_cut or err_cut
+    except KeyboardInterrupt as error:
+        reply["status"] = "interrupted"
+        reply["error"] = describe(error)
+    except SystemExit as error:
+        code = error.code
+        reply["status"] = "exit"
+        reply["exit_code"] = code if isinstance(code, int) else (0 if code is None else 1)
+        exiting = True
+    except BaseException as error:
+        reply["status"] = "error"
+        reply["error"] = describe(error)
+    finally:
+        busy = False
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        os.dup2(NULL, 1)
+        os.dup2(NULL, 2)
+    reply["stdout"], out_cut = read_capped(out, limit)
+    reply["stderr"], err_cut = read_capped(err, limit)
+    reply["truncated"] = out_cut or err_cut
     return reply, exiting
 
 
@@ -126,7 +138,7 @@ def send(reply):
     REPLIES.flush()
 
 
-def main():
+def serve():
     signal.signal(signal.SIGINT, on_interrupt)
     threading.Thread(target=watch_parent, args=(os.getppid(),), daemon=True).start()
     send({"id": 0, "status": "ready", "pid": os.getpid()})
@@ -139,4 +151,8 @@ def main():
     os._exit(0)
 
 
-main()
+try:
+    serve()
+except BaseException:
+    os.write(DIAGNOSTICS, traceback.format_exc().encode("utf-8", "replace"))
+    os._exit(70)

@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 
 use crate::async_support::{pids_with, processes_gone, spawn_owned, unique_marker, OwnedGateway};
 use crate::helpers::{
-    assert_error, data_dir, spawn_app, wait_until, Reply, TestApp, TestRepo, WAIT,
+    assert_error, data_dir, run_to_end, serve_args, spawn_app, wait_until, Reply, TestApp,
+    TestRepo, WAIT,
 };
 
 const MASTER: &str = "master-s3cret";
@@ -161,6 +162,113 @@ fn only_exec_and_admin_keys_reach_sessions() {
         403,
         "forbidden",
     );
+}
+
+#[test]
+fn without_any_key_exec_is_refused_off_loopback_and_allowed_on_it() {
+    let repo = TestRepo::new();
+    let data = data_dir();
+    let mut args = serve_args(repo.path(), data.path());
+    args.extend(
+        [
+            "--host",
+            "0.0.0.0",
+            "--allow-unauthenticated",
+            "--exec-enabled",
+        ]
+        .map(String::from),
+    );
+    let refused = run_to_end(&args, Duration::from_secs(60));
+    assert!(!refused.status.success(), "stdout:\n{}", refused.stdout);
+    assert!(
+        refused.stderr.contains("exec_enabled") && refused.stderr.contains("--api-key"),
+        "the refusal says why: {}",
+        refused.stderr
+    );
+
+    let open = spawn_app(
+        &repo,
+        data.path(),
+        &["--host", "0.0.0.0", "--allow-unauthenticated"],
+    );
+    let reply = open.call(
+        "PUT",
+        "/api/settings",
+        &[],
+        Some(&json!({"exec_enabled": true})),
+    );
+    assert_error(
+        "turning exec on",
+        reply.status,
+        &reply.body,
+        400,
+        "invalid_settings",
+    );
+    assert!(
+        reply.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("loopback"),
+        "{}",
+        reply.body
+    );
+    drop(open);
+
+    let local = spawn_app(&repo, data.path(), &[]);
+    let reply = local.call(
+        "PUT",
+        "/api/settings",
+        &[],
+        Some(&json!({"exec_enabled": true})),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let reply = local.call(
+        "POST",
+        "/api/interpreter/execute",
+        &[],
+        Some(&json!({"code": "6 * 7"})),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["result"], json!("42"), "{}", reply.body);
+    let reply = local.call(
+        "PUT",
+        "/api/settings",
+        &[],
+        Some(&json!({"exec_enabled": false})),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let reply = local.call("GET", "/api/sessions", &[], None);
+    assert_error(
+        "turned off again",
+        reply.status,
+        &reply.body,
+        403,
+        "exec_disabled",
+    );
+}
+
+#[test]
+fn a_worker_that_dies_between_calls_is_reaped() {
+    let repo = TestRepo::new();
+    let data = data_dir();
+    let app = exec_app(&repo, data.path(), &[]);
+    let (id, pid) = create(&app);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGKILL)
+        .expect("the worker can be killed");
+    let reaped = wait_until(WAIT, || {
+        call(&app, "GET", &format!("/api/sessions/{id}"), None).status == 404
+    });
+    assert!(reaped, "the dead session is removed");
+    let (id, pid) = create(&app);
+    let reply = execute(
+        &app,
+        &id,
+        "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
+        None,
+    );
+    assert_eq!(reply["status"], json!("exit"), "{reply}");
+    assert_eq!(reply["error"]["name"], json!("Signaled"), "{reply}");
+    assert_gone(pid, "the worker that killed itself");
 }
 
 #[test]
