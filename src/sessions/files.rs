@@ -75,20 +75,33 @@ fn open_at(dir: Option<&OwnedFd>, name: &CString, flags: i32, mode: u32) -> io::
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// The folder holding the last component, walked from `root` one component at a time;
-/// missing folders are made when `create`.
-fn parent_of(root: &Path, path: &str, parts: &[&str], create: bool) -> Result<OwnedFd, FileError> {
+/// Makes missing folders on the way, given to their owner.
+#[derive(Clone, Copy)]
+enum Missing {
+    Refuse,
+    Create(Option<(u32, u32)>),
+}
+
+/// The folder holding the last component, walked from `root` one component at a time.
+fn parent_of(
+    root: &Path,
+    path: &str,
+    parts: &[&str],
+    missing: Missing,
+) -> Result<OwnedFd, FileError> {
     let root = CString::new(root.as_os_str().as_encoded_bytes())
         .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     let directory = libc::O_DIRECTORY | libc::O_RDONLY;
     let mut dir = open_at(None, &root, directory, 0)?;
     for part in &parts[..parts.len() - 1] {
         let name = c_name(part)?;
-        if create {
-            // SAFETY: mkdirat with a valid descriptor and a NUL-terminated name.
-            unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), 0o755) };
-        }
+        // SAFETY: mkdirat with a valid descriptor and a NUL-terminated name.
+        let made = matches!(missing, Missing::Create(_))
+            && unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), 0o755) } == 0;
         dir = open_at(Some(&dir), &name, directory, 0).map_err(|e| refusal(path, e))?;
+        if let (true, Missing::Create(Some((uid, gid)))) = (made, missing) {
+            std::os::unix::fs::fchown(&dir, Some(uid), Some(gid))?;
+        }
     }
     Ok(dir)
 }
@@ -107,7 +120,7 @@ fn refusal(path: &str, error: io::Error) -> FileError {
 /// The bytes of a regular file, refusing anything larger than `max_bytes`.
 pub fn read(root: &Path, path: &str, max_bytes: u64) -> Result<Vec<u8>, FileError> {
     let parts = components(path)?;
-    let dir = parent_of(root, path, &parts, false)?;
+    let dir = parent_of(root, path, &parts, Missing::Refuse)?;
     let name = c_name(parts[parts.len() - 1])?;
     let fd = open_at(Some(&dir), &name, libc::O_RDONLY | libc::O_NONBLOCK, 0)
         .map_err(|e| refusal(path, e))?;
@@ -138,7 +151,7 @@ pub fn write(
     owner: Option<(u32, u32)>,
 ) -> Result<u64, FileError> {
     let parts = components(path)?;
-    let dir = parent_of(root, path, &parts, true)?;
+    let dir = parent_of(root, path, &parts, Missing::Create(owner))?;
     let name = c_name(parts[parts.len() - 1])?;
     let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_NONBLOCK;
     let fd = open_at(Some(&dir), &name, flags, 0o644).map_err(|e| refusal(path, e))?;
@@ -159,7 +172,7 @@ pub fn write(
 /// Removes a file, a symlink (never what it points to) or an empty folder.
 pub fn delete(root: &Path, path: &str) -> Result<(), FileError> {
     let parts = components(path)?;
-    let dir = parent_of(root, path, &parts, false)?;
+    let dir = parent_of(root, path, &parts, Missing::Refuse)?;
     let name = c_name(parts[parts.len() - 1])?;
     // SAFETY: unlinkat with a valid descriptor and a NUL-terminated name.
     let mut done = unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) };
