@@ -4,19 +4,20 @@
 //! in memory only: a restarted gateway kills what a killed one left and starts empty.
 
 mod files;
+mod launch;
 mod session;
 mod worker;
 
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::process::{self, ProcessSpec, ResourceLimits};
+use crate::process;
 use crate::settings::Settings;
 
 pub use files::{FileEntry, FileError};
@@ -28,8 +29,6 @@ use worker::Bounds;
 
 /// The worker every Python session runs, shipped inside the binary.
 const PYTHON_WORKER: &str = include_str!("python_worker.py");
-/// Variables a caller may set per session, at most.
-const MAX_ENV: usize = 256;
 /// Largest file read through the API.
 const MAX_FILE_READ: u64 = 256 * 1024 * 1024;
 
@@ -151,7 +150,7 @@ impl SessionManager {
             .python
             .clone()
             .map_err(SessionError::Interpreter)?;
-        let env = self.environment(request.env)?;
+        let env = launch::check_env(request.env).map_err(SessionError::Invalid)?;
         let max = self.parts.settings.current().max_sessions;
         {
             let mut table = self.table.lock().expect("sessions lock");
@@ -174,9 +173,20 @@ impl SessionManager {
         python: PathBuf,
         env: Vec<(String, String)>,
     ) -> Result<Session, SessionError> {
-        let id = new_id();
+        let id = launch::new_id();
         let folder = self.parts.root.join(&id);
-        let spec = self.spec(python, &folder, &id, env)?;
+        let spec = launch::worker_spec(
+            launch::Worker {
+                python,
+                script: &self.worker_script,
+                child_path: &self.parts.child_path,
+                marker: &self.marker,
+            },
+            &id,
+            launch::prepare_folders(&folder)?,
+            env,
+            &self.parts.settings.current().run,
+        );
         let mut child = process::start_worker(&spec).map_err(|e| {
             let _ = std::fs::remove_dir_all(&folder);
             SessionError::Start(e.reason())
@@ -188,81 +198,6 @@ impl SessionManager {
         }
         tracing::info!(session = %id, pid = child.pid(), "session started");
         Ok(Session::new(id, folder, child))
-    }
-
-    /// The folders (`work` is the cwd, `home` HOME, `tmp` TMPDIR) and the worker's spec.
-    fn spec(
-        &self,
-        python: PathBuf,
-        folder: &Path,
-        id: &str,
-        extra: Vec<(String, String)>,
-    ) -> Result<ProcessSpec, SessionError> {
-        let (work, home, tmp) = (
-            session::work_of(folder),
-            folder.join("home"),
-            folder.join("tmp"),
-        );
-        std::fs::create_dir(folder)?;
-        for dir in [&work, &home, &tmp] {
-            std::fs::create_dir(dir)?;
-            if let Some(user) = process::contain::current().run_as() {
-                user.hand_over(dir)?;
-            }
-        }
-        let mut env = process::clean_env(&self.parts.child_path, &home);
-        env.retain(|(key, _)| key != "TMPDIR");
-        env.push(("TMPDIR".into(), tmp.into_os_string()));
-        env.push(("SG_SESSION_ID".into(), id.into()));
-        env.retain(|(key, _)| !extra.iter().any(|(name, _)| key == name.as_str()));
-        env.extend(extra.into_iter().map(|(k, v)| (k.into(), v.into())));
-        let (name, value) = self
-            .marker
-            .split_once('=')
-            .expect("the marker is KEY=value");
-        env.push((name.into(), value.into()));
-        let run = self.parts.settings.current().run.clone();
-        let limits = ResourceLimits {
-            cpu_seconds: run.cpu_seconds,
-            address_space_bytes: run.address_space_bytes,
-            open_files: run.open_files,
-            processes: run.processes,
-            file_size_bytes: run.file_size_bytes,
-        };
-        let args = vec![self.worker_script.clone().into_os_string()];
-        Ok(ProcessSpec::new(python, args, work, env)
-            .limits(limits)
-            .user_code())
-    }
-
-    /// The caller's variables, checked: names a shell could set, values without NUL, and
-    /// none of the gateway's own marks.
-    fn environment(
-        &self,
-        env: Vec<(String, String)>,
-    ) -> Result<Vec<(String, String)>, SessionError> {
-        if env.len() > MAX_ENV {
-            return Err(SessionError::Invalid(format!(
-                "at most {MAX_ENV} variables"
-            )));
-        }
-        for (name, value) in &env {
-            let valid = name
-                .chars()
-                .enumerate()
-                .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
-            if name.is_empty() || !valid || name.starts_with("SG_SESSION") {
-                return Err(SessionError::Invalid(format!(
-                    "{name:?} is not a variable name a session may set"
-                )));
-            }
-            if value.contains('\0') {
-                return Err(SessionError::Invalid(format!(
-                    "the value of {name} holds a NUL byte"
-                )));
-            }
-        }
-        Ok(env)
     }
 
     fn find(&self, id: &str) -> Result<Arc<Session>, SessionError> {
@@ -431,11 +366,4 @@ async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| SessionError::Io(std::io::Error::other(e)))?
         .map_err(SessionError::File)
-}
-
-/// 128 random bits, hex: unguessable, so one caller cannot find another's session.
-fn new_id() -> String {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).expect("the operating system provides randomness");
-    hex::encode(bytes)
 }
