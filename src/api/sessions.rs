@@ -11,7 +11,7 @@ use serde_json::json;
 use utoipa::{OpenApi, ToSchema};
 
 use crate::error::{ApiError, ErrorBody, ErrorCode};
-use crate::sessions::NewSession;
+use crate::sessions::{NewSession, SessionRuntime};
 
 use super::{resource, AppState, Gate};
 
@@ -71,8 +71,8 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSessionRequest {
-    /// The interpreter: `python` (the only one this gateway offers sessions for).
-    #[schema(pattern = "^python$")]
+    /// The interpreter: `python`, or `node` (a persistent `vm` context).
+    #[schema(pattern = "^(python|node)$")]
     runtime: String,
     /// Variables added to the session's clean environment.
     #[serde(default)]
@@ -106,7 +106,7 @@ pub struct InterpreterRequest {
 #[allow(dead_code)]
 struct SessionDoc {
     id: String,
-    /// `python`.
+    /// `python` or `node`.
     runtime: String,
     /// `idle` or `busy`.
     status: String,
@@ -169,14 +169,16 @@ async fn create_session(
 ) -> Result<HttpResponse, ApiError> {
     enabled(&state)?;
     let body: CreateSessionRequest = parse(&body)?;
-    if body.runtime != "python" {
-        return Err(ApiError::invalid_request(format!(
-            "runtime must be \"python\", not {:?}",
-            body.runtime
-        )));
-    }
+    let runtime = match body.runtime.as_str() {
+        "python" => SessionRuntime::Python,
+        "node" => SessionRuntime::Node,
+        other => {
+            let message = format!("runtime must be \"python\" or \"node\", not {other:?}");
+            return Err(ApiError::invalid_request(message));
+        }
+    };
     let env = body.env.into_iter().collect();
-    let view = state.sessions.create(NewSession { env }).await?;
+    let view = state.sessions.create(NewSession { runtime, env }).await?;
     Ok(HttpResponse::Created().json(view))
 }
 

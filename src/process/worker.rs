@@ -238,6 +238,10 @@ mod tests {
         };
         let pid = worker.pid();
         worker.end().await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while (alive(pid) || alive(sleeper)) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         assert!(
             !alive(pid) && !alive(sleeper),
             "the worker and its background child"

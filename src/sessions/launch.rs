@@ -10,18 +10,28 @@ use crate::settings::RunSettings;
 /// Variables a caller may set per session, at most.
 const MAX_ENV: usize = 256;
 
+/// Starts the Node worker: the gateway's pipes move to 3 (commands), 4 (replies) and 5 (the
+/// worker's complaints); 1 and 2 append to the capture files.
+const NODE_SHELL: &str = r#"exec "$0" "$1" 3<&0 4>&1 5>&2 </dev/null >>"$2/stdout" 2>>"$2/stderr""#;
+
 /// A session's folders: `work` is the cwd (and what the files API sees), `home` is HOME,
-/// `tmp` is TMPDIR.
+/// `tmp` is TMPDIR, `io` holds a Node worker's capture files.
 pub struct Layout {
     work: PathBuf,
     home: PathBuf,
     tmp: PathBuf,
+    io: PathBuf,
+}
+
+/// The interpreter and the worker program it runs.
+pub enum Program<'a> {
+    Python { python: PathBuf, script: &'a Path },
+    Node { node: PathBuf, script: &'a Path },
 }
 
 /// What every worker shares.
 pub struct Worker<'a> {
-    pub python: PathBuf,
-    pub script: &'a Path,
+    pub program: Program<'a>,
     pub child_path: &'a OsStr,
     /// `KEY=value`, in every worker's environment.
     pub marker: &'a str,
@@ -33,9 +43,10 @@ pub fn prepare_folders(folder: &Path) -> std::io::Result<Layout> {
         work: super::session::work_of(folder),
         home: folder.join("home"),
         tmp: folder.join("tmp"),
+        io: folder.join("io"),
     };
     std::fs::create_dir(folder)?;
-    for dir in [&layout.work, &layout.home, &layout.tmp] {
+    for dir in [&layout.work, &layout.home, &layout.tmp, &layout.io] {
         std::fs::create_dir(dir)?;
         if let Some(user) = process::contain::current().run_as() {
             user.hand_over(dir)?;
@@ -70,8 +81,20 @@ pub fn worker_spec(
         processes: run.processes,
         file_size_bytes: run.file_size_bytes,
     };
-    let args = vec![worker.script.as_os_str().to_os_string()];
-    ProcessSpec::new(worker.python, args, layout.work, env)
+    let (program, args) = match worker.program {
+        Program::Python { python, script } => (python, vec![script.as_os_str().into()]),
+        Program::Node { node, script } => (
+            PathBuf::from("/bin/sh"),
+            vec![
+                "-c".into(),
+                NODE_SHELL.into(),
+                node.into_os_string(),
+                script.as_os_str().into(),
+                layout.io.into_os_string(),
+            ],
+        ),
+    };
+    ProcessSpec::new(program, args, layout.work, env)
         .limits(limits)
         .user_code()
 }
@@ -137,8 +160,10 @@ mod tests {
         let folder = tempfile::tempdir().unwrap();
         let layout = prepare_folders(&folder.path().join("s")).unwrap();
         let worker = Worker {
-            python: "python3".into(),
-            script: Path::new("/w.py"),
+            program: Program::Python {
+                python: "python3".into(),
+                script: Path::new("/w.py"),
+            },
             child_path: OsStr::new("/usr/bin"),
             marker: "SG_SESSIONS_OF=/data",
         };

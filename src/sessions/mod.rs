@@ -27,8 +27,9 @@ pub use worker::{CallError, CallReply, CallStatus, KILL_GRACE};
 use session::Session;
 use worker::Bounds;
 
-/// The worker every Python session runs, shipped inside the binary.
+/// The workers sessions run, shipped inside the binary.
 const PYTHON_WORKER: &str = include_str!("python_worker.py");
+const NODE_WORKER: &str = include_str!("node_worker.js");
 /// Largest file read through the API.
 const MAX_FILE_READ: u64 = 256 * 1024 * 1024;
 
@@ -44,7 +45,7 @@ pub enum SessionError {
     TooMany(usize),
     #[error("{0}")]
     Invalid(String),
-    #[error("no Python interpreter is available: {0}")]
+    #[error("the session's interpreter is not available: {0}")]
     Interpreter(String),
     #[error("cannot start the session's worker: {0}")]
     Start(String),
@@ -55,8 +56,9 @@ pub enum SessionError {
 }
 
 /// What a new session is made with.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct NewSession {
+    pub runtime: SessionRuntime,
     /// Variables added to the clean environment.
     pub env: Vec<(String, String)>,
 }
@@ -66,6 +68,7 @@ pub struct SessionParts {
     /// `DATA_DIR/sessions`.
     pub root: PathBuf,
     pub python: Result<PathBuf, String>,
+    pub node: Result<PathBuf, String>,
     pub child_path: OsString,
     pub settings: Arc<Settings>,
     /// The gateway listens on a loopback address only.
@@ -80,7 +83,8 @@ struct Table {
 
 pub struct SessionManager {
     parts: SessionParts,
-    worker_script: PathBuf,
+    /// The Python and the Node worker programs.
+    scripts: [PathBuf; 2],
     /// `KEY=value` in every worker's environment: what a restarted gateway looks for.
     marker: String,
     table: Mutex<Table>,
@@ -117,12 +121,17 @@ impl SessionManager {
         }
         std::fs::create_dir_all(&code)?;
         std::fs::set_permissions(&code, std::fs::Permissions::from_mode(0o755))?;
-        let worker_script = code.join("python_worker.py");
-        std::fs::write(&worker_script, PYTHON_WORKER)?;
-        std::fs::set_permissions(&worker_script, std::fs::Permissions::from_mode(0o644))?;
+        let scripts = [
+            (code.join("python_worker.py"), PYTHON_WORKER),
+            (code.join("node_worker.js"), NODE_WORKER),
+        ];
+        for (path, program) in &scripts {
+            std::fs::write(path, program)?;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))?;
+        }
         Ok(Arc::new(SessionManager {
             parts,
-            worker_script,
+            scripts: scripts.map(|(path, _)| path),
             marker,
             table: Mutex::default(),
         }))
@@ -145,11 +154,7 @@ impl SessionManager {
     }
 
     pub async fn create(&self, request: NewSession) -> Result<SessionView, SessionError> {
-        let python = self
-            .parts
-            .python
-            .clone()
-            .map_err(SessionError::Interpreter)?;
+        let program = self.program(request.runtime)?;
         let env = launch::check_env(request.env).map_err(SessionError::Invalid)?;
         let max = self.parts.settings.current().max_sessions;
         {
@@ -159,7 +164,7 @@ impl SessionManager {
             }
             table.starting += 1;
         }
-        let started = self.start(python, env).await;
+        let started = self.start(request.runtime, program, env).await;
         let mut table = self.table.lock().expect("sessions lock");
         table.starting -= 1;
         let session = Arc::new(started?);
@@ -168,17 +173,33 @@ impl SessionManager {
         Ok(session.view())
     }
 
+    /// The interpreter and worker program of `runtime`, if the interpreter is there.
+    fn program(&self, runtime: SessionRuntime) -> Result<launch::Program<'_>, SessionError> {
+        let [python, node] = &self.scripts;
+        let missing = |why: &String| SessionError::Interpreter(why.clone());
+        Ok(match runtime {
+            SessionRuntime::Python => launch::Program::Python {
+                python: self.parts.python.clone().map_err(|e| missing(&e))?,
+                script: python,
+            },
+            SessionRuntime::Node => launch::Program::Node {
+                node: self.parts.node.clone().map_err(|e| missing(&e))?,
+                script: node,
+            },
+        })
+    }
+
     async fn start(
         &self,
-        python: PathBuf,
+        runtime: SessionRuntime,
+        program: launch::Program<'_>,
         env: Vec<(String, String)>,
     ) -> Result<Session, SessionError> {
         let id = launch::new_id();
         let folder = self.parts.root.join(&id);
         let spec = launch::worker_spec(
             launch::Worker {
-                python,
-                script: &self.worker_script,
+                program,
                 child_path: &self.parts.child_path,
                 marker: &self.marker,
             },
@@ -197,7 +218,7 @@ impl SessionManager {
             return Err(SessionError::Start(why));
         }
         tracing::info!(session = %id, pid = child.pid(), "session started");
-        Ok(Session::new(id, folder, child))
+        Ok(Session::new(id, runtime, folder, child))
     }
 
     fn find(&self, id: &str) -> Result<Arc<Session>, SessionError> {
@@ -257,7 +278,8 @@ impl SessionManager {
         timeout: Option<f64>,
         env: Vec<(String, String)>,
     ) -> Result<CallReply, SessionError> {
-        let view = self.create(NewSession { env }).await?;
+        let runtime = SessionRuntime::Python;
+        let view = self.create(NewSession { runtime, env }).await?;
         let reply = self.execute(&view.id, code, timeout).await;
         self.end(&view.id).await;
         reply

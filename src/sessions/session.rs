@@ -18,6 +18,7 @@ use super::SessionError;
 #[serde(rename_all = "lowercase")]
 pub enum SessionRuntime {
     Python,
+    Node,
 }
 
 /// A session as clients see it.
@@ -56,11 +57,16 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(id: String, folder: PathBuf, worker: WorkerChild) -> Session {
+    pub fn new(
+        id: String,
+        runtime: SessionRuntime,
+        folder: PathBuf,
+        worker: WorkerChild,
+    ) -> Session {
         let now = utc_timestamp(SystemTime::now());
         Session {
             id,
-            runtime: SessionRuntime::Python,
+            runtime,
             created_at: now.clone(),
             folder,
             pid: worker.pid(),

@@ -142,13 +142,11 @@ fn bind(config: &Config) -> Result<(TcpListener, SocketAddr), StartupError> {
 
 /// The session manager; sessions an earlier gateway left are killed here.
 fn open_sessions(core: &Core, config: &Config) -> Result<Arc<SessionManager>, StartupError> {
-    let python = core
-        .interpreters
-        .executable(Runtime::Python)
-        .map(Path::to_path_buf);
+    let interpreter = |runtime| core.interpreters.executable(runtime).map(Path::to_path_buf);
     SessionManager::open(SessionParts {
         root: config.data_dir.join("sessions"),
-        python,
+        python: interpreter(Runtime::Python),
+        node: interpreter(Runtime::Js),
         child_path: config.child_path.clone(),
         settings: core.settings.clone(),
         loopback: config.host.is_loopback(),

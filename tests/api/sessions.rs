@@ -595,6 +595,72 @@ fn session_files_stay_inside_the_session_folder() {
 }
 
 #[test]
+fn node_sessions_keep_state_split_output_interrupt_and_exit() {
+    let repo = TestRepo::new();
+    let data = data_dir();
+    let app = exec_app(&repo, data.path(), &[]);
+    let body = json!({"runtime": "node", "env": {"GREETING": "hi"}});
+    let reply = call(&app, "POST", "/api/sessions", Some(&body));
+    assert_eq!(reply.status, 201, "create: {}", reply.body);
+    assert_eq!(reply.body["runtime"], json!("node"), "{}", reply.body);
+    let id = reply.body["id"].as_str().expect("an id").to_string();
+    let pid = reply.body["pid"].as_u64().expect("a pid") as u32;
+    let first = execute(
+        &app,
+        &id,
+        "var n = 40; let step = 1; console.log(process.env.GREETING)",
+        None,
+    );
+    assert_eq!(
+        (first["status"].clone(), first["stdout"].clone()),
+        (json!("ok"), json!("hi\n")),
+        "{first}"
+    );
+    let code = "n += step + 1;\nconsole.error('oops');\n\
+                require('child_process').execSync('echo from-shell', {stdio: 'inherit'});\nn";
+    let second = execute(&app, &id, code, None);
+    assert_eq!(
+        second["stdout"],
+        json!("from-shell\n"),
+        "the first call's output is not repeated: {second}"
+    );
+    assert_eq!(second["stderr"], json!("oops\n"), "{second}");
+    assert_eq!(second["result"], json!("42"), "{second}");
+    let third = execute(&app, &id, "({n, twice: n * 2})", None);
+    assert_eq!(third["result"], json!("{ n: 42, twice: 84 }"), "{third}");
+    let failed = execute(
+        &app,
+        &id,
+        "function f() { throw new TypeError('bad value') }\nf()",
+        None,
+    );
+    assert_eq!(failed["status"], json!("error"), "{failed}");
+    assert_eq!(failed["error"]["name"], json!("TypeError"), "{failed}");
+    assert_eq!(failed["error"]["value"], json!("bad value"), "{failed}");
+    let traceback = failed["error"]["traceback"].as_str().expect("a traceback");
+    assert!(traceback.contains("at f (<cell-4>"), "{traceback}");
+    assert!(
+        !traceback.contains("node_worker"),
+        "the worker's frames are trimmed: {traceback}"
+    );
+    let looped = execute(&app, &id, "while (true) {}", Some(0.5));
+    assert_eq!(looped["status"], json!("interrupted"), "{looped}");
+    let after = execute(&app, &id, "n + step", None);
+    assert_eq!(
+        after["result"],
+        json!("43"),
+        "the session lives on: {after}"
+    );
+    let exited = execute(&app, &id, "process.exit(3)", None);
+    assert_eq!(
+        (exited["status"].clone(), exited["exit_code"].clone()),
+        (json!("exit"), json!(3)),
+        "{exited}"
+    );
+    assert_gone(pid, "the node worker");
+}
+
+#[test]
 fn a_stopped_or_killed_gateway_leaves_no_worker_behind() {
     let repo = TestRepo::new();
     let data = data_dir();
@@ -642,6 +708,45 @@ fn a_stopped_or_killed_gateway_leaves_no_worker_behind() {
         json!(0),
         "sessions are gone after a restart: {}",
         listed.body
+    );
+}
+
+#[test]
+fn a_busy_node_worker_left_by_a_killed_gateway_is_killed_at_the_next_start() {
+    let repo = TestRepo::new();
+    let data = data_dir();
+    let args = ["--api-key", MASTER, "--exec-enabled"];
+    let gateway = spawn_owned(&repo, data.path(), &args);
+    let created = owned_call(
+        &gateway,
+        "POST",
+        "/api/sessions",
+        Some(json!({"runtime": "node"})),
+    );
+    let id = created["id"].as_str().expect("an id").to_string();
+    let pid = created["pid"].as_u64().expect("a pid") as u32;
+    let address = gateway.address.clone();
+    std::thread::spawn(move || {
+        let _ = ureq::post(&format!("{address}/api/sessions/{id}/execute"))
+            .set("X-API-Key", MASTER)
+            .send_json(json!({"code": "while (true) {}", "timeout": 100}));
+    });
+    let busy = wait_until(WAIT, || {
+        owned_call(&gateway, "GET", "/api/sessions", None)["items"][0]["status"] == json!("busy")
+    });
+    assert!(busy, "the session is busy");
+    gateway.signal(Signal::SIGKILL);
+    drop(gateway);
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        alive(pid),
+        "busy in synchronous code, the worker outlived its gateway"
+    );
+    let app = exec_app(&repo, data.path(), &[]);
+    assert_gone(pid, "the busy worker, once the gateway starts again");
+    assert_eq!(
+        call(&app, "GET", "/api/sessions", None).body["total"],
+        json!(0)
     );
 }
 
