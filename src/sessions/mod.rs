@@ -1,5 +1,5 @@
-//! Interpreter sessions for trusted callers: a Python worker per session, kept alive between
-//! calls so variables and imports persist, in a folder of its own under the data folder, with
+//! Interpreter sessions for trusted callers: a Python or Node.js worker per session, kept
+//! alive between calls so variables and imports persist, in a folder of its own under the data folder, with
 //! the same clean environment, process group, limits and run user as a run. Sessions live
 //! in memory only: a restarted gateway kills what a killed one left and starts empty.
 
@@ -22,7 +22,7 @@ use crate::settings::Settings;
 
 pub use files::{FileEntry, FileError};
 pub use session::{SessionRuntime, SessionView};
-pub use worker::{CallError, CallReply, CallStatus, KILL_GRACE};
+pub use worker::{CallError, CallReply, CallStatus};
 
 use session::Session;
 use worker::Bounds;
@@ -147,10 +147,6 @@ impl SessionManager {
 
     pub fn loopback(&self) -> bool {
         self.parts.loopback
-    }
-
-    pub fn active(&self) -> usize {
-        self.table.lock().expect("sessions lock").live.len()
     }
 
     pub async fn create(&self, request: NewSession) -> Result<SessionView, SessionError> {

@@ -366,7 +366,7 @@ fn a_timeout_interrupts_the_code_and_the_session_stays_usable() {
     );
     assert_eq!(reply["stdout"], json!("looping\n"), "{reply}");
     assert!(
-        began.elapsed() < Duration::from_secs(2),
+        began.elapsed() < Duration::from_secs(5),
         "took {:?}",
         began.elapsed()
     );
@@ -392,7 +392,7 @@ fn code_that_ignores_sigint_is_killed_after_the_grace_period_with_its_whole_tree
     assert_eq!(reply["status"], json!("exit"), "{reply}");
     assert_eq!(reply["error"]["name"], json!("Killed"), "{reply}");
     assert!(
-        took >= Duration::from_millis(2400) && took < Duration::from_secs(6),
+        took >= Duration::from_millis(2400) && took < Duration::from_secs(15),
         "took {took:?}"
     );
     assert_gone(pid, "the worker");
