@@ -1,6 +1,6 @@
 //! Who may call the API: the operator's master key (admin), and named keys stored hashed in
 //! the catalog, each with a scope: `run` (run scripts, read scripts and runs), `metrics` (read
-//! `/metrics`, nothing else) or `admin`; and the `Gate` each route declares, which says what
+//! `/metrics`, nothing else), `exec` (interpreter sessions, nothing else) or `admin`; and the `Gate` each route declares, which says what
 //! scope it asks of a key.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,6 +19,8 @@ const KEY_PREFIX: &str = "sgk_";
 pub enum Scope {
     Run,
     Metrics,
+    /// Interpreter sessions: arbitrary code, so a scope of its own that nothing else grants.
+    Exec,
     Admin,
 }
 
@@ -27,6 +29,7 @@ impl Scope {
         match text {
             "run" => Some(Scope::Run),
             "metrics" => Some(Scope::Metrics),
+            "exec" => Some(Scope::Exec),
             "admin" => Some(Scope::Admin),
             _ => None,
         }
@@ -36,6 +39,7 @@ impl Scope {
         match self {
             Scope::Run => "run",
             Scope::Metrics => "metrics",
+            Scope::Exec => "exec",
             Scope::Admin => "admin",
         }
     }
@@ -55,6 +59,8 @@ pub enum Gate {
     Admin,
     /// A metrics or admin key; no key at all while the `metrics_public` setting is on.
     Metrics,
+    /// An exec or admin key, for every method: interpreter sessions.
+    Exec,
 }
 
 impl Gate {
@@ -63,9 +69,10 @@ impl Gate {
         match (self, scope) {
             (Gate::Open, _) | (_, Scope::Admin) | (Gate::Run, Scope::Run) => true,
             (Gate::RunReads, Scope::Run) => matches!(method, "GET" | "HEAD"),
-            (Gate::Metrics, Scope::Metrics) => true,
-            (Gate::Run | Gate::RunReads | Gate::Admin, Scope::Metrics)
-            | (Gate::Admin | Gate::Metrics, Scope::Run) => false,
+            (Gate::Metrics, Scope::Metrics) | (Gate::Exec, Scope::Exec) => true,
+            (Gate::Run | Gate::RunReads | Gate::Admin | Gate::Exec, Scope::Metrics)
+            | (Gate::Admin | Gate::Metrics | Gate::Exec, Scope::Run)
+            | (Gate::Run | Gate::RunReads | Gate::Admin | Gate::Metrics, Scope::Exec) => false,
         }
     }
 }
@@ -216,6 +223,32 @@ mod tests {
             assert_eq!(gate.admits(scope, "GET"), allowed, "{gate:?} {scope:?}");
         }
         assert_eq!(Scope::parse("metrics"), Some(Scope::Metrics));
+    }
+
+    #[test]
+    fn exec_keys_pass_only_the_exec_gate_and_only_exec_and_admin_keys_pass_it() {
+        use Gate::*;
+        let cases = [
+            (Exec, Scope::Exec, true),
+            (Exec, Scope::Admin, true),
+            (Exec, Scope::Run, false),
+            (Exec, Scope::Metrics, false),
+            (Run, Scope::Exec, false),
+            (RunReads, Scope::Exec, false),
+            (Admin, Scope::Exec, false),
+            (Metrics, Scope::Exec, false),
+        ];
+        for (gate, scope, allowed) in cases {
+            for method in ["GET", "POST", "DELETE"] {
+                assert_eq!(
+                    gate.admits(scope, method),
+                    allowed,
+                    "{gate:?} {scope:?} {method}"
+                );
+            }
+        }
+        assert_eq!(Scope::parse("exec"), Some(Scope::Exec));
+        assert_eq!(Scope::Exec.as_str(), "exec");
     }
 
     #[test]

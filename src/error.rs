@@ -13,6 +13,7 @@ use crate::manage::ManageError;
 use crate::repo::RepoError;
 use crate::runner::RunError;
 use crate::scanner::ScanError;
+use crate::sessions::{FileError, SessionError};
 
 /// Every error code a client can see, with its HTTP status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +27,13 @@ pub enum ErrorCode {
     NotAScript,
     Unauthorized,
     Forbidden,
+    /// Interpreter sessions are off (the `exec_enabled` setting).
+    ExecDisabled,
+    /// Sessions are on but no key guards a non-loopback address.
+    ExecNeedsKey,
+    /// A session file path that leaves the session's folder.
+    UnsafePath,
+    TooManySessions,
     NotFound,
     MethodNotAllowed,
     ScriptDisabled,
@@ -55,7 +63,10 @@ impl ErrorCode {
             | ErrorCode::InvalidSettings
             | ErrorCode::NotAScript => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
-            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden | ErrorCode::ExecDisabled | ErrorCode::ExecNeedsKey => {
+                StatusCode::FORBIDDEN
+            }
+            ErrorCode::UnsafePath => StatusCode::BAD_REQUEST,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::ScriptDisabled
@@ -63,7 +74,7 @@ impl ErrorCode {
             | ErrorCode::ScriptExists
             | ErrorCode::ScriptChanged
             | ErrorCode::AmbiguousPath => StatusCode::CONFLICT,
-            ErrorCode::TooManyRuns => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::TooManyRuns | ErrorCode::TooManySessions => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::ShuttingDown | ErrorCode::Scanning => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -85,6 +96,10 @@ impl ErrorCode {
             ErrorCode::NotAScript => "not_a_script",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",
+            ErrorCode::ExecDisabled => "exec_disabled",
+            ErrorCode::ExecNeedsKey => "exec_needs_key",
+            ErrorCode::UnsafePath => "unsafe_path",
+            ErrorCode::TooManySessions => "too_many_sessions",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::ScriptDisabled => "script_disabled",
@@ -196,7 +211,10 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         if matches!(
             self.code,
-            ErrorCode::TooManyRuns | ErrorCode::ShuttingDown | ErrorCode::Scanning
+            ErrorCode::TooManyRuns
+                | ErrorCode::TooManySessions
+                | ErrorCode::ShuttingDown
+                | ErrorCode::Scanning
         ) {
             response.insert_header((header::RETRY_AFTER, "1"));
         }
@@ -210,6 +228,30 @@ impl ResponseError for ApiError {
 impl From<CatalogError> for ApiError {
     fn from(error: CatalogError) -> ApiError {
         ApiError::internal(&error)
+    }
+}
+
+impl From<SessionError> for ApiError {
+    fn from(error: SessionError) -> ApiError {
+        let message = error.to_string();
+        let code = match &error {
+            SessionError::Disabled => ErrorCode::ExecDisabled,
+            SessionError::NeedsKey => ErrorCode::ExecNeedsKey,
+            SessionError::NotFound(_) | SessionError::File(FileError::NotFound(_)) => {
+                ErrorCode::NotFound
+            }
+            SessionError::TooMany(_) => ErrorCode::TooManySessions,
+            SessionError::Invalid(_) => ErrorCode::InvalidRequest,
+            SessionError::File(FileError::Unsafe(..)) => ErrorCode::UnsafePath,
+            SessionError::File(FileError::TooLarge(..)) => ErrorCode::PayloadTooLarge,
+            SessionError::Interpreter(_) | SessionError::Start(_) => {
+                ErrorCode::InterpreterUnavailable
+            }
+            SessionError::File(FileError::Io(_)) | SessionError::Io(_) => {
+                return ApiError::internal(&error)
+            }
+        };
+        ApiError::new(code, message)
     }
 }
 

@@ -36,6 +36,8 @@ pub mod retention;
 pub mod runner;
 /// Finds scripts, extracts their schemas, keeps the catalog in step with the disk.
 pub mod scanner;
+/// Interpreter sessions for trusted callers: a live Python or Node.js worker per session.
+pub mod sessions;
 /// Runtime settings: stored, validated, applied live.
 pub mod settings;
 /// Builds and runs the HTTP application.

@@ -58,6 +58,7 @@ struct Metrics {
     http_duration: HistogramVec,
     starts: IntCounterVec,
     warm: IntGaugeVec,
+    sessions: IntGauge,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -103,6 +104,10 @@ impl Metrics {
                 &["script"],
             )?,
             running: IntGauge::with_opts(opts("runs_running", "Runs executing now."))?,
+            sessions: IntGauge::with_opts(opts(
+                "sessions_active",
+                "Interpreter sessions alive now.",
+            ))?,
             queued: IntGauge::with_opts(opts("runs_queued", "Runs waiting for a slot now."))?,
             extractions: IntCounterVec::new(
                 opts(
@@ -168,6 +173,7 @@ impl Metrics {
         r.register(Box::new(self.http_duration.clone()))?;
         r.register(Box::new(self.starts.clone()))?;
         r.register(Box::new(self.warm.clone()))?;
+        r.register(Box::new(self.sessions.clone()))?;
         register_process_collector(r)
     }
 }
@@ -208,6 +214,13 @@ pub fn dependency_installed(runtime: &str, outcome: &str) {
         .installs
         .with_label_values(&[runtime, outcome])
         .inc();
+}
+
+/// The interpreter sessions alive now.
+pub fn sessions_active(count: usize) {
+    METRICS
+        .sessions
+        .set(i64::try_from(count).unwrap_or(i64::MAX));
 }
 
 /// A run that could start warm started `warm` or `cold`.

@@ -36,8 +36,8 @@ pub struct KeysApi;
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyRequest {
     name: String,
-    /// `run` (run scripts, read scripts and runs), `metrics` (read `/metrics`) or `admin`
-    /// (everything).
+    /// `run` (run scripts, read scripts and runs), `metrics` (read `/metrics`), `exec`
+    /// (interpreter sessions, when `exec_enabled` is on) or `admin` (everything).
     scope: String,
 }
 
@@ -67,7 +67,7 @@ async fn create_key(
         ApiError::new(
             ErrorCode::InvalidRequest,
             format!(
-                "scope must be \"run\", \"metrics\" or \"admin\", not {:?}",
+                "scope must be \"run\", \"metrics\", \"exec\" or \"admin\", not {:?}",
                 body.scope
             ),
         )

@@ -18,6 +18,8 @@ mod run_input;
 mod runs;
 mod scan;
 mod scripts;
+mod session_files;
+mod sessions;
 mod settings;
 #[cfg(test)]
 mod sync_tests;
@@ -62,6 +64,7 @@ pub struct AppState {
     pub manager: Arc<ScriptManager>,
     pub api_key: Option<ApiKey>,
     pub access: Arc<Access>,
+    pub sessions: Arc<crate::sessions::SessionManager>,
     pub started: Instant,
 }
 
@@ -89,6 +92,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(original::configure)
                 .configure(original_upkeep::configure)
                 .configure(system::configure)
+                .configure(sessions::configure)
+                .configure(session_files::configure)
                 // Unknown `/api` routes reveal nothing, not even to a run key.
                 .default_service(web::to(unknown_route).wrap(from_fn(
                     |request: actix_web::dev::ServiceRequest, next| {
@@ -121,6 +126,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         original_upkeep::OriginalUpkeepApi::openapi(),
         settings::SettingsApi::openapi(),
         system::SystemApi::openapi(),
+        sessions::SessionsApi::openapi(),
+        session_files::SessionFilesApi::openapi(),
     ]
     .into_iter()
     .fold(root, |mut doc, module| {

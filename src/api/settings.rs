@@ -114,6 +114,13 @@ async fn put_settings(
         )
         .with_details(serde_json::to_value(&problems).unwrap_or_default())
     })?;
+    let enables_exec = valid
+        .iter()
+        .any(|(key, value)| key == "exec_enabled" && value == &Value::Bool(true));
+    if enables_exec {
+        crate::sessions::exec_allowed(state.access.required(), state.sessions.loopback())
+            .map_err(|why| ApiError::new(ErrorCode::InvalidSettings, why.to_string()))?;
+    }
     state.catalog.store_settings(valid.clone()).await?;
     state.settings.apply(valid);
     state.runner.apply_limits();

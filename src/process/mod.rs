@@ -14,6 +14,7 @@ mod procfs;
 mod search_path;
 mod spawn;
 pub mod warm;
+mod worker;
 
 use std::ffi::OsString;
 use std::io;
@@ -32,6 +33,7 @@ pub use fds::seal_inherited_descriptors;
 pub use interpreters::{Interpreter, Interpreters};
 pub use limits::ResourceLimits;
 pub use search_path::{find_program, join_search_path, split_search_path};
+pub use worker::{kill_marked, start_worker, WorkerChild, WorkerKill};
 
 /// What to run and within which limits.
 #[derive(Debug, Clone)]

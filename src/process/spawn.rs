@@ -58,7 +58,11 @@ pub(super) fn spawn(spec: &ProcessSpec, cell: Option<&Cell>) -> Result<Child, Pr
     Child::new(started, stdout, stderr).map_err(failed)
 }
 
-fn prepare(spec: &ProcessSpec, cell: Option<&Cell>, stdio: [OwnedFd; 3]) -> io::Result<Launch> {
+pub(super) fn prepare(
+    spec: &ProcessSpec,
+    cell: Option<&Cell>,
+    stdio: [OwnedFd; 3],
+) -> io::Result<Launch> {
     let program = resolve(spec)?;
     let argv = std::iter::once(spec.program.as_os_str())
         .chain(spec.args.iter().map(|arg| arg.as_os_str()))

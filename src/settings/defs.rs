@@ -242,6 +242,12 @@ pub fn all(cores: usize) -> Vec<Def> {
             .flag(Flag::plain("execution-mode", "SG_EXECUTION_MODE")),
         int("max_warm_servers", (1, 1000), 8, "Fork servers kept at once for warm runs; the least recently used idle one makes room.")
             .flag(Flag::plain("max-warm-servers", "SG_MAX_WARM_SERVERS")),
+        boolean("exec_enabled", false, "Whether interpreter sessions (/api/sessions, /api/interpreter/execute) are on; they need a key with the exec scope, and with no key at all only a loopback address may turn them on.")
+            .flag(Flag::plain("exec-enabled", "SG_EXEC_ENABLED")),
+        int("session_idle_sec", (1, 86_400), 600, "Seconds an interpreter session may stay unused before it is ended.")
+            .flag(Flag::plain("session-idle-sec", "SG_SESSION_IDLE_SEC")),
+        int("max_sessions", (1, 1000), 8, "Interpreter sessions alive at once; beyond that creating one gets 429.")
+            .flag(Flag::plain("max-sessions", "SG_MAX_SESSIONS")),
     ]
 }
 

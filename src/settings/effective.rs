@@ -39,6 +39,10 @@ pub struct Effective {
     /// Runs start warm (a fork server or a pre-started node).
     pub warm_execution: bool,
     pub max_warm_servers: usize,
+    /// Interpreter sessions are on.
+    pub exec_enabled: bool,
+    pub session_idle: Duration,
+    pub max_sessions: usize,
 }
 
 const MIB: u64 = 1024 * 1024;
@@ -111,6 +115,9 @@ impl Effective {
             metrics_public: v.flag("metrics_public"),
             warm_execution: v.text("execution_mode").as_deref() == Some("warm"),
             max_warm_servers: v.size("max_warm_servers"),
+            exec_enabled: v.flag("exec_enabled"),
+            session_idle: Duration::from_secs(v.int("session_idle_sec")),
+            max_sessions: v.size("max_sessions"),
         }
     }
 }

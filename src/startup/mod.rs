@@ -7,6 +7,7 @@ mod foundation;
 mod services;
 
 use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -21,8 +22,10 @@ use crate::api::{self, AppState};
 use crate::catalog::CatalogError;
 use crate::config::Config;
 use crate::deps::DepsError;
+use crate::domain::Runtime;
 use crate::manage::ScriptManager;
 use crate::process::contain::{self, ContainError};
+use crate::sessions::{exec_allowed, SessionManager, SessionParts};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -41,6 +44,10 @@ pub enum StartupError {
     Containment(#[from] ContainError),
     #[error("cannot close the data folder to scripts: {0}")]
     CloseState(std::io::Error),
+    #[error("cannot prepare the sessions folder: {0}")]
+    Sessions(std::io::Error),
+    #[error("exec_enabled is on, but no API key guards the non-loopback address {0}: configure --api-key (or create an exec key while bound to loopback) before turning interpreter sessions on")]
+    ExecWithoutKey(String),
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: String,
@@ -57,6 +64,7 @@ pub struct Application {
     address: SocketAddr,
     server: Server,
     services: Services,
+    sessions: Arc<SessionManager>,
     grace: std::time::Duration,
 }
 
@@ -71,8 +79,11 @@ impl Application {
             .clone()
             .watch(core.settings.clone(), shutdown.clone());
         let (listener, address) = bind(&config)?;
+        let sessions = open_sessions(&core, &config)?;
+        sessions.keep_reaping(shutdown.clone());
         let services = Services::start(&core, &config, shutdown, rescans).await?;
-        let state = app_state(core, &services, &config).await?;
+        let state = app_state(core, &services, &config, sessions.clone()).await?;
+        refuse_unguarded_exec(&state, &config)?;
         let grace = config.shutdown_grace;
         let server = http_server(listener, state, services.docs.clone(), grace)
             .map_err(|source| bind_error(address, source))?;
@@ -80,6 +91,7 @@ impl Application {
             address,
             server,
             services,
+            sessions,
             grace,
         })
     }
@@ -100,6 +112,7 @@ impl Application {
         }
         let stop_accepting = handle.stop(true);
         self.services.runner.shut_down(self.grace).await;
+        self.sessions.end_all().await;
         stop_accepting.await;
         let served = server.await.map_err(std::io::Error::other)?;
         self.services.stop().await;
@@ -127,10 +140,34 @@ fn bind(config: &Config) -> Result<(TcpListener, SocketAddr), StartupError> {
     Ok((listener, address))
 }
 
+/// The session manager; sessions an earlier gateway left are killed here.
+fn open_sessions(core: &Core, config: &Config) -> Result<Arc<SessionManager>, StartupError> {
+    let interpreter = |runtime| core.interpreters.executable(runtime).map(Path::to_path_buf);
+    SessionManager::open(SessionParts {
+        root: config.data_dir.join("sessions"),
+        python: interpreter(Runtime::Python),
+        node: interpreter(Runtime::Js),
+        child_path: config.child_path.clone(),
+        settings: core.settings.clone(),
+        loopback: config.host.is_loopback(),
+    })
+    .map_err(StartupError::Sessions)
+}
+
+/// With no key at all, exec may only be on behind a loopback address.
+fn refuse_unguarded_exec(state: &AppState, config: &Config) -> Result<(), StartupError> {
+    let on = state.settings.current().exec_enabled;
+    if on && exec_allowed(state.access.required(), config.host.is_loopback()).is_err() {
+        return Err(StartupError::ExecWithoutKey(config.host.to_string()));
+    }
+    Ok(())
+}
+
 async fn app_state(
     core: Core,
     services: &Services,
     config: &Config,
+    sessions: Arc<SessionManager>,
 ) -> Result<web::Data<AppState>, StartupError> {
     let manager = Arc::new(ScriptManager::new(
         config.scan.scripts_repo.clone(),
@@ -141,6 +178,7 @@ async fn app_state(
     let access = Arc::new(Access::new(config.api_key.clone(), core.catalog.clone()).await?);
     Ok(web::Data::new(AppState {
         access,
+        sessions,
         manager,
         settings: core.settings,
         notifier: services.notifier.clone(),

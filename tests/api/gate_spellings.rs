@@ -176,7 +176,9 @@ fn every_operation_keeps_its_gate_however_its_path_is_spelled() {
     let repo = TestRepo::new();
     repo.write("python/counter.py", &counter());
     let data = data_dir();
-    let app = spawn_app(&repo, data.path(), &["--api-key", MASTER]);
+    // Sessions on, so the admin key reaches those routes too (while off they answer 403
+    // `exec_disabled` to every key); the probes never start a worker.
+    let app = spawn_app(&repo, data.path(), &["--api-key", MASTER, "--exec-enabled"]);
     let run_key = create_run_key(&app);
     let listed = app.call("GET", "/api/scripts", &with_master(), None);
     let script = listed.body["items"][0]["id"].as_i64().expect("a script id");

@@ -32,6 +32,7 @@ mod scripts;
 mod sdk;
 mod sdk_js;
 mod sdk_support;
+mod sessions;
 mod settings;
 mod startup;
 mod ui;
