@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use serde_json::{json, Value};
 
-use crate::async_support::{pids_with, processes_gone, spawn_owned, unique_marker, OwnedGateway};
+use crate::async_support::{
+    processes_gone, spawn_owned, unique_marker, wait_for_processes, OwnedGateway,
+};
 use crate::helpers::{
     assert_error, data_dir, run_to_end, serve_args, spawn_app, wait_until, Reply, TestApp,
     TestRepo, WAIT,
@@ -384,7 +386,8 @@ fn code_that_ignores_sigint_is_killed_after_the_grace_period_with_its_whole_tree
     let marker = unique_marker("session-grandchild");
     let started = execute(&app, &id, &start_grandchild(&marker), None);
     assert_eq!(started["status"], json!("ok"), "{started}");
-    assert_eq!(pids_with(&marker).len(), 1, "the grandchild runs");
+    // Popen returns once it forked: the exec that puts the marker in argv may come later.
+    wait_for_processes(&marker, 1, "the grandchild runs");
     let began = Instant::now();
     let code = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass";
     let reply = execute(&app, &id, code, Some(0.5));
@@ -761,7 +764,7 @@ fn owned_session(gateway: &OwnedGateway, marker: &str) -> (String, u32) {
         json!({"code": start_grandchild(marker)}),
     );
     assert_eq!(started["status"], json!("ok"), "{started}");
-    assert_eq!(pids_with(marker).len(), 1, "the grandchild runs");
+    wait_for_processes(marker, 1, "the grandchild runs");
     (
         id.to_string(),
         created["pid"].as_u64().expect("a pid") as u32,
