@@ -10,6 +10,8 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::{OpenApi, ToSchema};
 
+use crate::deps::RunDeps;
+use crate::domain::Runtime;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::sessions::{NewSession, SessionRuntime};
 
@@ -77,6 +79,10 @@ pub struct CreateSessionRequest {
     /// Variables added to the session's clean environment.
     #[serde(default)]
     env: BTreeMap<String, String>,
+    /// The path of a script of the same runtime whose dependency set the session gets (on
+    /// `PYTHONPATH` / `NODE_PATH`, installed first if its cache is missing), e.g.
+    /// `python/reports/monthly.py`.
+    deps_of: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -162,6 +168,8 @@ async fn list_sessions(state: web::Data<AppState>) -> Result<HttpResponse, ApiEr
     responses((status = 201, description = "The new session", body = SessionDoc),
         (status = 400, description = "Bad input", body = ErrorBody),
         (status = 403, description = "Exec is off (`exec_disabled`) or the key lacks the exec scope", body = ErrorBody),
+        (status = 404, description = "No script at `deps_of`", body = ErrorBody),
+        (status = 409, description = "The dependency set of `deps_of` cannot be installed (`dependencies_failed`)", body = ErrorBody),
         (status = 429, description = "`max_sessions` are alive (`too_many_sessions`)", body = ErrorBody)))]
 async fn create_session(
     state: web::Data<AppState>,
@@ -178,8 +186,36 @@ async fn create_session(
         }
     };
     let env = body.env.into_iter().collect();
-    let view = state.sessions.create(NewSession { runtime, env }).await?;
+    let deps = match body.deps_of {
+        Some(path) => Some(dependencies_of(&state, &path, runtime).await?),
+        None => None,
+    };
+    let view = state
+        .sessions
+        .create(NewSession { runtime, env, deps })
+        .await?;
     Ok(HttpResponse::Created().json(view))
+}
+
+/// The dependency environment of the script at `path`, which must be of the session's runtime.
+async fn dependencies_of(
+    state: &AppState,
+    path: &str,
+    runtime: SessionRuntime,
+) -> Result<RunDeps, ApiError> {
+    let script = super::lookup::find_script_at(state, path).await?;
+    let matches = matches!(
+        (runtime, script.runtime),
+        (SessionRuntime::Python, Runtime::Python) | (SessionRuntime::Node, Runtime::Js)
+    );
+    if !matches {
+        let message = format!(
+            "deps_of: {} is not a script of the session's runtime",
+            script.path
+        );
+        return Err(ApiError::invalid_request(message));
+    }
+    Ok(state.deps.prepare_for_run(&script).await?)
 }
 
 /// One session.

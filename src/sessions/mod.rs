@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::deps::RunDeps;
 use crate::process;
 use crate::settings::Settings;
 
@@ -61,6 +62,9 @@ pub struct NewSession {
     pub runtime: SessionRuntime,
     /// Variables added to the clean environment.
     pub env: Vec<(String, String)>,
+    /// A script's dependency environment, held (and its cache kept from cleanup) for the
+    /// session's life.
+    pub deps: Option<RunDeps>,
 }
 
 /// What the manager is built from.
@@ -160,7 +164,9 @@ impl SessionManager {
             }
             table.starting += 1;
         }
-        let started = self.start(request.runtime, program, env).await;
+        let started = self
+            .start(request.runtime, program, env, request.deps)
+            .await;
         let mut table = self.table.lock().expect("sessions lock");
         table.starting -= 1;
         let session = Arc::new(started?);
@@ -190,10 +196,11 @@ impl SessionManager {
         runtime: SessionRuntime,
         program: launch::Program<'_>,
         env: Vec<(String, String)>,
+        deps: Option<RunDeps>,
     ) -> Result<Session, SessionError> {
         let id = launch::new_id();
         let folder = self.parts.root.join(&id);
-        let spec = launch::worker_spec(
+        let mut spec = launch::worker_spec(
             launch::Worker {
                 program,
                 child_path: &self.parts.child_path,
@@ -204,6 +211,9 @@ impl SessionManager {
             env,
             &self.parts.settings.current().run,
         );
+        if let Some(deps) = &deps {
+            deps.apply_to(&mut spec.env);
+        }
         let mut child = process::start_worker(&spec).map_err(|e| {
             let _ = std::fs::remove_dir_all(&folder);
             SessionError::Start(e.reason())
@@ -214,7 +224,7 @@ impl SessionManager {
             return Err(SessionError::Start(why));
         }
         tracing::info!(session = %id, pid = child.pid(), "session started");
-        Ok(Session::new(id, runtime, folder, child))
+        Ok(Session::new(id, runtime, folder, child, deps))
     }
 
     fn find(&self, id: &str) -> Result<Arc<Session>, SessionError> {
@@ -275,7 +285,13 @@ impl SessionManager {
         env: Vec<(String, String)>,
     ) -> Result<CallReply, SessionError> {
         let runtime = SessionRuntime::Python;
-        let view = self.create(NewSession { runtime, env }).await?;
+        let view = self
+            .create(NewSession {
+                runtime,
+                env,
+                deps: None,
+            })
+            .await?;
         let reply = self.execute(&view.id, code, timeout).await;
         self.end(&view.id).await;
         reply

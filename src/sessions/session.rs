@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
+use crate::deps::RunDeps;
 use crate::process::{WorkerChild, WorkerKill};
 use crate::webhook::utc_timestamp;
 
@@ -54,6 +55,8 @@ pub struct Session {
     ended: AtomicBool,
     kill: WorkerKill,
     worker: tokio::sync::Mutex<Option<WorkerChild>>,
+    /// The dependency environment it started with: while it is held, cleanup keeps the cache.
+    _deps: Option<RunDeps>,
 }
 
 impl Session {
@@ -62,6 +65,7 @@ impl Session {
         runtime: SessionRuntime,
         folder: PathBuf,
         worker: WorkerChild,
+        deps: Option<RunDeps>,
     ) -> Session {
         let now = utc_timestamp(SystemTime::now());
         Session {
@@ -79,6 +83,7 @@ impl Session {
             ended: AtomicBool::new(false),
             kill: worker.kill_switch(),
             worker: tokio::sync::Mutex::new(Some(worker)),
+            _deps: deps,
         }
     }
 

@@ -784,3 +784,53 @@ fn owned_call(gateway: &OwnedGateway, method: &str, path: &str, body: Option<Val
         .into_json::<Value>()
         .expect("a JSON answer")
 }
+
+#[test]
+fn a_session_can_get_the_dependency_set_of_a_script() {
+    use crate::deps_support::{python_importing, spawn_offline, wait_for_help, LocalPackages};
+    let packages = LocalPackages::build();
+    let repo = TestRepo::new();
+    repo.write("python/a.py", &python_importing("sgdemo"));
+    repo.write("python/a_requirements.txt", "sgdemo==2.0\n");
+    let data = data_dir();
+    // No key here (loopback): the dependency helpers list scripts without one.
+    let app = spawn_offline(&repo, data.path(), &packages, &["--exec-enabled"]);
+    wait_for_help(&app, "python/a.py", "sgdemo 2.0");
+
+    let (plain, _) = create(&app);
+    let reply = execute(&app, &plain, "import sgdemo", None);
+    assert_eq!(reply["status"], json!("error"), "{reply}");
+    assert_eq!(
+        reply["error"]["name"],
+        json!("ModuleNotFoundError"),
+        "{reply}"
+    );
+
+    let body = json!({"runtime": "python", "deps_of": "python/a"});
+    let reply = call(&app, "POST", "/api/sessions", Some(&body));
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let id = reply.body["id"].as_str().expect("an id").to_string();
+    let reply = execute(&app, &id, "import sgdemo\nsgdemo.VERSION", None);
+    assert_eq!(
+        (&reply["status"], &reply["result"]),
+        (&json!("ok"), &json!("'2.0'")),
+        "{reply}"
+    );
+
+    let refusals = [
+        (
+            json!({"runtime": "node", "deps_of": "python/a.py"}),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({"runtime": "python", "deps_of": "python/nope.py"}),
+            404,
+            "not_found",
+        ),
+    ];
+    for (body, status, code) in refusals {
+        let reply = call(&app, "POST", "/api/sessions", Some(&body));
+        assert_error(&body.to_string(), reply.status, &reply.body, status, code);
+    }
+}
