@@ -191,6 +191,11 @@ fn operation(
     operation.description = Some(description(script, map, method));
     operation.request_body = None;
     operation.parameters = Some(gateway_options(operation.parameters.take(), map));
+    // The template speaks of ids; on a script's own address a 404 means it went away.
+    if let Some(RefOr::T(gone)) = operation.responses.responses.get_mut("404") {
+        gone.description =
+            "The script is no longer there (removed since this document was built)".into();
+    }
     examples::add_examples(&mut operation, script.id);
     operation
 }

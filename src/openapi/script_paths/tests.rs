@@ -194,6 +194,13 @@ fn responses_and_options_come_from_the_generic_run_operation() {
     );
     assert_eq!(param(get, "timeout")["schema"]["type"], "integer");
     assert_eq!(get["security"], json!([{"bearer": []}, {"api_key": []}]));
+    assert!(
+        get["responses"]["404"]["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("The script is no longer there"),
+        "no id on a path address"
+    );
 }
 
 #[test]
