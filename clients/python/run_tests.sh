@@ -38,11 +38,11 @@ fi
 # pytest and pytest-asyncio are required; openapi-python-client only for its own test, which
 # says SKIPPED when it cannot be installed.
 if ! "$py" -c "import pytest, pytest_asyncio" 2>/dev/null; then
-  pip $(grep -E '^(pytest|pytest-asyncio)==' "$here/requirements-test.txt") \
+  pip -r <(grep -E '^(pytest|pytest-asyncio)==' "$here/requirements-test.txt") \
     || skip "could not install pytest (is PyPI reachable?)"
 fi
 if [ ! -x "$venv/bin/openapi-python-client" ]; then
-  pip $(grep -E '^openapi-python-client==' "$here/requirements-test.txt") \
+  pip -r <(grep -E '^openapi-python-client==' "$here/requirements-test.txt") \
     || echo "WARNING: openapi-python-client could not be installed; its test will be SKIPPED" >&2
 fi
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import pathlib
 
 import pytest
 
@@ -228,9 +227,11 @@ def test_invalid_params_carry_each_field(gw):
     assert "integer" in error.errors["times"]
 
 
-def test_a_script_may_be_given_as_a_plain_digit_string_or_a_script(gw, tmp_path):
+def test_a_script_is_an_id_a_digit_string_a_script_or_a_plain_path(gw):
     hello = gw.scripts.get("python/hello")
     assert gw.scripts.get(str(hello.id)) == hello
     with pytest.raises(TypeError):
         gw.scripts.get(1.5)  # type: ignore[arg-type]
-    assert pathlib.Path(tmp_path).exists()
+    for odd in ("python/../python/hello", "python//hello", "./python/hello"):
+        with pytest.raises(ValueError):
+            gw.run(odd, name="x")

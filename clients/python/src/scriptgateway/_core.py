@@ -49,7 +49,13 @@ def script_path(script: ScriptRef) -> Optional[str]:
         return script.path
     if isinstance(script, bool) or not isinstance(script, (int, str)):
         raise TypeError(f"a script is an id, a path or a Script, not {type(script).__name__}")
-    return None if _is_id(script) else script.strip("/")
+    if _is_id(script):
+        return None
+    path = script.strip("/")
+    if any(part in ("", ".", "..") for part in path.split("/")):
+        # httpx would resolve dot segments itself and so reach another script than named.
+        raise ValueError(f"a script path is plain names joined by '/', not {script!r}")
+    return path
 
 
 def script_url(script: ScriptRef) -> str:
