@@ -34,7 +34,8 @@ def generate(url: str, out: pathlib.Path) -> dict:
     done = subprocess.run([generator(), "generate", "--path", str(document), "--output-path", str(out),
                            "--meta", "none"], capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
-        reason = f"openapi-python-client failed on /openapi.json: {done.stdout[-2000:]}{done.stderr[-2000:]}"
+        output = done.stdout[-2000:] + done.stderr[-2000:]
+        reason = f"openapi-python-client failed on /openapi.json: {output}"
         print(f"SKIPPED: {reason}", file=sys.stderr)
         pytest.skip(reason)
     return {path.name: path.read_text() for path in sorted((out / "api" / "python").glob("run_*.py"))}

@@ -161,7 +161,8 @@ class AsyncScripts:
         return await self._t.call(Call("GET", f"/api/scripts/{await self.id_of(script)}/schema"))
 
     async def scan(self) -> ScanReport:
-        return await self._t.call(Call("POST", "/api/scan", parse=lambda r: ScanReport.model_validate(r.json())))
+        return await self._t.call(Call("POST", "/api/scan",
+                                       parse=lambda r: ScanReport.model_validate(r.json())))
 
 
 class AsyncRuns:
@@ -275,10 +276,12 @@ class AsyncGateway:
 
     async def run(self, script: ScriptRef, params: Optional[Mapping[str, Any]] = None, /, *,
                   check: bool = False, run_timeout: Optional[float] = None, **kwparams: Any) -> RunResult:
-        call = _core.run_call(script, {**(params or {}), **kwparams}, background=False, run_timeout=run_timeout)
+        call = _core.run_call(script, {**(params or {}), **kwparams}, background=False,
+                              run_timeout=run_timeout)
         return _checked(await self._t.call(_with_parse(call, _core.as_result)), check)
 
     async def run_async(self, script: ScriptRef, params: Optional[Mapping[str, Any]] = None, /, *,
                         run_timeout: Optional[float] = None, **kwparams: Any) -> AsyncRun:
-        call = _core.run_call(script, {**(params or {}), **kwparams}, background=True, run_timeout=run_timeout)
+        call = _core.run_call(script, {**(params or {}), **kwparams}, background=True,
+                              run_timeout=run_timeout)
         return AsyncRun(self._t, await self._t.call(_with_parse(call, _core.accepted_run_id)))

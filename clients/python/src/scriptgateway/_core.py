@@ -61,13 +61,17 @@ def script_path(script: ScriptRef) -> Optional[str]:
 def script_url(script: ScriptRef) -> str:
     """``GET`` reads the script at this address."""
     path = script_path(script)
-    return f"/api/scripts/by-path/{quote(path, safe='/')}" if path else f"/api/scripts/{int(script)}"  # type: ignore[arg-type]
+    if path is None:
+        return f"/api/scripts/{int(script)}"  # type: ignore[arg-type]
+    return f"/api/scripts/by-path/{quote(path, safe='/')}"
 
 
 def run_url(script: ScriptRef) -> str:
     """``POST`` runs the script at this address (by path when there is one, so it is stable)."""
     path = script_path(script)
-    return f"/api/run/{quote(path, safe='/')}" if path else f"/api/scripts/{int(script)}/run"  # type: ignore[arg-type]
+    if path is None:
+        return f"/api/scripts/{int(script)}/run"  # type: ignore[arg-type]
+    return f"/api/run/{quote(path, safe='/')}"
 
 
 def known_id(script: ScriptRef) -> Optional[int]:

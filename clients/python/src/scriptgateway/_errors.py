@@ -70,7 +70,9 @@ class RunFailed(GatewayError):
     def __init__(self, result: "RunResult") -> None:
         error = result.error
         code = error.code if error else result.run_status
-        message = (error.message if error and error.message else None) or f"run {result.run_id} ended {result.run_status}"
+        message = (error.message if error else None) or (
+            f"run {result.run_id} ended {result.run_status}"
+        )
         super().__init__(code, message, 200, None)
         self.result = result
 

@@ -46,7 +46,7 @@ def identifier(text: str) -> str:
 
 def function_names(paths: Iterable[str]) -> Dict[str, str]:
     """A function name per path: without the extension, with it where two would meet, and
-    past that with a short hash of the path (the rule the gateway's operationIds follow)."""
+    past that with a short hash of the path (like the gateway's operationIds)."""
     paths = sorted(paths)
     stems = {path: identifier(re.sub(r"\.[A-Za-z0-9]+$", "", path)) for path in paths}
     names = {}

@@ -278,7 +278,8 @@ class Keys:
                                  parse=lambda r: ApiKey.model_validate(r.json())))
 
     def revoke(self, key_id: int) -> ApiKey:
-        return self._t.call(Call("DELETE", f"/api/keys/{key_id}", parse=lambda r: ApiKey.model_validate(r.json())))
+        return self._t.call(Call("DELETE", f"/api/keys/{key_id}",
+                                 parse=lambda r: ApiKey.model_validate(r.json())))
 
 
 def _keys(response: httpx.Response) -> List[ApiKey]:
@@ -321,13 +322,15 @@ class Gateway:
         ``params``, for names such as ``check``); a ``pathlib.Path``, ``bytes`` or binary file
         object is uploaded. A failed run is a result with ``ok == False``, or with
         ``check=True`` a ``RunFailed``. ``run_timeout`` shortens the run's timeout (seconds)."""
-        call = _core.run_call(script, {**(params or {}), **kwparams}, background=False, run_timeout=run_timeout)
+        call = _core.run_call(script, {**(params or {}), **kwparams}, background=False,
+                              run_timeout=run_timeout)
         return _checked(self._t.call(_with_parse(call, _core.as_result)), check)
 
     def run_async(self, script: ScriptRef, params: Optional[Mapping[str, Any]] = None, /, *,
                   run_timeout: Optional[float] = None, **kwparams: Any) -> Run:
         """Starts a run in the background and returns its ``Run`` handle at once."""
-        call = _core.run_call(script, {**(params or {}), **kwparams}, background=True, run_timeout=run_timeout)
+        call = _core.run_call(script, {**(params or {}), **kwparams}, background=True,
+                              run_timeout=run_timeout)
         return Run(self._t, self._t.call(_with_parse(call, _core.accepted_run_id)))
 
 
