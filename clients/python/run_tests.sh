@@ -35,16 +35,18 @@ PY
 then
   pip -e "$here" || skip "could not install the client and its dependencies (is PyPI reachable?)"
 fi
-# pytest and pytest-asyncio are required; openapi-python-client only for its own test, which
-# says SKIPPED when it cannot be installed.
+# pytest and pytest-asyncio are required; openapi-python-client and mypy only for their own
+# tests, which say SKIPPED when they cannot be installed.
 if ! "$py" -c "import pytest, pytest_asyncio" 2>/dev/null; then
   pip -r <(grep -E '^(pytest|pytest-asyncio)==' "$here/requirements-test.txt") \
     || skip "could not install pytest (is PyPI reachable?)"
 fi
-if [ ! -x "$venv/bin/openapi-python-client" ]; then
-  pip -r <(grep -E '^openapi-python-client==' "$here/requirements-test.txt") \
-    || echo "WARNING: openapi-python-client could not be installed; its test will be SKIPPED" >&2
-fi
+for tool in openapi-python-client mypy; do
+  if [ ! -x "$venv/bin/$tool" ]; then
+    pip -r <(grep -E "^$tool==" "$here/requirements-test.txt") \
+      || echo "WARNING: $tool could not be installed; its test will be SKIPPED" >&2
+  fi
+done
 
 cd "$here"
 started=$(date +%s)

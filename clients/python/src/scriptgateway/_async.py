@@ -12,7 +12,7 @@ import httpx
 from httpx_sse import aconnect_sse
 
 from . import _core
-from ._core import Call, ScriptRef
+from ._core import Call, ScriptRef, T
 from ._errors import GatewayError, RunTimeout, TooManyRuns, error_from_response
 from ._models import (
     ApiKey,
@@ -25,7 +25,7 @@ from ._models import (
     ScriptDependencies,
     Setting,
 )
-from ._sync import EVENT_RECONNECTS, _checked, _keys, _settings, _with_parse
+from ._sync import EVENT_RECONNECTS, _checked
 
 
 class _AsyncTransport:
@@ -33,7 +33,7 @@ class _AsyncTransport:
         self.client = client
         self.retries = retries
 
-    async def send(self, call: Call) -> httpx.Response:
+    async def send(self, call: "Call[Any]") -> httpx.Response:
         """Sends a call; a 429 is retried ``retries`` times after its ``Retry-After``."""
         for attempt in range(self.retries + 1):
             response = await self._send_once(call)
@@ -45,14 +45,14 @@ class _AsyncTransport:
             await asyncio.sleep(error.retry_after if error.retry_after is not None else 1.0)
         raise AssertionError("the loop returns or raises")
 
-    async def _send_once(self, call: Call) -> httpx.Response:
+    async def _send_once(self, call: "Call[Any]") -> httpx.Response:
         with _core.opened_uploads(call) as files:
             return await self.client.request(
                 call.method, call.url, params=call.params, json=call.json, data=call.data,
                 files=files, headers=call.headers, timeout=call.timeout,
             )
 
-    async def call(self, call: Call) -> Any:
+    async def call(self, call: "Call[T]") -> T:
         return call.parse(await self.send(call))
 
     async def events(self, run_id: int, last_event_id: Optional[str]) -> AsyncIterator[RunEvent]:
@@ -91,7 +91,7 @@ class AsyncRun:
         return f"AsyncRun(id={self.id})"
 
     async def status(self) -> RunRecord:
-        return await self._t.call(Call("GET", f"/api/runs/{self.id}", parse=_core.as_record))
+        return await self._t.call(Call("GET", f"/api/runs/{self.id}", _core.as_record))
 
     async def wait(self, timeout: Optional[float] = None, *, check: bool = False,
                    poll_interval: float = 0.1) -> RunResult:
@@ -113,17 +113,17 @@ class AsyncRun:
         return self._t.events(self.id, last_event_id)
 
     async def cancel(self) -> RunRecord:
-        return await self._t.call(Call("POST", f"/api/runs/{self.id}/cancel", parse=_core.as_record))
+        return await self._t.call(Call("POST", f"/api/runs/{self.id}/cancel", _core.as_record))
 
     async def output(self) -> bytes:
-        return await self._t.call(Call("GET", f"/api/runs/{self.id}/output", parse=_core.as_bytes))
+        return await self._t.call(Call("GET", f"/api/runs/{self.id}/output", _core.as_bytes))
 
     async def download(self, directory: Union[str, pathlib.Path]) -> List[pathlib.Path]:
         target = pathlib.Path(directory)
         target.mkdir(parents=True, exist_ok=True)
         written = []
         for item in (await self.status()).files:
-            content = await self._t.call(Call("GET", item.url, parse=_core.as_bytes))
+            content = await self._t.call(Call("GET", item.url, _core.as_bytes))
             path = target / _core.safe_file_name(item.name)
             path.write_bytes(content)
             written.append(path)
@@ -137,7 +137,7 @@ class AsyncScripts:
     async def list(self, *, type: Optional[str] = None, search: Optional[str] = None,
                    status: Optional[str] = None, page: int = 1, page_size: int = 20) -> "Page[Script]":
         query = _core.listing_query(type=type, search=search, status=status, page=page, page_size=page_size)
-        return await self._t.call(Call("GET", "/api/scripts", params=query, parse=_core.as_script_page))
+        return await self._t.call(Call("GET", "/api/scripts", _core.as_script_page, params=query))
 
     async def iter(self, *, type: Optional[str] = None, search: Optional[str] = None,
                    status: Optional[str] = None, page_size: int = 100) -> AsyncIterator[Script]:
@@ -151,18 +151,17 @@ class AsyncScripts:
             page += 1
 
     async def get(self, script: ScriptRef) -> Script:
-        return await self._t.call(Call("GET", _core.script_url(script), parse=_core.as_script))
+        return await self._t.call(Call("GET", _core.script_url(script), _core.as_script))
 
     async def id_of(self, script: ScriptRef) -> int:
         known = _core.known_id(script)
         return known if known is not None else (await self.get(script)).id
 
     async def schema(self, script: ScriptRef) -> Dict[str, Dict[str, Any]]:
-        return await self._t.call(Call("GET", f"/api/scripts/{await self.id_of(script)}/schema"))
+        return await self._t.call(Call("GET", f"/api/scripts/{await self.id_of(script)}/schema", _core.as_schema))
 
     async def scan(self) -> ScanReport:
-        return await self._t.call(Call("POST", "/api/scan",
-                                       parse=lambda r: ScanReport.model_validate(r.json())))
+        return await self._t.call(Call("POST", "/api/scan", _core.as_scan))
 
 
 class AsyncRuns:
@@ -174,7 +173,7 @@ class AsyncRuns:
                    page: int = 1, page_size: int = 20) -> "Page[RunRecord]":
         query = _core.listing_query(script_id=script_id, status=status, since=since, until=until,
                                     page=page, page_size=page_size)
-        return await self._t.call(Call("GET", "/api/runs", params=query, parse=_core.as_run_page))
+        return await self._t.call(Call("GET", "/api/runs", _core.as_run_page, params=query))
 
     async def iter(self, *, script_id: Optional[int] = None, status: Optional[str] = None,
                    since: Optional[str] = None, until: Optional[str] = None,
@@ -206,14 +205,14 @@ class AsyncDependencies:
 
     async def get(self, script: ScriptRef) -> ScriptDependencies:
         url = f"/api/scripts/{await self._scripts.id_of(script)}/dependencies"
-        return await self._t.call(Call("GET", url, parse=lambda r: ScriptDependencies.model_validate(r.json())))
+        return await self._t.call(Call("GET", url, _core.as_dependencies))
 
     async def install(self, script: ScriptRef, *, force: bool = False) -> Dict[str, Any]:
         url = f"/api/scripts/{await self._scripts.id_of(script)}/dependencies/install"
-        return await self._t.call(Call("POST", url, json={"force": force}, timeout=None))
+        return await self._t.call(Call("POST", url, _core.as_object, json={"force": force}, timeout=None))
 
     async def cache_status(self) -> Dict[str, Any]:
-        return await self._t.call(Call("GET", "/api/dependencies/cache/status"))
+        return await self._t.call(Call("GET", "/api/dependencies/cache/status", _core.as_object))
 
 
 class AsyncSettings:
@@ -221,13 +220,13 @@ class AsyncSettings:
         self._t = transport
 
     async def get(self) -> Dict[str, Setting]:
-        return await self._t.call(Call("GET", "/api/settings", parse=_settings))
+        return await self._t.call(Call("GET", "/api/settings", _core.as_settings))
 
     async def update(self, **values: Any) -> Dict[str, Setting]:
-        return await self._t.call(Call("PUT", "/api/settings", json=values, parse=_settings))
+        return await self._t.call(Call("PUT", "/api/settings", _core.as_settings, json=values))
 
     async def reset(self, key: str) -> Any:
-        return await self._t.call(Call("DELETE", f"/api/settings/{key}"))
+        return await self._t.call(Call("DELETE", f"/api/settings/{key}", _core.as_json))
 
 
 class AsyncKeys:
@@ -235,15 +234,14 @@ class AsyncKeys:
         self._t = transport
 
     async def list(self) -> List[ApiKey]:
-        return await self._t.call(Call("GET", "/api/keys", parse=_keys))
+        return await self._t.call(Call("GET", "/api/keys", _core.as_keys))
 
     async def create(self, name: str, scope: str) -> ApiKey:
-        return await self._t.call(Call("POST", "/api/keys", json={"name": name, "scope": scope},
-                                       parse=lambda r: ApiKey.model_validate(r.json())))
+        return await self._t.call(Call("POST", "/api/keys", _core.as_key,
+                                 json={"name": name, "scope": scope}))
 
     async def revoke(self, key_id: int) -> ApiKey:
-        return await self._t.call(Call("DELETE", f"/api/keys/{key_id}",
-                                       parse=lambda r: ApiKey.model_validate(r.json())))
+        return await self._t.call(Call("DELETE", f"/api/keys/{key_id}", _core.as_key))
 
 
 class AsyncGateway:
@@ -272,16 +270,16 @@ class AsyncGateway:
         await self._client.aclose()
 
     async def health(self) -> Dict[str, Any]:
-        return await self._t.call(Call("GET", "/health"))
+        return await self._t.call(Call("GET", "/health", _core.as_object))
 
     async def run(self, script: ScriptRef, params: Optional[Mapping[str, Any]] = None, /, *,
                   check: bool = False, run_timeout: Optional[float] = None, **kwparams: Any) -> RunResult:
-        call = _core.run_call(script, {**(params or {}), **kwparams}, background=False,
-                              run_timeout=run_timeout)
-        return _checked(await self._t.call(_with_parse(call, _core.as_result)), check)
+        call = _core.run_call(script, {**(params or {}), **kwparams}, _core.as_result,
+                              background=False, run_timeout=run_timeout)
+        return _checked(await self._t.call(call), check)
 
     async def run_async(self, script: ScriptRef, params: Optional[Mapping[str, Any]] = None, /, *,
                         run_timeout: Optional[float] = None, **kwparams: Any) -> AsyncRun:
-        call = _core.run_call(script, {**(params or {}), **kwparams}, background=True,
-                              run_timeout=run_timeout)
-        return AsyncRun(self._t, await self._t.call(_with_parse(call, _core.accepted_run_id)))
+        call = _core.run_call(script, {**(params or {}), **kwparams}, _core.accepted_run_id,
+                              background=True, run_timeout=run_timeout)
+        return AsyncRun(self._t, await self._t.call(call))

@@ -8,12 +8,34 @@ import json
 import os
 import pathlib
 from dataclasses import dataclass, field
-from typing import IO, Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import (
+    IO,
+    Any,
+    Callable,
+    Dict,
+    Generic,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Tuple,
+    TypeVar,
+    Union,
+)
 from urllib.parse import quote
 
 import httpx
 
-from ._models import Page, RunRecord, RunResult, Script
+from ._models import (
+    ApiKey,
+    Page,
+    RunRecord,
+    RunResult,
+    ScanReport,
+    Script,
+    ScriptDependencies,
+    Setting,
+)
 
 #: A script: its catalog id, its path in the scripts repository, or a ``Script``.
 ScriptRef = Union[int, str, Script]
@@ -21,6 +43,7 @@ ScriptRef = Union[int, str, Script]
 Upload = Union[pathlib.Path, bytes, bytearray, IO[bytes]]
 
 DEFAULT_TIMEOUT = 30.0
+T = TypeVar("T")
 
 
 def default_url(url: Optional[str]) -> str:
@@ -39,17 +62,13 @@ def auth_headers(api_key: Optional[str]) -> Dict[str, str]:
     return headers
 
 
-def _is_id(script: Union[int, str]) -> bool:
-    return isinstance(script, int) or script.isdigit()
-
-
 def script_path(script: ScriptRef) -> Optional[str]:
     """The path a reference names, or ``None`` when it is an id."""
     if isinstance(script, Script):
         return script.path
     if isinstance(script, bool) or not isinstance(script, (int, str)):
         raise TypeError(f"a script is an id, a path or a Script, not {type(script).__name__}")
-    if _is_id(script):
+    if isinstance(script, int) or script.isdigit():
         return None
     path = script.strip("/")
     if any(part in ("", ".", "..") for part in path.split("/")):
@@ -81,17 +100,17 @@ def known_id(script: ScriptRef) -> Optional[int]:
 
 
 @dataclass
-class Call:
-    """One request: what to send and how to read a successful answer."""
+class Call(Generic[T]):
+    """One request: what to send, and ``parse``, which reads a successful answer."""
 
     method: str
     url: str
+    parse: Callable[[httpx.Response], T]
     params: Optional[Dict[str, Any]] = None
     json: Any = None
     data: Optional[Dict[str, str]] = None
     uploads: List[Tuple[str, Upload]] = field(default_factory=list)
     headers: Optional[Dict[str, str]] = None
-    parse: Callable[[httpx.Response], Any] = lambda response: response.json()
     timeout: Any = httpx.USE_CLIENT_DEFAULT
     starts: Dict[int, int] = field(default_factory=dict)
 
@@ -103,10 +122,11 @@ def _is_upload(value: Any) -> bool:
 def run_call(
     script: ScriptRef,
     params: Mapping[str, Any],
+    parse: Callable[[httpx.Response], T],
     *,
     background: bool,
     run_timeout: Optional[float],
-) -> Call:
+) -> "Call[T]":
     """The request that starts a run: JSON, or multipart when a parameter is an upload
     (the other parameters then travel as one ``payload`` field of JSON, keeping their types)."""
     query: Dict[str, Any] = {}
@@ -116,7 +136,7 @@ def run_call(
         query["timeout"] = run_timeout
     uploads = [(name, value) for name, value in params.items() if _is_upload(value)]
     rest = {name: value for name, value in params.items() if not _is_upload(value)}
-    call = Call("POST", run_url(script), params=query or None)
+    call = Call("POST", run_url(script), parse, params=query or None)
     if uploads:
         call.uploads = uploads
         call.data = {"payload": json.dumps(rest)} if rest else {}
@@ -135,7 +155,7 @@ def _upload_name(name: str, value: Upload) -> str:
 
 
 @contextlib.contextmanager
-def opened_uploads(call: Call) -> Iterator[Optional[List[Tuple[str, Tuple[str, Any]]]]]:
+def opened_uploads(call: "Call[Any]") -> Iterator[Optional[List[Tuple[str, Tuple[str, Any]]]]]:
     """httpx's ``files`` for a call, with files on disk open for the send only. File objects
     are rewound to where they first were, so a retried request sends them whole again."""
     if not call.uploads:
@@ -154,7 +174,7 @@ def opened_uploads(call: Call) -> Iterator[Optional[List[Tuple[str, Tuple[str, A
         yield files
 
 
-def _rewound(call: Call, index: int, stream: IO[bytes]) -> IO[bytes]:
+def _rewound(call: "Call[Any]", index: int, stream: IO[bytes]) -> IO[bytes]:
     try:
         if index in call.starts:
             stream.seek(call.starts[index])
@@ -166,6 +186,21 @@ def _rewound(call: Call, index: int, stream: IO[bytes]) -> IO[bytes]:
 
 
 # --- parsers -------------------------------------------------------------------------------
+
+
+def as_json(response: httpx.Response) -> Any:
+    return response.json()
+
+
+def as_object(response: httpx.Response) -> Dict[str, Any]:
+    body = response.json()
+    if not isinstance(body, dict):
+        raise ValueError(f"expected a JSON object from {response.request.url}")
+    return body
+
+
+def as_schema(response: httpx.Response) -> Dict[str, Dict[str, Any]]:
+    return as_object(response)
 
 
 def as_script(response: httpx.Response) -> Script:
@@ -186,6 +221,27 @@ def as_record(response: httpx.Response) -> RunRecord:
 
 def as_result(response: httpx.Response) -> RunResult:
     return RunResult.model_validate(response.json())
+
+
+def as_scan(response: httpx.Response) -> ScanReport:
+    return ScanReport.model_validate(response.json())
+
+
+def as_dependencies(response: httpx.Response) -> ScriptDependencies:
+    return ScriptDependencies.model_validate(response.json())
+
+
+def as_key(response: httpx.Response) -> ApiKey:
+    return ApiKey.model_validate(response.json())
+
+
+def as_keys(response: httpx.Response) -> List[ApiKey]:
+    return [ApiKey.model_validate(item) for item in as_object(response).get("items", [])]
+
+
+def as_settings(response: httpx.Response) -> Dict[str, Setting]:
+    body = as_object(response).get("settings", {})
+    return {key: Setting.model_validate(value) for key, value in body.items()}
 
 
 def as_bytes(response: httpx.Response) -> bytes:

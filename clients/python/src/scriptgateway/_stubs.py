@@ -10,7 +10,7 @@ import hashlib
 import keyword
 import re
 import sys
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ._models import Script
 from ._sync import Gateway
@@ -49,7 +49,7 @@ def function_names(paths: Iterable[str]) -> Dict[str, str]:
     past that with a short hash of the path (like the gateway's operationIds)."""
     paths = sorted(paths)
     stems = {path: identifier(re.sub(r"\.[A-Za-z0-9]+$", "", path)) for path in paths}
-    names = {}
+    names: Dict[str, str] = {}
     for path in paths:
         name = stems[path]
         if list(stems.values()).count(name) > 1:
@@ -77,7 +77,7 @@ def _default(entry: Dict[str, Any]) -> Optional[str]:
     return None
 
 
-def _docstring(script: Script, params: List[tuple]) -> str:
+def _docstring(script: Script, params: List[Tuple[str, str, Dict[str, Any]]]) -> str:
     lines = [script.description or f"Runs ``{script.path}``.", ""]
     if params:
         lines.append("Args:")
@@ -93,7 +93,8 @@ def _docstring(script: Script, params: List[tuple]) -> str:
 def render_function(script: Script, name: str) -> str:
     """One function: typed keyword arguments (required first), its docstring, the run."""
     schema = script.args_schema or {}
-    params, taken = [], {"gateway", "check"}
+    params: List[Tuple[str, str, Dict[str, Any]]] = []
+    taken = {"gateway", "check"}
     for wire, entry in schema.items():
         py = identifier(wire)
         while py in taken:
@@ -117,7 +118,7 @@ def render_function(script: Script, name: str) -> str:
     body = ["    params: dict[str, Any] = {}", *sends,
             f"    return gateway.run({script.path!r}, params, check=check)"]
     head = f"def {name}(\n" + "".join(f"    {part},\n" for part in signature) + ") -> RunResult:"
-    return "\n".join([head, _docstring(script, [p for p in params]), *body])
+    return "\n".join([head, _docstring(script, params), *body])
 
 
 def render_module(url: str, scripts: Sequence[Script]) -> str:

@@ -10,7 +10,7 @@ import httpx
 from httpx_sse import connect_sse
 
 from . import _core
-from ._core import Call, ScriptRef
+from ._core import Call, ScriptRef, T
 from ._errors import GatewayError, RunFailed, RunTimeout, TooManyRuns, error_from_response
 from ._models import (
     ApiKey,
@@ -33,7 +33,7 @@ class _Transport:
         self.client = client
         self.retries = retries
 
-    def send(self, call: Call) -> httpx.Response:
+    def send(self, call: "Call[Any]") -> httpx.Response:
         """Sends a call; a 429 is retried ``retries`` times after its ``Retry-After``."""
         for attempt in range(self.retries + 1):
             response = self._send_once(call)
@@ -45,14 +45,14 @@ class _Transport:
             time.sleep(error.retry_after if error.retry_after is not None else 1.0)
         raise AssertionError("the loop returns or raises")
 
-    def _send_once(self, call: Call) -> httpx.Response:
+    def _send_once(self, call: "Call[Any]") -> httpx.Response:
         with _core.opened_uploads(call) as files:
             return self.client.request(
                 call.method, call.url, params=call.params, json=call.json, data=call.data,
                 files=files, headers=call.headers, timeout=call.timeout,
             )
 
-    def call(self, call: Call) -> Any:
+    def call(self, call: "Call[T]") -> T:
         return call.parse(self.send(call))
 
     def events(self, run_id: int, last_event_id: Optional[str]) -> Iterator[RunEvent]:
@@ -92,7 +92,7 @@ class Run:
 
     def status(self) -> RunRecord:
         """The run as the history shows it now (``status``: queued, running, success...)."""
-        return self._t.call(Call("GET", f"/api/runs/{self.id}", parse=_core.as_record))
+        return self._t.call(Call("GET", f"/api/runs/{self.id}", _core.as_record))
 
     def wait(self, timeout: Optional[float] = None, *, check: bool = False,
              poll_interval: float = 0.1) -> RunResult:
@@ -117,11 +117,11 @@ class Run:
 
     def cancel(self) -> RunRecord:
         """Stops the run (queued or running) with its whole process tree."""
-        return self._t.call(Call("POST", f"/api/runs/{self.id}/cancel", parse=_core.as_record))
+        return self._t.call(Call("POST", f"/api/runs/{self.id}/cancel", _core.as_record))
 
     def output(self) -> bytes:
         """The bytes it printed, when that was not one JSON value (``NotFound`` otherwise)."""
-        return self._t.call(Call("GET", f"/api/runs/{self.id}/output", parse=_core.as_bytes))
+        return self._t.call(Call("GET", f"/api/runs/{self.id}/output", _core.as_bytes))
 
     def download(self, directory: Union[str, pathlib.Path]) -> List[pathlib.Path]:
         """Writes the files the run created into ``directory``; returns their paths."""
@@ -129,7 +129,7 @@ class Run:
         target.mkdir(parents=True, exist_ok=True)
         written = []
         for item in self.status().files:
-            content = self._t.call(Call("GET", item.url, parse=_core.as_bytes))
+            content = self._t.call(Call("GET", item.url, _core.as_bytes))
             path = target / _core.safe_file_name(item.name)
             path.write_bytes(content)
             written.append(path)
@@ -152,7 +152,7 @@ class Scripts:
              status: Optional[str] = None, page: int = 1, page_size: int = 20) -> "Page[Script]":
         """One page of scripts; ``type`` is ``python`` or ``js``, ``status`` ``ok`` or ``error``."""
         query = _core.listing_query(type=type, search=search, status=status, page=page, page_size=page_size)
-        return self._t.call(Call("GET", "/api/scripts", params=query, parse=_core.as_script_page))
+        return self._t.call(Call("GET", "/api/scripts", _core.as_script_page, params=query))
 
     def iter(self, *, type: Optional[str] = None, search: Optional[str] = None,
              status: Optional[str] = None, page_size: int = 100) -> Iterator[Script]:
@@ -167,7 +167,7 @@ class Scripts:
 
     def get(self, script: ScriptRef) -> Script:
         """A script by id or by path (``python/hello.py``; the extension may be left out)."""
-        return self._t.call(Call("GET", _core.script_url(script), parse=_core.as_script))
+        return self._t.call(Call("GET", _core.script_url(script), _core.as_script))
 
     def id_of(self, script: ScriptRef) -> int:
         known = _core.known_id(script)
@@ -175,11 +175,11 @@ class Scripts:
 
     def schema(self, script: ScriptRef) -> Dict[str, Dict[str, Any]]:
         """The script's ARGS_MAP (``GatewayError`` 422 when it could not be extracted)."""
-        return self._t.call(Call("GET", f"/api/scripts/{self.id_of(script)}/schema"))
+        return self._t.call(Call("GET", f"/api/scripts/{self.id_of(script)}/schema", _core.as_schema))
 
     def scan(self) -> ScanReport:
         """Rescans the scripts repository now (admin)."""
-        return self._t.call(Call("POST", "/api/scan", parse=lambda r: ScanReport.model_validate(r.json())))
+        return self._t.call(Call("POST", "/api/scan", _core.as_scan))
 
 
 class Runs:
@@ -194,7 +194,7 @@ class Runs:
         """One page of runs, newest first; ``since`` / ``until`` are ISO 8601 times."""
         query = _core.listing_query(script_id=script_id, status=status, since=since, until=until,
                                     page=page, page_size=page_size)
-        return self._t.call(Call("GET", "/api/runs", params=query, parse=_core.as_run_page))
+        return self._t.call(Call("GET", "/api/runs", _core.as_run_page, params=query))
 
     def iter(self, *, script_id: Optional[int] = None, status: Optional[str] = None,
              since: Optional[str] = None, until: Optional[str] = None,
@@ -229,15 +229,15 @@ class Dependencies:
 
     def get(self, script: ScriptRef) -> ScriptDependencies:
         url = f"/api/scripts/{self._scripts.id_of(script)}/dependencies"
-        return self._t.call(Call("GET", url, parse=lambda r: ScriptDependencies.model_validate(r.json())))
+        return self._t.call(Call("GET", url, _core.as_dependencies))
 
     def install(self, script: ScriptRef, *, force: bool = False) -> Dict[str, Any]:
         """Installs the script's set now (or again, with ``force``); the install log and status."""
         url = f"/api/scripts/{self._scripts.id_of(script)}/dependencies/install"
-        return self._t.call(Call("POST", url, json={"force": force}, timeout=None))
+        return self._t.call(Call("POST", url, _core.as_object, json={"force": force}, timeout=None))
 
     def cache_status(self) -> Dict[str, Any]:
-        return self._t.call(Call("GET", "/api/dependencies/cache/status"))
+        return self._t.call(Call("GET", "/api/dependencies/cache/status", _core.as_object))
 
 
 class Settings:
@@ -247,20 +247,16 @@ class Settings:
         self._t = transport
 
     def get(self) -> Dict[str, Setting]:
-        return self._t.call(Call("GET", "/api/settings", parse=_settings))
+        return self._t.call(Call("GET", "/api/settings", _core.as_settings))
 
     def update(self, **values: Any) -> Dict[str, Setting]:
         """Validates and stores the values (all or nothing); they apply at once."""
-        return self._t.call(Call("PUT", "/api/settings", json=values, parse=_settings))
+        return self._t.call(Call("PUT", "/api/settings", _core.as_settings, json=values))
 
     def reset(self, key: str) -> Any:
         """Goes back to the flag, environment or default value of ``key``."""
-        return self._t.call(Call("DELETE", f"/api/settings/{key}"))
+        return self._t.call(Call("DELETE", f"/api/settings/{key}", _core.as_json))
 
-
-def _settings(response: httpx.Response) -> Dict[str, Setting]:
-    body = response.json().get("settings", {})
-    return {key: Setting.model_validate(value) for key, value in body.items()}
 
 
 class Keys:
@@ -270,20 +266,16 @@ class Keys:
         self._t = transport
 
     def list(self) -> List[ApiKey]:
-        return self._t.call(Call("GET", "/api/keys", parse=_keys))
+        return self._t.call(Call("GET", "/api/keys", _core.as_keys))
 
     def create(self, name: str, scope: str) -> ApiKey:
         """A new key with ``scope`` ``run``, ``metrics`` or ``admin``; its ``key`` is shown once."""
-        return self._t.call(Call("POST", "/api/keys", json={"name": name, "scope": scope},
-                                 parse=lambda r: ApiKey.model_validate(r.json())))
+        return self._t.call(Call("POST", "/api/keys", _core.as_key,
+                                 json={"name": name, "scope": scope}))
 
     def revoke(self, key_id: int) -> ApiKey:
-        return self._t.call(Call("DELETE", f"/api/keys/{key_id}",
-                                 parse=lambda r: ApiKey.model_validate(r.json())))
+        return self._t.call(Call("DELETE", f"/api/keys/{key_id}", _core.as_key))
 
-
-def _keys(response: httpx.Response) -> List[ApiKey]:
-    return [ApiKey.model_validate(item) for item in response.json().get("items", [])]
 
 
 class Gateway:
@@ -314,7 +306,7 @@ class Gateway:
         self._client.close()
 
     def health(self) -> Dict[str, Any]:
-        return self._t.call(Call("GET", "/health"))
+        return self._t.call(Call("GET", "/health", _core.as_object))
 
     def run(self, script: ScriptRef, params: Optional[Mapping[str, Any]] = None, /, *,
             check: bool = False, run_timeout: Optional[float] = None, **kwparams: Any) -> RunResult:
@@ -322,18 +314,14 @@ class Gateway:
         ``params``, for names such as ``check``); a ``pathlib.Path``, ``bytes`` or binary file
         object is uploaded. A failed run is a result with ``ok == False``, or with
         ``check=True`` a ``RunFailed``. ``run_timeout`` shortens the run's timeout (seconds)."""
-        call = _core.run_call(script, {**(params or {}), **kwparams}, background=False,
-                              run_timeout=run_timeout)
-        return _checked(self._t.call(_with_parse(call, _core.as_result)), check)
+        call = _core.run_call(script, {**(params or {}), **kwparams}, _core.as_result,
+                              background=False, run_timeout=run_timeout)
+        return _checked(self._t.call(call), check)
 
     def run_async(self, script: ScriptRef, params: Optional[Mapping[str, Any]] = None, /, *,
                   run_timeout: Optional[float] = None, **kwparams: Any) -> Run:
         """Starts a run in the background and returns its ``Run`` handle at once."""
-        call = _core.run_call(script, {**(params or {}), **kwparams}, background=True,
-                              run_timeout=run_timeout)
-        return Run(self._t, self._t.call(_with_parse(call, _core.accepted_run_id)))
+        call = _core.run_call(script, {**(params or {}), **kwparams}, _core.accepted_run_id,
+                              background=True, run_timeout=run_timeout)
+        return Run(self._t, self._t.call(call))
 
-
-def _with_parse(call: Call, parse: Any) -> Call:
-    call.parse = parse
-    return call
