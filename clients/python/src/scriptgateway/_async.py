@@ -225,8 +225,8 @@ class AsyncSettings:
     async def update(self, **values: Any) -> Dict[str, Setting]:
         return await self._t.call(Call("PUT", "/api/settings", _core.as_settings, json=values))
 
-    async def reset(self, key: str) -> Any:
-        return await self._t.call(Call("DELETE", f"/api/settings/{key}", _core.as_json))
+    async def reset(self, key: str) -> Dict[str, Setting]:
+        return await self._t.call(Call("DELETE", f"/api/settings/{key}", _core.as_settings))
 
 
 class AsyncKeys:

@@ -253,9 +253,9 @@ class Settings:
         """Validates and stores the values (all or nothing); they apply at once."""
         return self._t.call(Call("PUT", "/api/settings", _core.as_settings, json=values))
 
-    def reset(self, key: str) -> Any:
+    def reset(self, key: str) -> Dict[str, Setting]:
         """Goes back to the flag, environment or default value of ``key``."""
-        return self._t.call(Call("DELETE", f"/api/settings/{key}", _core.as_json))
+        return self._t.call(Call("DELETE", f"/api/settings/{key}", _core.as_settings))
 
 
 
