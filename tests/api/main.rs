@@ -3,6 +3,7 @@ mod async_support;
 mod auth;
 mod by_path;
 mod cli;
+mod client;
 mod compat;
 mod config;
 mod containment;
