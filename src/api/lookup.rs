@@ -49,7 +49,9 @@ pub async fn find_script_at(state: &AppState, address: &str) -> Result<Script, A
         return Ok(found.swap_remove(exact));
     }
     match found.len() {
-        0 => Err(ApiError::not_found(format!("no script at {address}"))),
+        0 => Err(ApiError::not_found(format!(
+            "no script at {address} (a script that was moved or renamed answers at its new path; GET /api/scripts lists them)"
+        ))),
         1 => Ok(found.remove(0)),
         _ => {
             let paths: Vec<&str> = found.iter().map(|s| s.path.as_str()).collect();

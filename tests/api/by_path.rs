@@ -55,14 +55,6 @@ fn a_script_runs_by_its_path_with_or_without_the_extension() {
     assert_eq!(body["data"]["script"], "a", "{body}");
     let (_, body) = app.get("/api/run/python/a.py.py?who=x");
     assert_eq!(body["data"]["script"], "a.py", "{body}");
-    // A `/` written %2F reaches the same script.
-    let reply = app.raw_call(
-        "GET",
-        "/api/run/python%2Freports%2Fmonthly?who=cy",
-        &[],
-        None,
-    );
-    assert_eq!(reply.status, 200, "{}", reply.body);
 
     let (status, script) = app.get("/api/scripts/by-path/python/reports/monthly");
     assert_eq!(status, 200, "{script}");
@@ -76,33 +68,82 @@ fn a_script_runs_by_its_path_with_or_without_the_extension() {
 }
 
 #[test]
-fn unknown_and_hostile_paths_are_plain_404s() {
+fn paths_spelled_unlike_a_script_path_are_refused_and_unknown_ones_are_404s() {
     let repo = TestRepo::new();
     repo.write("python/a.py", &echo("a"));
     let data = data_dir();
     let app = spawn_app(&repo, data.path(), &[]);
     for target in [
-        "/api/run/python/nope.py",
-        "/api/run/Python/A.py",
         "/api/run/python/../python/a.py",
         "/api/run/python/%2e%2e/python/a.py",
+        "/api/run/./python/a.py",
+        "/api/run/python/a.py/",
+        "/api/run/python%2Fa.py",
+        "/api/run/python%2fa.py",
         "/api/run/..%2F..%2Fetc%2Fpasswd",
         "/api/run/%2Fetc%2Fpasswd",
+        "/api/run/python%5Ca.py",
+        "/api/run/python\\a.py",
         "/api/run/python/a.py%00.py",
+        "/api/scripts/by-path/python/%2e%2e/a.py",
+    ] {
+        let reply = app.raw_call("GET", target, &[], None);
+        let body: Value = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
+        assert_error(
+            &format!("GET {target}"),
+            reply.status,
+            &body,
+            400,
+            "invalid_path",
+        );
+    }
+    for target in [
+        "/api/run/python/nope.py",
+        "/api/run/Python/A.py",
         "/api/scripts/by-path/python/nope",
     ] {
         let reply = app.raw_call("GET", target, &[], None);
         let body: Value = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
-        assert!(
-            matches!(reply.status, 400 | 404),
-            "GET {target}: {} {}",
+        assert_error(
+            &format!("GET {target}"),
             reply.status,
-            reply.body
+            &body,
+            404,
+            "not_found",
         );
-        assert_eq!(body["status"], "error", "GET {target}: {}", reply.body);
     }
-    let (status, body) = app.get("/api/run/python/nope.py");
-    assert_error("an unknown path", status, &body, 404, "not_found");
+}
+
+#[test]
+fn a_moved_script_answers_at_its_new_path_and_its_old_one_says_so() {
+    let repo = TestRepo::new();
+    repo.write("python/old.py", &echo("moved"));
+    let data = data_dir();
+    let app = spawn_app(&repo, data.path(), &[]);
+    let (status, _) = app.get("/api/run/python/old.py?who=x");
+    assert_eq!(status, 200);
+    std::fs::create_dir_all(repo.path().join("python/new")).unwrap();
+    std::fs::rename(
+        repo.path().join("python/old.py"),
+        repo.path().join("python/new/place.py"),
+    )
+    .unwrap();
+    assert!(
+        crate::helpers::wait_until(std::time::Duration::from_secs(10), || {
+            app.script_by_path("python/new/place.py").is_some()
+                && app.script_by_path("python/old.py").is_none()
+        }),
+        "the scanner saw the move"
+    );
+    let (status, body) = app.get("/api/run/python/old.py?who=x");
+    assert_error("the old path", status, &body, 404, "not_found");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("python/old.py") && message.contains("moved or renamed"),
+        "{message}"
+    );
+    let (status, body) = app.get("/api/run/python/new/place.py?who=y");
+    assert_eq!((status, &body["data"]["who"]), (200, &json!("y")), "{body}");
 }
 
 #[test]

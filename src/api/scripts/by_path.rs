@@ -7,7 +7,7 @@ use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use utoipa::OpenApi;
 
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, ErrorCode};
 
 use super::first_scan::{await_first_scan, Wanted};
 use super::listing::ScriptView;
@@ -59,7 +59,7 @@ pub(super) struct ByPathApi;
             (events::RunEventView = "text/event-stream"),
         )),
         (status = 202, description = "Accepted: the run goes on in the background", body = AcceptedView),
-        (status = 400, description = "Bad parameters (`invalid_params`, with `details`) or options", body = ErrorBody),
+        (status = 400, description = "Bad parameters (`invalid_params`, with `details`) or options, or a path not spelled as a script path (`invalid_path`)", body = ErrorBody),
         (status = 404, description = "No script at this path", body = ErrorBody),
         (status = 409, description = "The path leaves out an extension two scripts differ by (`ambiguous_path`), the script is disabled (`script_disabled`), or its file changed since the last scan (`script_changed`)", body = ErrorBody),
         (status = 422, description = "The script's schema could not be loaded (`schema_not_loadable`)", body = ErrorBody),
@@ -72,7 +72,7 @@ async fn run_at_get(
     path: web::Path<String>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let script = runnable_at(&state, &path).await?;
+    let script = runnable_at(&state, checked(&request, &path)?).await?;
     run_with_query(&state, script, &request).await
 }
 
@@ -99,7 +99,7 @@ async fn run_at_get(
             (events::RunEventView = "text/event-stream"),
         )),
         (status = 202, description = "Accepted: the run goes on in the background", body = AcceptedView),
-        (status = 400, description = "Bad parameters (`invalid_params`, with `details`), body or options", body = ErrorBody),
+        (status = 400, description = "Bad parameters (`invalid_params`, with `details`), body or options, or a path not spelled as a script path (`invalid_path`)", body = ErrorBody),
         (status = 404, description = "No script at this path", body = ErrorBody),
         (status = 409, description = "The path leaves out an extension two scripts differ by (`ambiguous_path`), the script is disabled (`script_disabled`), or its file changed since the last scan (`script_changed`)", body = ErrorBody),
         (status = 413, description = "The body is too large (`payload_too_large`)", body = ErrorBody),
@@ -115,7 +115,7 @@ async fn run_at_post(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let script = runnable_at(&state, &path).await?;
+    let script = runnable_at(&state, checked(&request, &path)?).await?;
     run_with_body(&state, script, &request, payload).await
 }
 
@@ -127,6 +127,7 @@ async fn run_at_post(
     params(("path" = String, Path, description = "The script's path, e.g. `python/hello.py` (the extension may be left out)")),
     responses(
         (status = 200, description = "The script", body = ScriptView),
+        (status = 400, description = "The path is not spelled as a script path (`invalid_path`: an encoded separator, a backslash, NUL, or an empty, `.` or `..` part)", body = ErrorBody),
         (status = 404, description = "No script at this path", body = ErrorBody),
         (status = 409, description = "The path leaves out an extension two scripts differ by (`ambiguous_path`)", body = ErrorBody),
     )
@@ -134,9 +135,37 @@ async fn run_at_post(
 async fn get_script_at(
     state: web::Data<AppState>,
     path: web::Path<String>,
+    request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let script = find_script_at(&state, &path).await?;
+    let script = find_script_at(&state, checked(&request, &path)?).await?;
     Ok(HttpResponse::Ok().json(ScriptView::from(script)))
+}
+
+/// The path a request names, if it is spelled as the listing spells paths: names joined by a
+/// plain `/`. An encoded separator (`%2F`, `%5C`), a backslash, NUL, or an empty, `.` or `..`
+/// part is refused with 400 `invalid_path` rather than looked up: no script has such a path,
+/// and a client that sent one meant something else.
+fn checked<'a>(request: &HttpRequest, address: &'a str) -> Result<&'a str, ApiError> {
+    let raw = request.uri().path().to_ascii_lowercase();
+    let refuse = |why: &str| {
+        Err(ApiError::new(
+            ErrorCode::InvalidPath,
+            format!("{why}: {address:?}; a script path is names joined by a plain /, as GET /api/scripts lists it"),
+        ))
+    };
+    if raw.contains("%2f") || raw.contains("%5c") {
+        return refuse("a script path has no encoded separator (%2F, %5C)");
+    }
+    if address.contains(['\\', '\0']) {
+        return refuse("a script path has no backslash or NUL");
+    }
+    if address
+        .split('/')
+        .any(|part| matches!(part, "" | "." | ".."))
+    {
+        return refuse("a script path has no empty, `.` or `..` part");
+    }
+    Ok(address)
 }
 
 /// The script at `address`, once the first scan may have listed it, if it may run.
