@@ -2,8 +2,7 @@
 
 use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
 use crate::access::{CreatedKey, Scope};
@@ -41,16 +40,66 @@ pub struct CreateKeyRequest {
     scope: String,
 }
 
+/// A named key as the API shows it: never its secret.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ApiKey)]
+pub struct KeyView {
+    id: i64,
+    name: String,
+    /// The key's first characters, to recognise it.
+    prefix: String,
+    /// `run`, `metrics`, `exec` or `admin`.
+    scope: String,
+    created_at: String,
+    last_used_at: Option<String>,
+    /// Set once the key is revoked; a revoked key is refused with 401.
+    revoked_at: Option<String>,
+}
+
+impl From<ApiKeyRecord> for KeyView {
+    fn from(record: ApiKeyRecord) -> KeyView {
+        KeyView {
+            id: record.id,
+            name: record.name,
+            prefix: record.prefix,
+            scope: record.scope,
+            created_at: record.created_at,
+            last_used_at: record.last_used_at,
+            revoked_at: record.revoked_at,
+        }
+    }
+}
+
+/// Every named key.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ApiKeyList)]
+pub struct KeyListView {
+    items: Vec<KeyView>,
+    total: usize,
+}
+
+/// A new key, with the key itself: shown this one time only.
+#[derive(Serialize, ToSchema)]
+#[schema(as = CreatedApiKey)]
+pub struct CreatedKeyView {
+    #[serde(flatten)]
+    record: KeyView,
+    /// The secret to send as `X-API-Key` or `Authorization: Bearer`.
+    key: String,
+}
+
 /// Every named key, never with its secret.
-#[utoipa::path(get, path = "/keys", tag = "keys", responses((status = 200, description = "The result", body = Object), (status = 401, description = "A valid API key is required", body = ErrorBody), (status = 403, description = "The key's scope does not allow this", body = ErrorBody)))]
+#[utoipa::path(get, path = "/keys", tag = "keys", responses((status = 200, description = "Every named key", body = KeyListView), (status = 401, description = "A valid API key is required", body = ErrorBody), (status = 403, description = "The key's scope does not allow this", body = ErrorBody)))]
 async fn list_keys(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let keys: Vec<ApiKeyRecord> = state.access.list().await?;
-    Ok(HttpResponse::Ok().json(json!({"items": keys, "total": keys.len()})))
+    let items: Vec<KeyView> = keys.into_iter().map(KeyView::from).collect();
+    let total = items.len();
+    Ok(HttpResponse::Ok().json(KeyListView { items, total }))
 }
 
 /// Creates a key; the answer holds the key itself, shown this one time only.
 #[utoipa::path(post, path = "/keys", tag = "keys", request_body = CreateKeyRequest,
-    responses((status = 201, description = "Created", body = Object), (status = 400, description = "Bad input (the error names the problem)", body = ErrorBody), (status = 403, description = "The key's scope does not allow this", body = ErrorBody)))]
+    responses((status = 201, description = "Created", body = CreatedKeyView), (status = 400, description = "Bad input (the error names the problem)", body = ErrorBody), (status = 403, description = "The key's scope does not allow this", body = ErrorBody)))]
 async fn create_key(
     state: web::Data<AppState>,
     body: web::Json<serde_json::Value>,
@@ -73,12 +122,15 @@ async fn create_key(
         )
     })?;
     let created: CreatedKey = state.access.create(name, scope).await?;
-    Ok(HttpResponse::Created().json(created))
+    Ok(HttpResponse::Created().json(CreatedKeyView {
+        record: created.record.into(),
+        key: created.key,
+    }))
 }
 
 /// Revokes a key at once; requests presenting it get 401.
 #[utoipa::path(delete, path = "/keys/{id}", tag = "keys", params(("id" = i64, Path)),
-    responses((status = 200, description = "The result", body = Object), (status = 404, description = "Not found", body = ErrorBody)))]
+    responses((status = 200, description = "The revoked key", body = KeyView), (status = 404, description = "Not found", body = ErrorBody)))]
 async fn revoke_key(
     state: web::Data<AppState>,
     id: web::Path<i64>,
@@ -89,5 +141,5 @@ async fn revoke_key(
         .revoke(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no key with id {id}")))?;
-    Ok(HttpResponse::Ok().json(revoked))
+    Ok(HttpResponse::Ok().json(KeyView::from(revoked)))
 }
