@@ -55,6 +55,7 @@ pub struct RunResultFields {
     duration_ms: Option<i64>,
     exit_code: Option<i32>,
     #[serde(flatten)]
+    #[schema(value_type = crate::openapi::schemas::RunOutputDoc)]
     output: RunOutputView,
     stderr: String,
     files: Vec<RunFileView>,

@@ -144,3 +144,27 @@ impl ToSchema for ArgsMapSchema {
         "ArgsMap".into()
     }
 }
+
+/// How a run's output appears in its result: `data` (stdout as one JSON value, or `null`), or,
+/// when stdout was anything else, `type: "file"` with where to fetch it. Described as one object
+/// of optional fields rather than a `oneOf` of the two shapes: the result flattens it next to
+/// other fields, and generators (openapi-python-client among them) cannot merge an `allOf` that
+/// holds a `oneOf`, so they dropped the whole result model.
+#[derive(utoipa::ToSchema)]
+#[schema(as = RunOutput)]
+#[allow(dead_code)]
+pub struct RunOutputDoc {
+    /// stdout (trimmed) as one JSON value; `null` when it was empty. Absent with `type: "file"`.
+    data: Option<Value>,
+    /// `file` when stdout was not one JSON value.
+    #[serde(rename = "type")]
+    #[schema(pattern = "^file$")]
+    kind: Option<String>,
+    /// Where to fetch the stored stdout.
+    url: Option<String>,
+    filename: Option<String>,
+    size: Option<i64>,
+    content_type: Option<String>,
+    /// The first characters of a text output.
+    stdout_preview: Option<String>,
+}
