@@ -25,7 +25,7 @@ class GatewayError(Exception):
 
 
 class NotFound(GatewayError):
-    """404: no such script, run, file or key."""
+    """404: no such script, run, file, key or (live) session."""
 
 
 class InvalidParams(GatewayError):
