@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import pathlib
+import shutil
 
 import pytest
 
@@ -142,6 +143,20 @@ def test_the_context_manager_deletes_the_session_and_list_get_see_it(gw):
     assert live.id not in [item.id for item in gw.sessions.list()]
     with pytest.raises(NotFound):
         live.delete()
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_a_node_session(gw):
+    with gw.sessions.create("node") as live:
+        assert live.runtime == "node"
+        first = live.execute("var a = 2; console.log('x'); a * 21")
+        assert first.ok and first.stdout == "x\n" and first.result == "42"
+        thrown = live.execute("throw new TypeError('bad')")
+        assert thrown.error is not None and (thrown.error.name, thrown.error.value) == ("TypeError", "bad")
+        waited = live.execute("new Promise(r => setTimeout(r, 10000))", timeout=0.3)
+        assert waited.status == "interrupted" and live.execute("a").result == "2"
+        ended = live.execute("process.exit(2)")
+        assert ended.status == "exit" and ended.exit_code == 2
 
 
 def test_bad_creation_requests(gw):
