@@ -14,7 +14,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "src" / "scriptgateway"
 
 CALLER = '''
 from pathlib import Path
-from scriptgateway import Gateway, RunResult, RunRecord, Script
+from scriptgateway import ExecuteResult, Gateway, RunResult, RunRecord, Script, SessionFile
 
 def use(gw: Gateway) -> int:
     result: RunResult = gw.run("python/hello.py", name="Ada", photo=Path("x.png"))
@@ -22,7 +22,15 @@ def use(gw: Gateway) -> int:
     waited: RunResult = run.wait(timeout=1.0)
     record: RunRecord = run.status()
     scripts: list[Script] = list(gw.scripts.iter(type="python"))
-    return result.run_id + waited.run_id + record.id + len(scripts) + len(run.output())
+    with gw.sessions.create(env={"A": "b"}) as session:
+        done: ExecuteResult = session.execute("1 + 1", timeout=2.0, check=True)
+        written: SessionFile = session.write_file("a.txt", Path("a.txt"))
+        data: bytes = session.read_file(written.path)
+        calls: int = session.refresh().calls + len(session.files()) + len(data)
+    once: ExecuteResult = gw.interpreter.execute("1", env={"A": "b"})
+    if done.error is not None and once.ok:
+        calls += len(done.error.traceback)
+    return result.run_id + waited.run_id + record.id + len(scripts) + len(run.output()) + calls
 
 def misuse(gw: Gateway) -> str:
     return gw.run("python/hello.py").run_id

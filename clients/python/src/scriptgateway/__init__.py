@@ -6,8 +6,10 @@
         print(gw.run("python/hello.py", name="Ada").data)
 """
 
-from ._async import AsyncGateway, AsyncRun
+from ._async import AsyncGateway, AsyncInterpreter, AsyncRun, AsyncSession, AsyncSessions
 from ._errors import (
+    ExecDisabled,
+    ExecutionFailed,
     Forbidden,
     GatewayError,
     InvalidParams,
@@ -15,10 +17,13 @@ from ._errors import (
     RunFailed,
     RunTimeout,
     TooManyRuns,
+    TooManySessions,
     Unauthorized,
 )
 from ._models import (
     ApiKey,
+    ExecuteError,
+    ExecuteResult,
     Page,
     RunErrorInfo,
     RunEvent,
@@ -28,19 +33,29 @@ from ._models import (
     ScanReport,
     Script,
     ScriptDependencies,
+    SessionFile,
+    SessionInfo,
     Setting,
 )
-from ._sync import Gateway, Run
+from ._sync import Gateway, Interpreter, Run, Session, Sessions
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ApiKey",
     "AsyncGateway",
+    "AsyncInterpreter",
     "AsyncRun",
+    "AsyncSession",
+    "AsyncSessions",
+    "ExecDisabled",
+    "ExecuteError",
+    "ExecuteResult",
+    "ExecutionFailed",
     "Forbidden",
     "Gateway",
     "GatewayError",
+    "Interpreter",
     "InvalidParams",
     "NotFound",
     "Page",
@@ -55,7 +70,12 @@ __all__ = [
     "ScanReport",
     "Script",
     "ScriptDependencies",
+    "Session",
+    "SessionFile",
+    "SessionInfo",
+    "Sessions",
     "Setting",
     "TooManyRuns",
+    "TooManySessions",
     "Unauthorized",
 ]

@@ -1,5 +1,5 @@
-"""The asynchronous client: ``AsyncGateway`` and its ``AsyncRun`` handle, the same methods as
-``Gateway`` and ``Run``, awaited."""
+"""The asynchronous client: ``AsyncGateway`` and its ``AsyncRun`` and ``AsyncSession`` handles,
+the same methods as ``Gateway``, ``Run`` and ``Session``, awaited."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ import httpx
 from httpx_sse import aconnect_sse
 
 from . import _core
-from ._core import Call, ScriptRef, T
-from ._errors import GatewayError, RunTimeout, TooManyRuns, error_from_response
+from ._core import Call, FileContent, ScriptRef, T
+from ._errors import GatewayError, NotFound, RunTimeout, TooManyRuns, error_from_response
 from ._models import (
     ApiKey,
+    ExecuteResult,
     Page,
     RunEvent,
     RunRecord,
@@ -23,9 +24,11 @@ from ._models import (
     ScanReport,
     Script,
     ScriptDependencies,
+    SessionFile,
+    SessionInfo,
     Setting,
 )
-from ._sync import EVENT_RECONNECTS, _checked
+from ._sync import EVENT_RECONNECTS, _checked, _checked_execution
 
 
 class _AsyncTransport:
@@ -49,7 +52,7 @@ class _AsyncTransport:
         with _core.opened_uploads(call) as files:
             return await self.client.request(
                 call.method, call.url, params=call.params, json=call.json, data=call.data,
-                files=files, headers=call.headers, timeout=call.timeout,
+                content=call.content, files=files, headers=call.headers, timeout=call.timeout,
             )
 
     async def call(self, call: "Call[T]") -> T:
@@ -244,6 +247,141 @@ class AsyncKeys:
         return await self._t.call(Call("DELETE", f"/api/keys/{key_id}", _core.as_key))
 
 
+class AsyncSession:
+    """A live interpreter session (async): ``execute`` code in it (variables, imports and data persist
+    between calls), and read and write the files of its working folder. As an async context
+    manager it ends the session on exit. ``status``, ``calls`` and ``last_used_at`` are as of the last
+    ``refresh()`` (or creation)."""
+
+    def __init__(self, transport: _AsyncTransport, info: SessionInfo) -> None:
+        self._t = transport
+        self._info = info
+
+    def __repr__(self) -> str:
+        return f"AsyncSession(id={self.id!r}, runtime={self.runtime!r})"
+
+    async def __aenter__(self) -> "AsyncSession":
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @property
+    def id(self) -> str:
+        return self._info.id
+
+    @property
+    def runtime(self) -> str:
+        return self._info.runtime
+
+    @property
+    def status(self) -> str:
+        return self._info.status
+
+    @property
+    def pid(self) -> Optional[int]:
+        return self._info.pid
+
+    @property
+    def calls(self) -> int:
+        return self._info.calls
+
+    @property
+    def created_at(self) -> Optional[str]:
+        return self._info.created_at
+
+    @property
+    def last_used_at(self) -> Optional[str]:
+        return self._info.last_used_at
+
+    async def execute(self, code: str, timeout: Optional[float] = None, *,
+                      check: bool = False) -> ExecuteResult:
+        """Runs ``code`` in the session. An exception, a timeout (``interrupted``: the session
+        lives on) or ``exit()`` is a result with ``ok == False``, or with ``check=True`` an
+        ``ExecutionFailed``. ``timeout`` (seconds) never exceeds the server's ``timeout_sec``."""
+        call = _core.execute_call(f"{_core.session_url(self.id)}/execute", code, timeout)
+        return _checked_execution(await self._t.call(call), check)
+
+    async def info(self) -> SessionInfo:
+        """The session as the gateway shows it now (``NotFound`` once it has ended)."""
+        self._info = await self._t.call(Call("GET", _core.session_url(self.id), _core.as_session))
+        return self._info
+
+    async def refresh(self) -> "AsyncSession":
+        """Updates ``status``, ``calls`` and ``last_used_at`` from the gateway; returns itself."""
+        await self.info()
+        return self
+
+    async def files(self) -> List[SessionFile]:
+        """Every entry of its working folder, folders and symlinks included (never followed)."""
+        return await self._t.call(Call("GET", f"{_core.session_url(self.id)}/files", _core.as_session_files))
+
+    async def read_file(self, path: Union[str, pathlib.PurePath]) -> bytes:
+        """A file's bytes; ``path`` is relative to the working folder (``..`` and absolute paths
+        are refused: ``GatewayError`` 400 ``unsafe_path``)."""
+        return await self._t.call(Call("GET", _core.session_file_url(self.id, path), _core.as_bytes))
+
+    async def write_file(self, path: Union[str, pathlib.PurePath], data: FileContent) -> SessionFile:
+        """Writes ``data`` (bytes, text as UTF-8, a ``Path`` to read, or a file object) at
+        ``path``, replacing any file there and making its folders."""
+        call = Call("PUT", _core.session_file_url(self.id, path), _core.as_written_file,
+                    content=_core.file_content(data),
+                    headers={"Content-Type": "application/octet-stream"})
+        return await self._t.call(call)
+
+    async def delete_file(self, path: Union[str, pathlib.PurePath]) -> None:
+        await self._t.call(Call("DELETE", _core.session_file_url(self.id, path), _core.as_nothing))
+
+    async def delete(self) -> None:
+        """Ends the session and its worker's whole process tree (``NotFound`` if already ended)."""
+        await self._t.call(Call("DELETE", _core.session_url(self.id), _core.as_nothing))
+
+    async def close(self) -> None:
+        """Ends the session, if it has not ended already (by ``exit()``, idle expiry...)."""
+        try:
+            await self.delete()
+        except NotFound:
+            pass
+
+
+class AsyncSessions:
+    """``gateway.sessions``: interpreter sessions (when the gateway runs with ``exec_enabled``;
+    else every call raises ``ExecDisabled``)."""
+
+    def __init__(self, transport: _AsyncTransport) -> None:
+        self._t = transport
+
+    async def create(self, runtime: str = "python", env: Optional[Mapping[str, str]] = None,
+                     deps_of: Optional[str] = None) -> AsyncSession:
+        """Starts a ``python`` or ``node`` session; ``env`` is added to its clean environment,
+        ``deps_of`` (a script's path) gives it that script's dependency set.
+        ``TooManySessions`` when ``max_sessions`` are alive."""
+        return AsyncSession(self._t, await self._t.call(_core.create_session_call(runtime, env, deps_of)))
+
+    async def list(self) -> List[AsyncSession]:
+        """Every live session."""
+        infos = await self._t.call(Call("GET", "/api/sessions", _core.as_sessions))
+        return [AsyncSession(self._t, info) for info in infos]
+
+    async def get(self, session_id: str) -> AsyncSession:
+        """A handle on a live session (``NotFound`` once it has ended)."""
+        return AsyncSession(self._t, await self._t.call(
+            Call("GET", _core.session_url(session_id), _core.as_session)))
+
+
+class AsyncInterpreter:
+    """``gateway.interpreter``: code run once in a throw-away Python session."""
+
+    def __init__(self, transport: _AsyncTransport) -> None:
+        self._t = transport
+
+    async def execute(self, code: str, timeout: Optional[float] = None,
+                      env: Optional[Mapping[str, str]] = None, *, check: bool = False) -> ExecuteResult:
+        """Runs ``code`` in a fresh Python worker (``env`` added to its environment), then ends it."""
+        call = _core.execute_call("/api/interpreter/execute", code, timeout, envs=env)
+        return _checked_execution(await self._t.call(call), check)
+
+
 class AsyncGateway:
     """The async twin of ``Gateway``: ``async with AsyncGateway() as gw: await gw.run(...)``."""
 
@@ -259,6 +397,8 @@ class AsyncGateway:
         self.dependencies = AsyncDependencies(self._t, self.scripts)
         self.settings = AsyncSettings(self._t)
         self.keys = AsyncKeys(self._t)
+        self.sessions = AsyncSessions(self._t)
+        self.interpreter = AsyncInterpreter(self._t)
 
     async def __aenter__(self) -> "AsyncGateway":
         return self

@@ -28,12 +28,15 @@ import httpx
 
 from ._models import (
     ApiKey,
+    ExecuteResult,
     Page,
     RunRecord,
     RunResult,
     ScanReport,
     Script,
     ScriptDependencies,
+    SessionFile,
+    SessionInfo,
     Setting,
 )
 
@@ -41,6 +44,8 @@ from ._models import (
 ScriptRef = Union[int, str, Script]
 #: An upload: a file on disk, the bytes themselves, or an open binary file.
 Upload = Union[pathlib.Path, bytes, bytearray, IO[bytes]]
+#: A session file's content: bytes, text (sent as UTF-8), a file on disk or an open file.
+FileContent = Union[bytes, bytearray, str, pathlib.Path, IO[bytes], IO[str]]
 
 DEFAULT_TIMEOUT = 30.0
 T = TypeVar("T")
@@ -109,10 +114,63 @@ class Call(Generic[T]):
     params: Optional[Dict[str, Any]] = None
     json: Any = None
     data: Optional[Dict[str, str]] = None
+    content: Optional[bytes] = None
     uploads: List[Tuple[str, Upload]] = field(default_factory=list)
     headers: Optional[Dict[str, str]] = None
     timeout: Any = httpx.USE_CLIENT_DEFAULT
     starts: Dict[int, int] = field(default_factory=dict)
+
+
+# --- interpreter sessions ------------------------------------------------------------------
+
+#: Code may run as long as the server lets it (``timeout_sec``), so answers are awaited unbounded.
+UNBOUNDED_READ = httpx.Timeout(DEFAULT_TIMEOUT, read=None)
+
+
+def session_url(session_id: str) -> str:
+    return f"/api/sessions/{quote(str(session_id), safe='')}"
+
+
+def session_file_url(session_id: str, path: Union[str, "os.PathLike[str]"]) -> str:
+    """The address of a file in a session's folder. The path goes as one encoded segment
+    (``/`` as ``%2F``), so httpx leaves its ``..`` alone and the server judges it (``unsafe_path``)."""
+    return f"{session_url(session_id)}/files/{quote(os.fspath(path), safe='')}"
+
+
+def create_session_call(runtime: str, env: Optional[Mapping[str, str]],
+                        deps_of: Optional[str]) -> "Call[SessionInfo]":
+    body: Dict[str, Any] = {"runtime": runtime}
+    if env:
+        body["env"] = dict(env)
+    if deps_of is not None:
+        body["deps_of"] = deps_of
+    # deps_of may install the script's dependencies first: that takes as long as it takes.
+    return Call("POST", "/api/sessions", as_session, json=body, timeout=UNBOUNDED_READ)
+
+
+def execute_call(url: str, code: str, timeout: Optional[float],
+                 envs: Optional[Mapping[str, str]] = None) -> "Call[ExecuteResult]":
+    """``execute`` in a session, or (with ``envs``, its environment) a one-shot interpreter."""
+    body: Dict[str, Any] = {"code": code}
+    if timeout is not None:
+        body["timeout"] = timeout
+    if envs:
+        body["envs"] = dict(envs)
+    return Call("POST", url, as_execute_result, json=body, timeout=UNBOUNDED_READ)
+
+
+def file_content(data: FileContent) -> bytes:
+    """The bytes to store: text is encoded as UTF-8; a file is read whole."""
+    if isinstance(data, (bytes, bytearray)):
+        return bytes(data)
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    if isinstance(data, pathlib.PurePath):
+        return pathlib.Path(data).read_bytes()
+    if hasattr(data, "read"):
+        read = data.read()
+        return read.encode("utf-8") if isinstance(read, str) else bytes(read)
+    raise TypeError(f"a file's content is bytes, str, a Path or a file object, not {type(data).__name__}")
 
 
 def _is_upload(value: Any) -> bool:
@@ -242,6 +300,30 @@ def as_keys(response: httpx.Response) -> List[ApiKey]:
 def as_settings(response: httpx.Response) -> Dict[str, Setting]:
     body = as_object(response).get("settings", {})
     return {key: Setting.model_validate(value) for key, value in body.items()}
+
+
+def as_session(response: httpx.Response) -> SessionInfo:
+    return SessionInfo.model_validate(response.json())
+
+
+def as_sessions(response: httpx.Response) -> List[SessionInfo]:
+    return [SessionInfo.model_validate(item) for item in as_object(response).get("items", [])]
+
+
+def as_execute_result(response: httpx.Response) -> ExecuteResult:
+    return ExecuteResult.model_validate(response.json())
+
+
+def as_session_files(response: httpx.Response) -> List[SessionFile]:
+    return [SessionFile.model_validate(item) for item in as_object(response).get("items", [])]
+
+
+def as_written_file(response: httpx.Response) -> SessionFile:
+    return SessionFile.model_validate({"kind": "file", **as_object(response)})
+
+
+def as_nothing(response: httpx.Response) -> None:
+    return None
 
 
 def as_bytes(response: httpx.Response) -> bytes:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional
 import httpx
 
 if TYPE_CHECKING:
-    from ._models import RunResult
+    from ._models import ExecuteResult, RunResult
 
 
 class GatewayError(Exception):
@@ -25,7 +25,7 @@ class GatewayError(Exception):
 
 
 class NotFound(GatewayError):
-    """404: no such script, run, file or key."""
+    """404: no such script, run, file, key or (live) session."""
 
 
 class InvalidParams(GatewayError):
@@ -56,12 +56,22 @@ class TooManyRuns(GatewayError):
         self.retry_after = retry_after
 
 
+class TooManySessions(TooManyRuns):
+    """429 ``too_many_sessions``: ``max_sessions`` are alive; ``retry_after`` is the server's hint.
+    A ``TooManyRuns`` too, so ``Gateway(retries=...)`` waits and retries it the same way."""
+
+
 class Unauthorized(GatewayError):
     """401: the API key is missing or wrong."""
 
 
 class Forbidden(GatewayError):
     """403: the key's scope does not allow this."""
+
+
+class ExecDisabled(Forbidden):
+    """403 ``exec_disabled``: the gateway does not offer interpreter sessions (``exec_enabled``
+    is off)."""
 
 
 class RunFailed(GatewayError):
@@ -74,6 +84,23 @@ class RunFailed(GatewayError):
             f"run {result.run_id} ended {result.run_status}"
         )
         super().__init__(code, message, 200, None)
+        self.result = result
+
+
+class ExecutionFailed(GatewayError):
+    """Code that did not end ``ok``, raised by ``execute(..., check=True)``: ``code`` is the
+    result's ``status`` (``error``, ``interrupted`` or ``exit``), ``message`` its exception
+    (``ZeroDivisionError: division by zero``); ``result`` is the whole ``ExecuteResult``."""
+
+    def __init__(self, result: "ExecuteResult") -> None:
+        error = result.error
+        if error is not None:
+            message = f"{error.name}: {error.value}" if error.value else error.name
+        elif result.exit_code is not None:
+            message = f"the session exited with code {result.exit_code}"
+        else:
+            message = f"the code ended {result.status}"
+        super().__init__(result.status, message, 200, None)
         self.result = result
 
 
@@ -95,14 +122,14 @@ def error_from_response(response: httpx.Response) -> GatewayError:
     code, message, details = _error_fields(response)
     status = response.status_code
     if status == 429:
-        return TooManyRuns(code, message, status, details, retry_after_seconds(response))
-    kind = _BY_STATUS.get(status)
-    if code == "invalid_params":
-        kind = InvalidParams
+        busy = TooManySessions if code == "too_many_sessions" else TooManyRuns
+        return busy(code, message, status, details, retry_after_seconds(response))
+    kind = _BY_CODE.get(code) or _BY_STATUS.get(status)
     return (kind or GatewayError)(code, message, status, details)
 
 
 _BY_STATUS = {401: Unauthorized, 403: Forbidden, 404: NotFound}
+_BY_CODE = {"invalid_params": InvalidParams, "exec_disabled": ExecDisabled}
 
 
 def _error_fields(response: httpx.Response) -> "tuple[str, str, Any]":
@@ -126,8 +153,11 @@ __all__: List[str] = [
     "NotFound",
     "InvalidParams",
     "TooManyRuns",
+    "TooManySessions",
     "Unauthorized",
     "Forbidden",
+    "ExecDisabled",
     "RunFailed",
+    "ExecutionFailed",
     "RunTimeout",
 ]

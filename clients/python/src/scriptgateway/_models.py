@@ -185,3 +185,56 @@ class ScanReport(_View):
     added: int = 0
     updated: int = 0
     removed: int = 0
+
+
+class SessionInfo(_View):
+    """A live interpreter session as the gateway shows it: ``status`` is ``idle`` or ``busy``,
+    ``calls`` how many ``execute`` calls it answered, ``pid`` its worker (and process group)."""
+
+    id: str
+    runtime: str
+    status: str
+    created_at: Optional[str] = None
+    last_used_at: Optional[str] = None
+    pid: Optional[int] = None
+    calls: int = 0
+
+
+class ExecuteError(_View):
+    """An exception the code raised: its class ``name`` (``ZeroDivisionError``, or
+    ``KeyboardInterrupt`` / ``Interrupted`` on a timeout, ``Killed``, ``WorkerExited``...), its
+    ``value`` (the message) and the formatted ``traceback``."""
+
+    name: str
+    value: str = ""
+    traceback: str = ""
+
+
+class ExecuteResult(_View):
+    """What one ``execute`` produced. ``status``: ``ok``; ``error`` (an exception, in ``error``);
+    ``interrupted`` (the timeout stopped it; the session lives on); ``exit`` (the session ended:
+    ``exit()``, with ``exit_code``, or its worker died or was killed). ``result`` is the ``repr``
+    of a final expression (as a REPL shows it), else ``None``; ``truncated`` says stdout or
+    stderr was cut at the output limit."""
+
+    status: str
+    stdout: str = ""
+    stderr: str = ""
+    result: Optional[str] = None
+    error: Optional[ExecuteError] = None
+    exit_code: Optional[int] = None
+    truncated: bool = False
+    duration_ms: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+class SessionFile(_View):
+    """An entry of a session's working folder: ``path`` relative to it, ``kind`` (``file``,
+    ``dir``, ``symlink`` or ``other``) and ``size`` in bytes."""
+
+    path: str
+    kind: str = "file"
+    size: int = 0

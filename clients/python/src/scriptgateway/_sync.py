@@ -1,4 +1,4 @@
-"""The synchronous client: ``Gateway`` and its ``Run`` handle."""
+"""The synchronous client: ``Gateway``, its ``Run`` handle and its ``Session`` handle."""
 
 from __future__ import annotations
 
@@ -10,10 +10,19 @@ import httpx
 from httpx_sse import connect_sse
 
 from . import _core
-from ._core import Call, ScriptRef, T
-from ._errors import GatewayError, RunFailed, RunTimeout, TooManyRuns, error_from_response
+from ._core import Call, FileContent, ScriptRef, T
+from ._errors import (
+    ExecutionFailed,
+    GatewayError,
+    NotFound,
+    RunFailed,
+    RunTimeout,
+    TooManyRuns,
+    error_from_response,
+)
 from ._models import (
     ApiKey,
+    ExecuteResult,
     Page,
     RunEvent,
     RunRecord,
@@ -21,6 +30,8 @@ from ._models import (
     ScanReport,
     Script,
     ScriptDependencies,
+    SessionFile,
+    SessionInfo,
     Setting,
 )
 
@@ -49,7 +60,7 @@ class _Transport:
         with _core.opened_uploads(call) as files:
             return self.client.request(
                 call.method, call.url, params=call.params, json=call.json, data=call.data,
-                files=files, headers=call.headers, timeout=call.timeout,
+                content=call.content, files=files, headers=call.headers, timeout=call.timeout,
             )
 
     def call(self, call: "Call[T]") -> T:
@@ -278,6 +289,147 @@ class Keys:
 
 
 
+def _checked_execution(result: ExecuteResult, check: bool) -> ExecuteResult:
+    if check and not result.ok:
+        raise ExecutionFailed(result)
+    return result
+
+
+class Session:
+    """A live interpreter session: ``execute`` code in it (variables, imports and data persist
+    between calls), and read and write the files of its working folder. As a context manager it
+    ends the session on exit. ``status``, ``calls`` and ``last_used_at`` are as of the last
+    ``refresh()`` (or creation)."""
+
+    def __init__(self, transport: _Transport, info: SessionInfo) -> None:
+        self._t = transport
+        self._info = info
+
+    def __repr__(self) -> str:
+        return f"Session(id={self.id!r}, runtime={self.runtime!r})"
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def id(self) -> str:
+        return self._info.id
+
+    @property
+    def runtime(self) -> str:
+        return self._info.runtime
+
+    @property
+    def status(self) -> str:
+        return self._info.status
+
+    @property
+    def pid(self) -> Optional[int]:
+        return self._info.pid
+
+    @property
+    def calls(self) -> int:
+        return self._info.calls
+
+    @property
+    def created_at(self) -> Optional[str]:
+        return self._info.created_at
+
+    @property
+    def last_used_at(self) -> Optional[str]:
+        return self._info.last_used_at
+
+    def execute(self, code: str, timeout: Optional[float] = None, *,
+                check: bool = False) -> ExecuteResult:
+        """Runs ``code`` in the session. An exception, a timeout (``interrupted``: the session
+        lives on) or ``exit()`` is a result with ``ok == False``, or with ``check=True`` an
+        ``ExecutionFailed``. ``timeout`` (seconds) never exceeds the server's ``timeout_sec``."""
+        call = _core.execute_call(f"{_core.session_url(self.id)}/execute", code, timeout)
+        return _checked_execution(self._t.call(call), check)
+
+    def info(self) -> SessionInfo:
+        """The session as the gateway shows it now (``NotFound`` once it has ended)."""
+        self._info = self._t.call(Call("GET", _core.session_url(self.id), _core.as_session))
+        return self._info
+
+    def refresh(self) -> "Session":
+        """Updates ``status``, ``calls`` and ``last_used_at`` from the gateway; returns itself."""
+        self.info()
+        return self
+
+    def files(self) -> List[SessionFile]:
+        """Every entry of its working folder, folders and symlinks included (never followed)."""
+        return self._t.call(Call("GET", f"{_core.session_url(self.id)}/files", _core.as_session_files))
+
+    def read_file(self, path: Union[str, pathlib.PurePath]) -> bytes:
+        """A file's bytes; ``path`` is relative to the working folder (``..`` and absolute paths
+        are refused: ``GatewayError`` 400 ``unsafe_path``)."""
+        return self._t.call(Call("GET", _core.session_file_url(self.id, path), _core.as_bytes))
+
+    def write_file(self, path: Union[str, pathlib.PurePath], data: FileContent) -> SessionFile:
+        """Writes ``data`` (bytes, text as UTF-8, a ``Path`` to read, or a file object) at
+        ``path``, replacing any file there and making its folders."""
+        call = Call("PUT", _core.session_file_url(self.id, path), _core.as_written_file,
+                    content=_core.file_content(data),
+                    headers={"Content-Type": "application/octet-stream"})
+        return self._t.call(call)
+
+    def delete_file(self, path: Union[str, pathlib.PurePath]) -> None:
+        self._t.call(Call("DELETE", _core.session_file_url(self.id, path), _core.as_nothing))
+
+    def delete(self) -> None:
+        """Ends the session and its worker's whole process tree (``NotFound`` if already ended)."""
+        self._t.call(Call("DELETE", _core.session_url(self.id), _core.as_nothing))
+
+    def close(self) -> None:
+        """Ends the session, if it has not ended already (by ``exit()``, idle expiry...)."""
+        try:
+            self.delete()
+        except NotFound:
+            pass
+
+
+class Sessions:
+    """``gateway.sessions``: interpreter sessions (when the gateway runs with ``exec_enabled``;
+    else every call raises ``ExecDisabled``)."""
+
+    def __init__(self, transport: _Transport) -> None:
+        self._t = transport
+
+    def create(self, runtime: str = "python", env: Optional[Mapping[str, str]] = None,
+               deps_of: Optional[str] = None) -> Session:
+        """Starts a ``python`` or ``node`` session; ``env`` is added to its clean environment,
+        ``deps_of`` (a script's path) gives it that script's dependency set.
+        ``TooManySessions`` when ``max_sessions`` are alive."""
+        return Session(self._t, self._t.call(_core.create_session_call(runtime, env, deps_of)))
+
+    def list(self) -> List[Session]:
+        """Every live session."""
+        return [Session(self._t, info) for info in self._t.call(
+            Call("GET", "/api/sessions", _core.as_sessions))]
+
+    def get(self, session_id: str) -> Session:
+        """A handle on a live session (``NotFound`` once it has ended)."""
+        return Session(self._t, self._t.call(
+            Call("GET", _core.session_url(session_id), _core.as_session)))
+
+
+class Interpreter:
+    """``gateway.interpreter``: code run once in a throw-away Python session."""
+
+    def __init__(self, transport: _Transport) -> None:
+        self._t = transport
+
+    def execute(self, code: str, timeout: Optional[float] = None,
+                env: Optional[Mapping[str, str]] = None, *, check: bool = False) -> ExecuteResult:
+        """Runs ``code`` in a fresh Python worker (``env`` added to its environment), then ends it."""
+        call = _core.execute_call("/api/interpreter/execute", code, timeout, envs=env)
+        return _checked_execution(self._t.call(call), check)
+
+
 class Gateway:
     """A ScriptGateway client. ``url`` and ``api_key`` default to ``SG_URL`` and ``SG_API_KEY``;
     ``timeout`` bounds ordinary calls (a synchronous run waits as long as the run takes);
@@ -295,6 +447,8 @@ class Gateway:
         self.dependencies = Dependencies(self._t, self.scripts)
         self.settings = Settings(self._t)
         self.keys = Keys(self._t)
+        self.sessions = Sessions(self._t)
+        self.interpreter = Interpreter(self._t)
 
     def __enter__(self) -> "Gateway":
         return self

@@ -1,5 +1,5 @@
-"""Public type aliases: what a script reference and an upload may be."""
+"""Public type aliases: what a script reference, an upload and a session file's content may be."""
 
-from ._core import ScriptRef, Upload
+from ._core import FileContent, ScriptRef, Upload
 
-__all__ = ["ScriptRef", "Upload"]
+__all__ = ["FileContent", "ScriptRef", "Upload"]
