@@ -38,10 +38,32 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 ))]
 pub struct SessionFilesApi;
 
+/// One entry of a session's folder.
+#[derive(utoipa::ToSchema)]
+#[schema(as = SessionFile)]
+#[allow(dead_code)]
+struct SessionFileDoc {
+    /// Relative to the session's folder, `/`-separated.
+    path: String,
+    /// `file`, `dir`, `symlink` or `other`.
+    #[schema(pattern = "^(file|dir|symlink|other)$")]
+    kind: String,
+    size: u64,
+}
+
+/// Every entry of a session's folder.
+#[derive(utoipa::ToSchema)]
+#[schema(as = SessionFileList)]
+#[allow(dead_code)]
+struct SessionFileListDoc {
+    items: Vec<SessionFileDoc>,
+    total: usize,
+}
+
 /// Every file and folder in the session's folder (symlinks listed, never followed).
 #[utoipa::path(get, path = "/sessions/{id}/files", tag = "sessions",
     params(("id" = String, Path, description = "The session's id")),
-    responses((status = 200, description = "`{\"items\": [{\"path\", \"kind\", \"size\"}], \"total\": N}`", body = Object),
+    responses((status = 200, description = "Every entry of the folder", body = SessionFileListDoc),
         (status = 403, description = "Exec is off or the key lacks the exec scope", body = ErrorBody),
         (status = 404, description = "No such session", body = ErrorBody)))]
 async fn list_session_files(
@@ -78,7 +100,7 @@ async fn read_session_file(
     params(("id" = String, Path, description = "The session's id"),
         ("path" = String, Path, description = "Relative to the session's folder")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 200, description = "`{\"path\", \"size\"}`", body = Object),
+    responses((status = 200, description = "The file as written", body = SessionFileDoc),
         (status = 400, description = "The path leaves the folder (`unsafe_path`)", body = ErrorBody),
         (status = 403, description = "Exec is off or the key lacks the exec scope", body = ErrorBody),
         (status = 404, description = "No such session", body = ErrorBody),
@@ -102,7 +124,7 @@ async fn upload_session_file(
         bytes.extend_from_slice(&chunk);
     }
     let size = state.sessions.write_file(&id, path.clone(), bytes).await?;
-    Ok(HttpResponse::Ok().json(json!({"path": path, "size": size})))
+    Ok(HttpResponse::Ok().json(json!({"path": path, "kind": "file", "size": size})))
 }
 
 /// Removes a file, a symlink (not its target) or an empty folder.

@@ -101,8 +101,9 @@ pub struct InterpreterRequest {
     code: String,
     #[schema(minimum = 0.001)]
     timeout: Option<f64>,
-    /// Variables added to the throw-away session's environment.
-    #[serde(default)]
+    /// Variables added to the throw-away session's environment (`env` is accepted too, the
+    /// name session creation uses).
+    #[serde(default, alias = "env")]
     envs: BTreeMap<String, String>,
 }
 
@@ -121,6 +122,15 @@ struct SessionDoc {
     /// The worker's pid (and process group).
     pid: u32,
     calls: u64,
+}
+
+/// Every live session.
+#[derive(ToSchema)]
+#[schema(as = SessionList)]
+#[allow(dead_code)]
+struct SessionListDoc {
+    items: Vec<SessionDoc>,
+    total: usize,
 }
 
 /// An exception the code raised.
@@ -155,7 +165,7 @@ struct ExecutionDoc {
 
 /// Every live session.
 #[utoipa::path(get, path = "/sessions", tag = "sessions",
-    responses((status = 200, description = "`{\"items\": [Session], \"total\": N}`", body = Object),
+    responses((status = 200, description = "Every live session", body = SessionListDoc),
         (status = 403, description = "Exec is off (`exec_disabled`) or the key lacks the exec scope", body = ErrorBody)))]
 async fn list_sessions(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     enabled(&state)?;

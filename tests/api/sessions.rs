@@ -497,6 +497,14 @@ fn sessions_beyond_max_sessions_get_429_until_one_ends() {
     );
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.body["result"], json!("'hi!'"), "{}", reply.body);
+    // `env`, as session creation spells it, is accepted too.
+    let reply = call(
+        &app,
+        "POST",
+        "/api/interpreter/execute",
+        Some(&json!({"code": "import os\nos.environ['GREETING']", "env": {"GREETING": "yo"}})),
+    );
+    assert_eq!(reply.body["result"], json!("'yo'"), "{}", reply.body);
     create(&app);
 }
 
@@ -517,6 +525,15 @@ fn session_files_stay_inside_the_session_folder() {
         Some(&json!({"n": 5})),
     );
     assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        (
+            &reply.body["path"],
+            &reply.body["kind"],
+            &reply.body["size"]
+        ),
+        (&json!("in/data.json"), &json!("file"), &json!(7)),
+        "the written file, shaped like a listed one"
+    );
     let code = format!(
         "import json, os\nn = json.load(open('in/data.json'))['n']\nopen('out.txt', 'w').write(str(n * 2))\n\
          os.symlink('{}', 'link')\nos.symlink('{}', 'dir_link')\nn",
