@@ -8,6 +8,8 @@ pub mod api;
 pub mod catalog;
 /// Command line: `serve`, `scan`, `openapi` and `import-original`.
 pub mod cli;
+/// Timestamps in the catalog's text form.
+pub mod clock;
 /// Typed configuration, read in one place.
 pub mod config;
 /// Per-script dependency caches: normalised sets, installs, the run environment.

@@ -3,7 +3,7 @@
 //! timeout per attempt and a couple of retries. A failed delivery is logged, never fatal.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -85,7 +85,7 @@ impl RunFinished {
             duration_ms: Some(0),
             exit_code: Some(0),
             error: None,
-            finished_at: Some(utc_timestamp(SystemTime::now())),
+            finished_at: Some(crate::clock::now_text()),
             url: format!("{}/api/runs/0", base_url.unwrap_or("")),
         }
     }
@@ -306,46 +306,9 @@ fn host_of(url: &str) -> String {
         .unwrap_or_default()
 }
 
-/// `time` as the catalog writes timestamps: `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC).
-pub fn utc_timestamp(time: SystemTime) -> String {
-    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
-    // Days since 1970-01-01 to a civil date (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60,
-        since.subsec_millis()
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn timestamps_match_the_catalog_format() {
-        let cases = [
-            (0, "1970-01-01T00:00:00.000Z"),
-            (951_827_696_789, "2000-02-29T12:34:56.789Z"),
-            (1_767_225_599_999, "2025-12-31T23:59:59.999Z"),
-        ];
-        for (millis, want) in cases {
-            let time = UNIX_EPOCH + Duration::from_millis(millis);
-            assert_eq!(utc_timestamp(time), want, "{millis}");
-        }
-    }
 
     #[test]
     fn only_failures_that_may_pass_later_are_retried() {

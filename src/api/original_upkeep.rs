@@ -85,7 +85,7 @@ struct GatewayLogsView {
 }
 
 fn today() -> String {
-    crate::webhook::utc_timestamp(std::time::SystemTime::now())[..10].to_string()
+    crate::clock::now_text()[..10].to_string()
 }
 
 fn checked_date(date: Option<&str>) -> Result<String, ApiError> {

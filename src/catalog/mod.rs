@@ -3,6 +3,7 @@
 
 #[cfg(test)]
 pub mod builders;
+#[cfg(test)]
 mod clock;
 mod deps;
 mod keys;

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
+use crate::clock::utc_timestamp;
 use crate::deps::RunDeps;
 use crate::process::{WorkerChild, WorkerKill};
-use crate::webhook::utc_timestamp;
 
 use super::worker::{self, Bounds, CallReply, CallStatus};
 use super::SessionError;
