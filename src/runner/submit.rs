@@ -177,6 +177,11 @@ impl Runner {
             .script(script_id)
             .await?
             .ok_or(RunError::ScriptNotFound(script_id))?;
+        Self::enabled(script)
+    }
+
+    /// `script`, if it may run (an operator can disable a script without removing it).
+    pub fn enabled(script: Script) -> Result<Script, RunError> {
         if !script.enabled {
             return Err(RunError::Disabled(script.path));
         }

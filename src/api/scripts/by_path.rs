@@ -15,6 +15,7 @@ use super::run::{run_with_body, run_with_query, AcceptedView, RunOptionsRequest,
 use crate::api::events;
 use crate::api::lookup::find_script_at;
 use crate::api::{resource, AppState, Gate};
+use crate::runner::Runner;
 
 /// Registered before the `/scripts/{id}` routes.
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
@@ -146,14 +147,16 @@ async fn get_script_at(
 /// part is refused with 400 `invalid_path` rather than looked up: no script has such a path,
 /// and a client that sent one meant something else.
 fn checked<'a>(request: &HttpRequest, address: &'a str) -> Result<&'a str, ApiError> {
-    let raw = request.uri().path().to_ascii_lowercase();
+    let encoded_separator = request.uri().path().as_bytes().windows(3).any(|w| {
+        w[0] == b'%' && (w[1..].eq_ignore_ascii_case(b"2f") || w[1..].eq_ignore_ascii_case(b"5c"))
+    });
     let refuse = |why: &str| {
         Err(ApiError::new(
             ErrorCode::InvalidPath,
             format!("{why}: {address:?}; a script path is names joined by a plain /, as GET /api/scripts lists it"),
         ))
     };
-    if raw.contains("%2f") || raw.contains("%5c") {
+    if encoded_separator {
         return refuse("a script path has no encoded separator (%2F, %5C)");
     }
     if address.contains(['\\', '\0']) {
@@ -172,5 +175,5 @@ fn checked<'a>(request: &HttpRequest, address: &'a str) -> Result<&'a str, ApiEr
 async fn runnable_at(state: &AppState, address: &str) -> Result<crate::catalog::Script, ApiError> {
     await_first_scan(state, Wanted::Path(address)).await?;
     let script = find_script_at(state, address).await?;
-    Ok(state.runner.runnable(script.id).await?)
+    Ok(Runner::enabled(script)?)
 }
