@@ -4,6 +4,7 @@
 //! in memory only: a restarted gateway kills what a killed one left and starts empty.
 
 mod files;
+mod folder;
 mod launch;
 mod session;
 mod worker;
@@ -31,8 +32,6 @@ use worker::Bounds;
 /// The workers sessions run, shipped inside the binary.
 const PYTHON_WORKER: &str = include_str!("python_worker.py");
 const NODE_WORKER: &str = include_str!("node_worker.js");
-/// Largest file read through the API.
-const MAX_FILE_READ: u64 = 256 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -363,41 +362,4 @@ impl SessionManager {
             }
         });
     }
-
-    pub async fn list_files(&self, id: &str) -> Result<Vec<FileEntry>, SessionError> {
-        let work = self.find(id)?.work();
-        blocking(move || files::list(&work)).await
-    }
-
-    pub async fn read_file(&self, id: &str, path: String) -> Result<Vec<u8>, SessionError> {
-        let work = self.find(id)?.work();
-        blocking(move || files::read(&work, &path, MAX_FILE_READ)).await
-    }
-
-    pub async fn write_file(
-        &self,
-        id: &str,
-        path: String,
-        bytes: Vec<u8>,
-    ) -> Result<u64, SessionError> {
-        let work = self.find(id)?.work();
-        let owner = process::contain::current()
-            .run_as()
-            .map(|user| (user.uid, user.gid));
-        blocking(move || files::write(&work, &path, &bytes, owner)).await
-    }
-
-    pub async fn delete_file(&self, id: &str, path: String) -> Result<(), SessionError> {
-        let work = self.find(id)?.work();
-        blocking(move || files::delete(&work, &path)).await
-    }
-}
-
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, FileError> + Send + 'static,
-) -> Result<T, SessionError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| SessionError::Io(std::io::Error::other(e)))?
-        .map_err(SessionError::File)
 }
