@@ -4,7 +4,7 @@
 #[cfg(test)]
 pub mod builders;
 #[cfg(test)]
-mod clock;
+mod clock_tests;
 mod deps;
 mod keys;
 mod manage;
