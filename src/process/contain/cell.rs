@@ -21,7 +21,8 @@ pub struct Cell {
     limits: CellLimits,
     /// The kernel's counters only grow: what they held when this cell's current tree began.
     baseline: Counters,
-    /// Open where the cell was made here (a cell found from an earlier start is read by path).
+    /// Open where the cell was made here; a cell found from an earlier start is only emptied
+    /// and removed, never handed a tree, so it has none.
     counter_files: Option<CounterFiles>,
 }
 
@@ -167,11 +168,9 @@ impl Cell {
     /// `cgroup.procs` at once but counts against `pids.max` until it is reaped, so a cell
     /// handed to the next tree before that would start it short of processes.
     pub(super) fn is_released(&self) -> bool {
-        let current = match &self.counter_files {
-            Some(files) => read_from_start(&files.pids_current),
-            None => fs::read_to_string(self.dirs[0].join("pids.current")),
-        };
-        current.is_ok_and(|n| n.trim() == "0")
+        self.counter_files.as_ref().is_some_and(|files| {
+            read_from_start(&files.pids_current).is_ok_and(|n| n.trim() == "0")
+        })
     }
 
     pub fn limits(&self) -> CellLimits {
@@ -185,19 +184,13 @@ impl Cell {
     /// Which caps the kernel enforced on the tree that just ended (the OOM killer acted, a
     /// fork failed at the process cap); the cell is then ready for the next tree.
     pub fn settle(&mut self) -> Enforced {
-        let (oom_kills, process_cap_hits) = match &self.counter_files {
-            Some(files) => (
-                read_from_start(&files.oom_kills),
-                read_from_start(&files.process_cap_hits),
-            ),
-            None => (
-                fs::read_to_string(self.oom_file()),
-                fs::read_to_string(self.dirs[0].join("pids.events")),
-            ),
+        let Some(files) = &self.counter_files else {
+            return Enforced::default();
         };
+        let read = |file| read_from_start(file).unwrap_or_default();
         let now = Counters {
-            oom_kills: counter(&oom_kills.unwrap_or_default(), "oom_kill"),
-            process_cap_hits: counter(&process_cap_hits.unwrap_or_default(), "max"),
+            oom_kills: counter(&read(&files.oom_kills), "oom_kill"),
+            process_cap_hits: counter(&read(&files.process_cap_hits), "max"),
         };
         let enforced = Enforced {
             memory: now.oom_kills > self.baseline.oom_kills,
