@@ -36,7 +36,7 @@ pub enum WebhookError {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunFinished {
     pub event: &'static str,
-    pub script_id: i64,
+    pub script_id: Option<i64>,
     pub path: String,
     pub run_id: i64,
     pub status: RunStatus,
@@ -78,7 +78,7 @@ impl RunFinished {
     pub fn sample(base_url: Option<&str>) -> RunFinished {
         RunFinished {
             event: "test",
-            script_id: 0,
+            script_id: Some(0),
             path: "python/example.py".into(),
             run_id: 0,
             status: RunStatus::Success,
@@ -188,7 +188,11 @@ impl Notifier {
     }
 
     async fn notify(&self, target: &Target, run: &Run) {
-        match self.catalog.script(run.script_id).await {
+        // Notifications are a script's choice; an ad-hoc run has no script to make it.
+        let Some(script_id) = run.script_id else {
+            return;
+        };
+        match self.catalog.script(script_id).await {
             Ok(Some(script)) if script.notify_enabled => {}
             Ok(_) => return,
             Err(error) => {

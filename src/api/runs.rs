@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use crate::catalog::{Run, RunFilter, RunStatus};
+use crate::catalog::{Run, RunFilter, RunKind, RunStatus};
 use crate::error::{ApiError, ErrorBody, ErrorCode};
-use crate::openapi::schemas::RunStatusName;
+use crate::openapi::schemas::{RunKindName, RunStatusName};
 use crate::runner;
 
 use super::lookup::{find_run, instant, page_bounds};
@@ -152,8 +152,12 @@ impl RunResultFields {
 #[schema(as = Run)]
 pub struct RunView {
     id: i64,
-    script_id: i64,
+    /// Null for an ad-hoc run (`kind: "exec"`).
+    script_id: Option<i64>,
+    /// The script's path, or `exec:python` / `exec:node` for an ad-hoc run.
     script_path: String,
+    #[schema(value_type = RunKindName)]
+    kind: RunKind,
     #[schema(value_type = RunStatusName)]
     status: RunStatus,
     /// The parameters as the script got them (files as `{"file", "size"}`).
@@ -173,6 +177,7 @@ pub fn run_view(run: &Run) -> RunView {
         id: run.id,
         script_id: run.script_id,
         script_path: run.script_path.clone(),
+        kind: run.kind,
         status: run.status,
         params: run.params.clone(),
         queued_at: run.queued_at.clone(),
@@ -198,6 +203,9 @@ struct RunPageView {
 struct ListRunsRequest {
     /// Only runs of this script.
     script_id: Option<i64>,
+    /// Only script runs (`script`) or only ad-hoc runs (`exec`).
+    #[param(value_type = Option<RunKindName>)]
+    kind: Option<String>,
     /// Only runs in this state.
     #[param(value_type = Option<RunStatusName>)]
     status: Option<String>,
@@ -241,6 +249,13 @@ async fn list_runs(
             ))
         })?),
     };
+    let kind = match query.kind.as_deref().filter(|k| !k.is_empty()) {
+        None => None,
+        Some(text) => Some(
+            RunKind::parse(text)
+                .ok_or_else(|| invalid(format!("kind must be script or exec, not {text:?}")))?,
+        ),
+    };
     let (page, page_size) = page_bounds(query.page, query.page_size)?;
     let since = instant("since", query.since)?;
     let until = instant("until", query.until)?;
@@ -248,6 +263,7 @@ async fn list_runs(
         .catalog
         .list_runs(RunFilter {
             script_id: query.script_id,
+            kind,
             status,
             since,
             until,
@@ -446,7 +462,7 @@ mod tests {
 
     fn run(status: RunStatus) -> Run {
         Run {
-            script_id: 3,
+            script_id: Some(3),
             script_path: "python/hello.py".into(),
             status,
             params: Some(json!({"name": "Bob"})),

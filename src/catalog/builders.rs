@@ -5,14 +5,15 @@ use serde_json::json;
 
 use crate::domain::Runtime;
 
-use super::{Run, RunEnd, RunStatus, ScriptUpsert};
+use super::{Run, RunEnd, RunKind, RunStatus, ScriptUpsert};
 
 /// A successful run of `python/a.py` (script 1) with nothing recorded besides its exit code.
 pub fn run(id: i64) -> Run {
     Run {
         id,
-        script_id: 1,
+        script_id: Some(1),
         script_path: "python/a.py".into(),
+        kind: RunKind::Script,
         status: RunStatus::Success,
         params: None,
         ignored_params: vec![],

@@ -82,3 +82,39 @@ fn recording_and_finishing_a_run_build_no_temporary_b_tree() {
         );
     }
 }
+
+#[test]
+fn ad_hoc_runs_have_no_script_and_say_so_and_older_runs_stay_script_runs() {
+    let mut conn = Connection::open_in_memory().unwrap();
+    MIGRATIONS.to_version(&mut conn, 10).unwrap();
+    conn.execute_batch(
+        "INSERT INTO scripts (path, name, runtime, load_status, file_hash) VALUES ('python/a.py', 'a', 'python', 'ok', 'h');
+         INSERT INTO runs (script_id, script_path, status) VALUES (1, 'python/a.py', 'success');
+         INSERT INTO runs (script_id, script_path, status) VALUES (1, 'python/a.py', 'error');
+         DELETE FROM runs WHERE id = 2;",
+    )
+    .unwrap();
+    MIGRATIONS.to_latest(&mut conn).unwrap();
+
+    let kind: String = conn
+        .query_row("SELECT kind FROM runs WHERE id = 1", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(kind, "script");
+    conn.execute(
+        "INSERT INTO runs (script_id, script_path, status, kind) VALUES (NULL, 'exec:python', 'running', 'exec')",
+        [],
+    )
+    .unwrap();
+    assert_eq!(
+        conn.last_insert_rowid(),
+        3,
+        "ids of deleted runs are never reused"
+    );
+    for (script_id, kind) in [("NULL", "script"), ("1", "exec"), ("NULL", "other")] {
+        let refused = conn.execute(
+            &format!("INSERT INTO runs (script_id, script_path, status, kind) VALUES ({script_id}, 'x', 'running', '{kind}')"),
+            [],
+        );
+        assert!(refused.is_err(), "script_id {script_id} with kind {kind}");
+    }
+}

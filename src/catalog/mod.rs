@@ -33,7 +33,7 @@ pub use keys::{ApiKeyRecord, KeyMatch};
 pub use manage::ScriptPatch;
 pub use original::{read_original, OriginalDatabase, OriginalScript};
 pub use retention::PrunedRun;
-pub use runs::{NewRun, Run, RunEnd, RunFile, RunFilter, RunStatus};
+pub use runs::{NewRun, Run, RunEnd, RunFile, RunFilter, RunKind, RunStatus};
 pub use scripts::{LoadStatus, Page, Script, ScriptFilter, ScriptIndexEntry, ScriptUpsert};
 
 static MIGRATIONS_DIR: Dir = include_dir!("$CARGO_MANIFEST_DIR/migrations");

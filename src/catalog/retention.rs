@@ -82,7 +82,7 @@ mod tests {
 
     fn add_run(conn: &mut Conn, script_id: i64, finished: bool) -> i64 {
         let new = NewRun {
-            script_id,
+            script_id: Some(script_id),
             script_path: "python/x.py".into(),
             params: json!({}),
             ignored_params: vec![],

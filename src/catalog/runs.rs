@@ -51,6 +51,29 @@ impl RunStatus {
     }
 }
 
+/// What a run executes: a script from the catalog, or code sent with the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunKind {
+    Script,
+    Exec,
+}
+
+impl RunKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunKind::Script => "script",
+            RunKind::Exec => "exec",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RunKind> {
+        [RunKind::Script, RunKind::Exec]
+            .into_iter()
+            .find(|k| k.as_str() == text)
+    }
+}
+
 /// A file a run left in its working directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunFile {
@@ -61,7 +84,8 @@ pub struct RunFile {
 /// A run about to start.
 #[derive(Debug, Clone)]
 pub struct NewRun {
-    pub script_id: i64,
+    /// None for an ad-hoc run (its kind is `exec`).
+    pub script_id: Option<i64>,
     pub script_path: String,
     pub params: Value,
     pub ignored_params: Vec<String>,
@@ -90,8 +114,11 @@ pub struct RunEnd {
 #[derive(Debug, Clone)]
 pub struct Run {
     pub id: i64,
-    pub script_id: i64,
+    /// None for an ad-hoc run.
+    pub script_id: Option<i64>,
+    /// The script's path, or `exec:python` / `exec:node` for an ad-hoc run.
     pub script_path: String,
+    pub kind: RunKind,
     pub status: RunStatus,
     pub params: Option<Value>,
     pub ignored_params: Vec<String>,
@@ -115,6 +142,7 @@ pub struct Run {
 #[derive(Debug, Clone, Default)]
 pub struct RunFilter {
     pub script_id: Option<i64>,
+    pub kind: Option<RunKind>,
     pub status: Option<RunStatus>,
     /// Only runs queued at or after this instant (ISO 8601, compared in UTC).
     pub since: Option<String>,
@@ -124,7 +152,8 @@ pub struct RunFilter {
     pub page_size: u32,
 }
 
-const RUN_COLUMNS: &str = "id, script_id, script_path, status, params, ignored_params, run_dir,
+const RUN_COLUMNS: &str =
+    "id, script_id, script_path, kind, status, params, ignored_params, run_dir,
     queued_at, started_at, finished_at, duration_ms, exit_code, data, stdout_preview, output_file,
     output_size, output_content_type, stderr, files, error_code, error_message";
 
@@ -142,6 +171,7 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Run> {
         id: row.get("id")?,
         script_id: row.get("script_id")?,
         script_path: row.get("script_path")?,
+        kind: RunKind::parse(&row.get::<_, String>("kind")?).unwrap_or(RunKind::Script),
         status: RunStatus::parse(&status).unwrap_or(RunStatus::Error),
         params: json_column(row, "params")?,
         ignored_params: json_column(row, "ignored_params")?.unwrap_or_default(),
@@ -167,9 +197,10 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Run> {
 pub fn insert(conn: &Connection, run: &NewRun, queued: bool) -> Result<i64, CatalogError> {
     conn.prepare_cached(
         "INSERT INTO runs (script_id, script_path, status, params, ignored_params, queued_at,
-                           started_at)
+                           started_at, kind)
          VALUES (?1, ?2, CASE WHEN ?5 THEN 'queued' ELSE 'running' END, ?3, ?4, ?6,
-                 CASE WHEN ?5 THEN NULL ELSE ?6 END)",
+                 CASE WHEN ?5 THEN NULL ELSE ?6 END,
+                 CASE WHEN ?1 IS NULL THEN 'exec' ELSE 'script' END)",
     )?
     .execute(params![
         run.script_id,
@@ -281,12 +312,22 @@ pub fn list(conn: &Connection, filter: &RunFilter) -> Result<Page<Run>, CatalogE
     // `queued_at` is stored as `%Y-%m-%dT%H:%M:%fZ`: bounds in that same form compare as text.
     let conditions = "(?1 IS NULL OR script_id = ?1) AND (?2 IS NULL OR status = ?2)
         AND (?3 IS NULL OR queued_at >= strftime('%Y-%m-%dT%H:%M:%fZ', ?3))
-        AND (?4 IS NULL OR queued_at < strftime('%Y-%m-%dT%H:%M:%fZ', ?4))";
+        AND (?4 IS NULL OR queued_at < strftime('%Y-%m-%dT%H:%M:%fZ', ?4))
+        AND (?7 IS NULL OR kind = ?7)";
     let status = filter.status.map(RunStatus::as_str);
+    let kind = filter.kind.map(RunKind::as_str);
     let (since, until) = (filter.since.as_deref(), filter.until.as_deref());
     let total: i64 = conn.query_row(
         &format!("SELECT COUNT(*) FROM runs WHERE {conditions}"),
-        params![filter.script_id, status, since, until],
+        params![
+            filter.script_id,
+            status,
+            since,
+            until,
+            None::<i64>,
+            None::<i64>,
+            kind
+        ],
         |r| r.get(0),
     )?;
     let offset = i64::from(filter.page.saturating_sub(1)) * i64::from(filter.page_size);
@@ -302,7 +343,8 @@ pub fn list(conn: &Connection, filter: &RunFilter) -> Result<Page<Run>, CatalogE
                 since,
                 until,
                 filter.page_size,
-                offset
+                offset,
+                kind
             ],
             run_from_row,
         )?
@@ -351,7 +393,7 @@ mod tests {
     fn a_finished_run_updates_its_script() {
         let (_dir, mut conn, script_id) = setup();
         let new = NewRun {
-            script_id,
+            script_id: Some(script_id),
             script_path: "python/a.py".into(),
             params: json!({"n": 1}),
             ignored_params: vec!["x".into()],
@@ -386,7 +428,7 @@ mod tests {
     fn runs_are_listed_newest_first_with_filters() {
         let (_dir, mut conn, script_id) = setup();
         let new = NewRun {
-            script_id,
+            script_id: Some(script_id),
             script_path: "python/a.py".into(),
             params: json!({}),
             ignored_params: vec![],
@@ -452,7 +494,7 @@ mod lifecycle_tests {
         };
         scripts::upsert(&conn, &upsert).unwrap();
         let new = NewRun {
-            script_id: 1,
+            script_id: Some(1),
             script_path: "python/a.py".into(),
             params: json!({}),
             ignored_params: vec![],

@@ -8,7 +8,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::RefOr;
 use utoipa::{PartialSchema, ToSchema};
 
-use crate::catalog::{LoadStatus, RunStatus};
+use crate::catalog::{LoadStatus, RunKind, RunStatus};
 use crate::domain::{ParamType, Runtime};
 
 fn string_enum<I: IntoIterator<Item = &'static str>>(values: I) -> RefOr<Schema> {
@@ -67,6 +67,21 @@ impl PartialSchema for RunStatusName {
 impl ToSchema for RunStatusName {
     fn name() -> Cow<'static, str> {
         "RunStatus".into()
+    }
+}
+
+/// What a run executed: a script (`script`) or code sent to `POST /api/exec` (`exec`).
+pub struct RunKindName;
+
+impl PartialSchema for RunKindName {
+    fn schema() -> RefOr<Schema> {
+        string_enum([RunKind::Script, RunKind::Exec].map(RunKind::as_str))
+    }
+}
+
+impl ToSchema for RunKindName {
+    fn name() -> Cow<'static, str> {
+        "RunKind".into()
     }
 }
 

@@ -261,7 +261,7 @@ fn schema_of(script: &Script) -> Result<ArgsMap, RunError> {
 
 fn new_run(script: &Script, args: &RunArgs) -> NewRun {
     NewRun {
-        script_id: script.id,
+        script_id: Some(script.id),
         script_path: script.path.clone(),
         params: serde_json::Value::Object(args.recorded.clone()),
         ignored_params: args.ignored.clone(),

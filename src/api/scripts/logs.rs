@@ -166,7 +166,7 @@ mod tests {
 
     fn run(id: i64, status: RunStatus) -> Run {
         Run {
-            script_id: 3,
+            script_id: Some(3),
             status,
             queued_at: "T0".into(),
             started_at: Some("T1".into()),

@@ -52,7 +52,8 @@ pub struct RunResultView {
     status: ResultStatus,
     #[schema(value_type = RunStatusName)]
     run_status: RunStatus,
-    script_id: i64,
+    /// Null for an ad-hoc run.
+    script_id: Option<i64>,
     run_id: i64,
     #[serde(flatten)]
     result: RunResultFields,

@@ -10,7 +10,8 @@ const LIVE = new Set(['queued', 'running']);
 export async function render(main, [id]) {
   const abort = new AbortController();
   const run = await api(`/api/runs/${id}`);
-  const script = await api(`/api/scripts/${run.script_id}`).catch(() => null);
+  // An ad-hoc run (`kind: "exec"`) has no script behind it.
+  const script = run.script_id == null ? null : await api(`/api/scripts/${run.script_id}`).catch(() => null);
   const status = h('span', { id: 'run-status' }, badge(run.status));
   const facts = h('div', { id: 'run-facts' }, factsTable(run));
   const body = h('div', { id: 'run-body' });
@@ -18,8 +19,9 @@ export async function render(main, [id]) {
   mount(main,
     h('p', { class: 'crumbs' }, h('a', { href: '#/runs' }, 'Runs'), ' / ', `#${run.id}`),
     h('div', { class: 'page-head' }, h('h1', {}, `Run #${run.id} `, status), actions),
-    h('p', {}, 'Script ', script ? h('a', { href: `#/scripts/${run.script_id}` }, script.alias || script.name)
-      : h('span', { class: 'mono' }, run.script_path), ' ', h('span', { class: 'muted mono' }, run.script_path)),
+    run.kind === 'exec' ? h('p', {}, 'Ad-hoc code ', h('span', { class: 'mono' }, run.script_path))
+      : h('p', {}, 'Script ', script ? h('a', { href: `#/scripts/${run.script_id}` }, script.alias || script.name)
+        : h('span', { class: 'mono' }, run.script_path), ' ', h('span', { class: 'muted mono' }, run.script_path)),
     facts,
     run.params && Object.keys(run.params).length ? h('section', { class: 'card' }, h('h2', {}, 'Parameters'), jsonTree(run.params)) : null,
     body);
@@ -100,6 +102,7 @@ function factsTable(run) {
 const hasFiles = (params) => Object.values(params || {}).some((v) => v && typeof v === 'object' && 'file' in v && 'size' in v);
 
 function rerunButtons(run, script) {
+  if (run.kind === 'exec') return [];
   const canRerun = script && script.load_status === 'ok' && !hasFiles(run.params);
   return [
     h('button', {

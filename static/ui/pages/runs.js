@@ -55,7 +55,8 @@ export async function render(main, _params, query) {
     h('p', { class: 'muted' }, `${found.total} runs`),
     found.items.length ? table(['Run', 'Script', 'Status', 'Queued', 'Duration', 'Exit'], found.items.map((r) => h('tr', {},
       h('td', {}, h('a', { href: `#/runs/${r.id}` }, `#${r.id}`)),
-      h('td', { 'data-label': 'Script' }, h('a', { href: `#/scripts/${r.script_id}` }, names.get(r.script_id) || r.script_path)),
+      h('td', { 'data-label': 'Script' }, r.script_id == null ? h('span', { class: 'mono' }, r.script_path)
+        : h('a', { href: `#/scripts/${r.script_id}` }, names.get(r.script_id) || r.script_path)),
       h('td', { 'data-label': 'Status' }, badge(r.status)),
       h('td', { 'data-label': 'Queued' }, when(r.queued_at)),
       h('td', { 'data-label': 'Duration' }, duration(r.duration_ms)),
