@@ -268,6 +268,7 @@ impl From<RunError> for ApiError {
             RunError::Deps(error) => ApiError::from(error),
             RunError::NotLoadable { .. } => ApiError::new(ErrorCode::SchemaNotLoadable, message),
             RunError::InvalidOption(_) => ApiError::new(ErrorCode::InvalidQuery, message),
+            RunError::InvalidRequest(_) => ApiError::new(ErrorCode::InvalidRequest, message),
             RunError::ScriptChanged { .. } => ApiError::new(ErrorCode::ScriptChanged, message),
             RunError::InterpreterMissing(_) => {
                 ApiError::new(ErrorCode::InterpreterUnavailable, message)

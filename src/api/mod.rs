@@ -5,6 +5,7 @@ mod deps;
 mod deps_views;
 mod docs;
 mod events;
+mod exec;
 mod health;
 mod http_errors;
 mod keys;
@@ -92,6 +93,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(original::configure)
                 .configure(original_upkeep::configure)
                 .configure(system::configure)
+                .configure(exec::configure)
                 .configure(sessions::configure)
                 .configure(session_files::configure)
                 // Unknown `/api` routes reveal nothing, not even to a run key.
@@ -126,6 +128,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         original_upkeep::OriginalUpkeepApi::openapi(),
         settings::SettingsApi::openapi(),
         system::SystemApi::openapi(),
+        exec::ExecApi::openapi(),
         sessions::SessionsApi::openapi(),
         session_files::SessionFilesApi::openapi(),
     ]

@@ -64,7 +64,7 @@ pub async fn read_body(
 
 /// The whole body, refused before reading when its announced length is over `limit`
 /// and as soon as it grows past `limit` when it comes in chunks.
-async fn read_limited(
+pub(super) async fn read_limited(
     request: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,

@@ -118,15 +118,25 @@ impl DepsManager {
         script_file: &Path,
         cache: Option<&Path>,
     ) -> Vec<(OsString, OsString)> {
+        let esm = runtime == Runtime::Js && env::is_es_module(&self.scripts_repo, script_file);
+        self.env_with(runtime, cache, esm)
+    }
+
+    /// The variables for an optional cache folder and the shared set; `esm_resolve` adds
+    /// the hook that lets ES-module `import` find them.
+    pub(super) fn env_with(
+        &self,
+        runtime: Runtime,
+        cache: Option<&Path>,
+        esm_resolve: bool,
+    ) -> Vec<(OsString, OsString)> {
         let shared = self.store.shared_path(runtime);
         let shared = shared
             .join(super::store::MARKER)
             .is_file()
             .then_some(shared.as_path());
         let hook = match runtime {
-            Runtime::Js if env::is_es_module(&self.scripts_repo, script_file) => {
-                self.provided.esm_hook.as_deref()
-            }
+            Runtime::Js if esm_resolve => self.provided.esm_hook.as_deref(),
             _ => None,
         };
         let provided = env::Provided {
@@ -207,7 +217,7 @@ impl DepsManager {
     }
 
     /// Writes `last_used_at` in the background, at most once a minute per cache.
-    fn touch(&self, key: &DepsKey) {
+    pub(super) fn touch(&self, key: &DepsKey) {
         let now = Instant::now();
         {
             let mut touched = self

@@ -45,6 +45,21 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
+    /// Arguments built elsewhere than from a schema (an ad-hoc run's), with the positions
+    /// in `argv` that hold uploaded files' paths.
+    pub fn new(
+        argv: Vec<OsString>,
+        recorded: Map<String, Value>,
+        file_positions: Vec<usize>,
+    ) -> RunArgs {
+        RunArgs {
+            argv,
+            recorded,
+            ignored: Vec::new(),
+            file_positions,
+        }
+    }
+
     /// Points upload arguments at their new home after the upload folder moved from `from` to `to`.
     pub fn relocate_uploads(&mut self, from: &Path, to: &Path) {
         for &position in &self.file_positions {

@@ -6,6 +6,7 @@ use crate::catalog::{Catalog, CatalogError, Run, RunEnd, RunFile};
 use crate::process::{self, Stream};
 
 use super::outcome;
+use super::subject::PlacedInput;
 use super::workspace::{self, RunDir};
 
 const PREVIEW_BYTES: usize = 4 * 1024;
@@ -16,6 +17,8 @@ pub struct Leftovers {
     pub raw_stdout: Option<Vec<u8>>,
     /// Every line printed, in order, for clients that replay the run later.
     pub lines: Vec<(Stream, String)>,
+    /// Input files put in the working folder; listed as the run's files only if changed.
+    pub inputs: Vec<PlacedInput>,
 }
 
 /// Tidies the folder, fills in what `end` says about the stored output and files, and
@@ -64,7 +67,8 @@ fn tidy(run_dir: &RunDir, leftovers: Leftovers) -> Tidied {
         .raw_stdout
         .and_then(|stdout| store_raw_output(&stdout, run_dir));
     let event_log = super::event_log::keep(run_dir, &leftovers.lines);
-    let files = workspace::collect_files(&run_dir.work());
+    let mut files = workspace::collect_files(&run_dir.work());
+    files.retain(|file| !unchanged_input(&run_dir.work(), file, &leftovers.inputs));
     // Scratch files go at once; an empty scratch folder stays until the run's folder goes
     // (removing it would cost a journal write on every run).
     let tmp = run_dir.tmp();
@@ -86,6 +90,18 @@ fn tidy(run_dir: &RunDir, leftovers: Leftovers) -> Tidied {
         raw,
         event_log,
     }
+}
+
+/// Whether `file` is an input file the run left as it was given.
+fn unchanged_input(work: &std::path::Path, file: &RunFile, inputs: &[PlacedInput]) -> bool {
+    inputs.iter().any(|input| {
+        input.name == file.name
+            && input.size == file.size
+            && std::fs::symlink_metadata(work.join(&file.name))
+                .ok()
+                .and_then(|m| m.modified().ok())
+                == input.modified
+    })
 }
 
 /// Non-JSON stdout is kept as a file with a content type sniffed from its bytes.

@@ -33,7 +33,7 @@ pub fn preview_environment(
     };
     RunEnvironmentView {
         cwd: run_dir.work(),
-        env: run_env(child_path, &run_dir, PREVIEW_RUN_ID, script, base_url),
+        env: run_env(child_path, &run_dir, PREVIEW_RUN_ID, Some(script), base_url),
     }
 }
 
@@ -44,15 +44,18 @@ pub fn run_env(
     child_path: &OsStr,
     run_dir: &RunDir,
     run_id: &str,
-    script: &Script,
+    script: Option<&Script>,
     base_url: Option<&str>,
 ) -> Vec<(OsString, OsString)> {
     let mut env = process::clean_env(child_path, &run_dir.work());
     env.retain(|(key, _)| key != "TMPDIR");
     env.push(("TMPDIR".into(), run_dir.tmp().into_os_string()));
     env.push(("SG_RUN_ID".into(), run_id.into()));
-    env.push(("SG_SCRIPT_ID".into(), script.id.to_string().into()));
-    env.push(("SG_SCRIPT_PATH".into(), script.path.clone().into()));
+    // An ad-hoc run has no script to name.
+    if let Some(script) = script {
+        env.push(("SG_SCRIPT_ID".into(), script.id.to_string().into()));
+        env.push(("SG_SCRIPT_PATH".into(), script.path.clone().into()));
+    }
     if let Some(base_url) = base_url {
         env.push(("SG_BASE_URL".into(), base_url.into()));
     }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::catalog::{Catalog, Run, RunEnd, RunStatus, Script};
+use crate::catalog::{Catalog, Run, RunEnd, RunStatus};
 use crate::config::RunSettings;
 use crate::deps::{DepsError, DepsManager};
 use crate::domain::RunArgs;
@@ -19,6 +19,7 @@ use super::environment::run_env;
 use super::live::LiveObserver;
 use super::outcome::{self, LimitsInForce, Printed};
 use super::registry::ActiveRun;
+use super::subject::Subject;
 use super::workspace::{RunDir, Staging};
 use super::RunError;
 
@@ -44,7 +45,7 @@ pub struct Execution {
     pub active: Arc<ActiveRun>,
     pub entry: Entry,
     pub run_dir: RunDir,
-    pub script: Script,
+    pub subject: Subject,
     pub args: RunArgs,
     pub folder: Folder,
     pub launch: Launch,
@@ -58,7 +59,7 @@ impl Execution {
             active,
             entry,
             run_dir,
-            script,
+            subject,
             mut args,
             folder,
             launch,
@@ -78,17 +79,22 @@ impl Execution {
             Folder::Later(staging) => make_folder_async(&run_dir, staging).await,
             Folder::Made(made) => made,
         };
-        match made {
-            Ok(Some(staged_root)) => args.relocate_uploads(&staged_root, &run_dir.uploads()),
-            Ok(None) => {}
+        let placed = made.and_then(|staged_root| {
+            if let Some(staged_root) = &staged_root {
+                args.relocate_uploads(staged_root, &run_dir.uploads());
+            }
+            subject.place_inputs(staged_root.as_deref(), &run_dir.uploads(), &run_dir.work())
+        });
+        let inputs = match placed {
+            Ok(inputs) => inputs,
             Err(error) => {
                 let end = failed_to_start(format!("cannot prepare the run folder: {error}"));
                 return Ok(catalog.finish_run(run_id, end).await?);
             }
-        }
-        // Installs the script's dependency set if its cache is missing (a second run of the
+        };
+        // Installs the run's dependency set if its cache is missing (a second run of the
         // same set waits for that install); the lease keeps cleanup away until the run ends.
-        let run_deps = match deps.prepare_for_run(&script).await {
+        let run_deps = match subject.prepare_deps(&deps).await {
             Ok(run_deps) => run_deps,
             Err(error) => {
                 return Ok(catalog
@@ -97,15 +103,16 @@ impl Execution {
             }
         };
         // A queued run may start long after it was accepted: the file is checked again.
-        if let Err(reason) = super::script_file::check(&launch.scripts_repo, &script.path) {
-            let end = failed_to_start(format!(
-                "{} changed since it was scanned and is not run: {reason}",
-                script.path
-            ));
-            return Ok(catalog.finish_run(run_id, end).await?);
+        if let Some(reason) = subject.changed_since_accepted(&launch.scripts_repo) {
+            return Ok(catalog.finish_run(run_id, failed_to_start(reason)).await?);
         }
-        let mut spec = process_spec(&launch, &script, &args, &run_dir, run_id);
+        let mut spec = process_spec(&launch, &subject, &args, &run_dir, run_id);
         run_deps.apply_to(&mut spec.env);
+        // The caller's own variables come last: they win over the packages' search paths.
+        for (key, value) in subject.extra_env() {
+            spec.env.retain(|(k, _)| k != key);
+            spec.env.push((key.clone(), value.clone()));
+        }
         let observer = LiveObserver {
             live: active.live.clone(),
             on_spawn: pid_recorder(&catalog, &active),
@@ -117,6 +124,7 @@ impl Execution {
         let mut leftovers = Leftovers {
             raw_stdout: None,
             lines: active.live.lines(),
+            inputs,
         };
         let mut end = match output {
             Ok(output) => judge_output(output, &launch, &mut leftovers),
@@ -157,6 +165,10 @@ pub fn make_folder(run_dir: &RunDir, staging: Staging) -> std::io::Result<Option
     if let Some(user) = process::contain::current().run_as() {
         user.hand_over(&run_dir.work())?;
         user.hand_over(&run_dir.tmp())?;
+        // The uploads folder is made private to the gateway while staged: the run reads it.
+        if staged_root.is_some() {
+            user.hand_over(&run_dir.uploads())?;
+        }
     }
     Ok(staged_root)
 }
@@ -190,7 +202,7 @@ fn pid_recorder(catalog: &Catalog, active: &Arc<ActiveRun>) -> Box<dyn Fn(u32) +
 
 fn process_spec(
     launch: &Launch,
-    script: &Script,
+    subject: &Subject,
     args: &RunArgs,
     run_dir: &RunDir,
     run_id: i64,
@@ -200,7 +212,7 @@ fn process_spec(
         &launch.child_path,
         run_dir,
         &run_id.to_string(),
-        script,
+        subject.script(),
         launch.base_url.as_deref(),
     );
     let mut argv = launch.argv_prefix.clone();

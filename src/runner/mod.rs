@@ -7,12 +7,14 @@ mod admission;
 mod aftermath;
 mod environment;
 mod event_log;
+mod exec;
 mod execution;
 mod live;
 mod outcome;
 mod registry;
 mod script_file;
 mod stop;
+mod subject;
 mod submit;
 mod workspace;
 
@@ -35,6 +37,7 @@ use crate::settings::{Effective, Settings};
 
 pub use crate::domain::{RunOptions, RunRequest, OPTION_NAMES};
 pub use environment::{preview_environment, run_env, RunEnvironmentView};
+pub use exec::{exec_label, CodeRequest};
 pub use live::{LiveEvent, LiveOutput};
 pub use registry::ActiveRun;
 pub use submit::Submitted;
@@ -59,6 +62,9 @@ pub enum RunError {
     InvalidParams(Vec<ParamProblem>),
     #[error("{0}")]
     InvalidOption(String),
+    /// An ad-hoc run's request that cannot run as sent.
+    #[error("{0}")]
+    InvalidRequest(String),
     #[error("{0}")]
     InterpreterMissing(String),
     #[error("{path} changed since it was scanned and is not run: {reason}")]

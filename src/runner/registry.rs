@@ -12,7 +12,8 @@ use super::live::LiveOutput;
 /// A run in flight.
 pub struct ActiveRun {
     pub run_id: i64,
-    pub script_id: i64,
+    /// None for an ad-hoc run.
+    pub script_id: Option<i64>,
     pub script_path: String,
     pub cancel: CancellationToken,
     pub live: Arc<LiveOutput>,
@@ -22,7 +23,12 @@ pub struct ActiveRun {
 }
 
 impl ActiveRun {
-    pub fn new(run_id: i64, script_id: i64, script_path: String, running: bool) -> ActiveRun {
+    pub fn new(
+        run_id: i64,
+        script_id: Option<i64>,
+        script_path: String,
+        running: bool,
+    ) -> ActiveRun {
         ActiveRun {
             run_id,
             script_id,
@@ -153,9 +159,9 @@ mod tests {
     #[test]
     fn queue_positions_count_earlier_queued_runs() {
         let registry = Registry::default();
-        registry.insert(Arc::new(ActiveRun::new(1, 1, "a".into(), true)));
-        registry.insert(Arc::new(ActiveRun::new(2, 1, "a".into(), false)));
-        registry.insert(Arc::new(ActiveRun::new(3, 1, "a".into(), false)));
+        registry.insert(Arc::new(ActiveRun::new(1, Some(1), "a".into(), true)));
+        registry.insert(Arc::new(ActiveRun::new(2, Some(1), "a".into(), false)));
+        registry.insert(Arc::new(ActiveRun::new(3, Some(1), "a".into(), false)));
         assert_eq!(registry.queue_position(1), None, "running");
         assert_eq!(registry.queue_position(2), Some(1));
         assert_eq!(registry.queue_position(3), Some(2));
@@ -167,7 +173,7 @@ mod tests {
     #[tokio::test]
     async fn wait_empty_resolves_when_the_last_run_leaves() {
         let registry = Arc::new(Registry::default());
-        registry.insert(Arc::new(ActiveRun::new(1, 1, "a".into(), true)));
+        registry.insert(Arc::new(ActiveRun::new(1, Some(1), "a".into(), true)));
         let waiter = tokio::spawn({
             let registry = registry.clone();
             async move { registry.wait_empty().await }

@@ -43,7 +43,7 @@ impl Runner {
             .registry
             .all()
             .into_iter()
-            .filter(|r| r.script_id == script_id)
+            .filter(|r| r.script_id == Some(script_id))
             .collect();
         for run in &runs {
             run.cancel.cancel();

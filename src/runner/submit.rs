@@ -16,9 +16,21 @@ use crate::process::warm::{WarmRuntime, WarmStart};
 use super::admission::Entry;
 use super::execution::{make_folder, Execution, Folder, Launch};
 use super::registry::ActiveRun;
+use super::subject::Subject;
 use super::workspace::{RunDir, Staging};
 use super::Finished;
 use super::{script_file, RunError, Runner};
+
+/// A run checked and ready to be taken in, whatever it executes.
+pub(super) struct Accepted {
+    pub new_run: NewRun,
+    /// The script's id and its own concurrency limit, when it has one.
+    pub script_limit: Option<(i64, usize)>,
+    pub subject: Subject,
+    pub args: RunArgs,
+    pub launch: Launch,
+    pub options: RunOptions,
+}
 
 /// A submitted run: its id, whether it had to queue, and its eventual record.
 pub struct Submitted {
@@ -75,24 +87,47 @@ impl Runner {
             .max_concurrent
             .and_then(|n| usize::try_from(n).ok())
             .filter(|n| *n > 0);
-        let entry = self.admission.enter(script_id, limit)?;
+        let accepted = Accepted {
+            new_run: new_run(&script, &args),
+            script_limit: limit.map(|n| (script_id, n)),
+            subject: Subject::Script(Box::new(script)),
+            args,
+            launch,
+            options,
+        };
+        self.accept(accepted, staging).await
+    }
+
+    /// Takes a checked run in: a slot or a place in the queue, its record and folder, and
+    /// its execution started on the gateway's runtime.
+    pub(super) async fn accept(
+        &self,
+        accepted: Accepted,
+        staging: Staging,
+    ) -> Result<Submitted, RunError> {
+        let Accepted {
+            new_run,
+            script_limit,
+            subject,
+            args,
+            launch,
+            options,
+        } = accepted;
+        let (script_id, script_path) = (new_run.script_id, new_run.script_path.clone());
+        let entry = match script_limit {
+            Some((id, limit)) => self.admission.enter(id, Some(limit))?,
+            None => self.admission.enter(0, None)?,
+        };
         let queued = matches!(entry, Entry::Queued(_));
-        let (run_id, folder) = self
-            .record_and_prepare(new_run(&script, &args), staging, queued)
-            .await?;
-        let active = Arc::new(ActiveRun::new(
-            run_id,
-            script_id,
-            script.path.clone(),
-            !queued,
-        ));
+        let (run_id, folder) = self.record_and_prepare(new_run, staging, queued).await?;
+        let active = Arc::new(ActiveRun::new(run_id, script_id, script_path, !queued));
         self.registry.insert(active.clone());
         let execution = Execution {
             catalog: self.catalog.clone(),
             active,
             entry,
             run_dir: RunDir::new(&self.runs_dir, run_id),
-            script,
+            subject,
             args,
             folder,
             launch,

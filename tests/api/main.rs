@@ -10,6 +10,7 @@ mod containment;
 mod deps;
 mod deps_support;
 mod errors;
+mod exec;
 mod gate_spellings;
 mod gates;
 mod hardening;

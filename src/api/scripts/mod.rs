@@ -10,6 +10,7 @@ mod first_scan;
 mod listing;
 mod logs;
 pub(crate) use logs::run_log_lines;
+pub(crate) use run::{answer, prefers_async, AcceptedView, RunOptionsRequest, RunResultView};
 mod manage;
 mod original;
 mod patch;

@@ -69,7 +69,7 @@ enum ResultStatus {
 /// A run accepted to go on in the background; poll `url` or follow `events_url`.
 #[derive(Serialize, ToSchema)]
 #[schema(as = RunAccepted)]
-pub(super) struct AcceptedView {
+pub(crate) struct AcceptedView {
     run_id: i64,
     #[schema(value_type = String, example = "queued")]
     status: &'static str,
@@ -95,7 +95,8 @@ struct TerminateView {
 #[schema(as = ActiveRun)]
 struct ActiveRunView {
     run_id: i64,
-    script_id: i64,
+    /// Null for an ad-hoc run.
+    script_id: Option<i64>,
     script_path: String,
     #[schema(value_type = String, example = "running")]
     status: &'static str,
@@ -238,6 +239,16 @@ async fn start(
 ) -> Result<HttpResponse, ApiError> {
     run_request.prefer_async = prefers_async(request);
     let submitted = state.runner.submit(script, run_request, staging).await?;
+    answer(state, submitted, request).await
+}
+
+/// Answers for a submitted run the way the caller asked: the result, 202 at once, the
+/// result within `wait`, or an event stream.
+pub(crate) async fn answer(
+    state: &AppState,
+    submitted: Submitted,
+    request: &HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     if events::wants_event_stream(request) {
         return events::stream(state, submitted.run_id, 0).await;
     }
@@ -260,7 +271,7 @@ async fn start(
     Ok(HttpResponse::Ok().json(run_response(&run)))
 }
 
-fn prefers_async(request: &HttpRequest) -> bool {
+pub(crate) fn prefers_async(request: &HttpRequest) -> bool {
     request
         .headers()
         .get_all("prefer")
@@ -361,7 +372,7 @@ async fn list_running(state: web::Data<AppState>) -> HttpResponse {
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
-pub(super) struct RunOptionsRequest {
+pub(crate) struct RunOptionsRequest {
     /// Answer 202 at once with the run id (also `Prefer: respond-async`).
     #[param(rename = "async")]
     r#async: Option<bool>,

@@ -1,0 +1,384 @@
+//! Ad-hoc code runs (`POST /api/exec`): Python and Node code run like scripts (arguments,
+//! variables, files in and out, `data`, a history row without a script), failures and
+//! timeouts that stop a grandchild, async + SSE + cancel, packages through the caches,
+//! and the refusals: exec off, a key without the exec scope, requests that cannot run.
+
+use serde_json::{json, Value};
+
+use crate::async_support::{
+    open_events, poll_run, processes_gone, unique_marker, wait_for_processes, Reaper,
+};
+use crate::deps_support::LocalPackages;
+use crate::helpers::{assert_error, data_dir, spawn_app, TestApp, TestRepo, WAIT};
+use crate::run_support::{post_multipart, Multipart};
+
+/// A gateway with exec on, on loopback without a key (allowed there).
+fn exec_app(repo: &TestRepo, data: &std::path::Path, extra: &[&str]) -> TestApp {
+    let mut args = vec!["--exec-enabled"];
+    args.extend_from_slice(extra);
+    spawn_app(repo, data, &args)
+}
+
+fn exec(app: &TestApp, body: &Value) -> (u16, Value) {
+    app.post("/api/exec", body)
+}
+
+fn exec_runs(app: &TestApp) -> i64 {
+    let (status, page) = app.get("/api/runs?kind=exec");
+    assert_eq!(status, 200, "{page}");
+    page["total"].as_i64().expect("a total")
+}
+
+#[test]
+fn python_code_runs_like_a_script_with_arguments_variables_and_files_in_and_out() {
+    let repo = TestRepo::new();
+    let data = data_dir();
+    let app = exec_app(&repo, data.path(), &[]);
+    let code = r#"import json, os, sys
+rows = open("prices.csv").read().split()
+open("total.txt", "w").write(str(sum(int(r) for r in rows)))
+open("notes.txt", "a").write(" and more")
+print(json.dumps({"args": sys.argv[1:], "greeting": os.environ.get("GREETING"),
+                  "script_id": os.environ.get("SG_SCRIPT_ID"), "run_id": os.environ.get("SG_RUN_ID"),
+                  "cwd_is_work": os.getcwd().endswith("/work")}))"#;
+    let form = Multipart::new()
+        .text("runtime", "python")
+        .text("code", code)
+        .text("args", r#"["--n", "2"]"#)
+        .text("env", r#"{"GREETING": "hello"}"#)
+        .file("inputs", "prices.csv", b"3\n4\n5\n")
+        .file("inputs", "notes.txt", b"a note");
+    let (status, body) = post_multipart(&app, "/api/exec", form);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "success", "{body}");
+    assert_eq!(body["script_id"], Value::Null);
+    let run_id = body["run_id"].as_i64().expect("a run id");
+    assert_eq!(
+        body["data"],
+        json!({"args": ["--n", "2"], "greeting": "hello", "script_id": null,
+               "run_id": run_id.to_string(), "cwd_is_work": true})
+    );
+    // The unchanged input is not the run's file; the written and the changed ones are.
+    let names: Vec<&str> = body["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| f["name"].as_str().expect("a name"))
+        .collect();
+    assert_eq!(names, ["notes.txt", "total.txt"], "{body}");
+    let reply = app.call(
+        "GET",
+        &format!("/api/runs/{run_id}/files/total.txt"),
+        &[],
+        None,
+    );
+    assert_eq!((reply.status, reply.body), (200, json!(12)));
+
+    let (status, run) = app.get(&format!("/api/runs/{run_id}"));
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["kind"], "exec");
+    assert_eq!(run["script_id"], Value::Null);
+    assert_eq!(run["script_path"], "exec:python");
+    assert_eq!(run["params"]["code"], code);
+    assert_eq!(run["params"]["env"], json!({"GREETING": "hello"}));
+    assert_eq!(
+        run["params"]["files"],
+        json!([{"file": "prices.csv", "size": 6}, {"file": "notes.txt", "size": 6}])
+    );
+    assert_eq!(exec_runs(&app), 1);
+    let (_, scripts_only) = app.get("/api/runs?kind=script");
+    assert_eq!(scripts_only["total"], 0, "{scripts_only}");
+    let (status, refused) = app.get("/api/runs?kind=other");
+    assert_error("an unknown kind", status, &refused, 400, "invalid_query");
+}
+
+#[test]
+fn node_code_runs_and_a_failure_is_an_error_run_with_its_stderr() {
+    let repo = TestRepo::new();
+    let data = data_dir();
+    let app = exec_app(&repo, data.path(), &[]);
+    let (status, body) = exec(
+        &app,
+        &json!({"runtime": "node", "args": ["x", "y"], "env": {"SECRET_TOKEN": "t0ps3cret"},
+                "code": "console.log(JSON.stringify({args: process.argv.slice(2), token: process.env.SECRET_TOKEN}))"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["data"],
+        json!({"args": ["x", "y"], "token": "t0ps3cret"}),
+        "{body}"
+    );
+    let (_, run) = app.get(&format!("/api/runs/{}", body["run_id"]));
+    assert_eq!(run["script_path"], "exec:node");
+    assert_eq!(
+        run["params"]["env"],
+        json!({"SECRET_TOKEN": "***"}),
+        "secret-looking values stay out of the history"
+    );
+
+    let (status, body) = exec(
+        &app,
+        &json!({"runtime": "node", "code": "console.error('about to fail'); process.exit(3)"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "error");
+    assert_eq!(body["run_status"], "error");
+    assert_eq!(body["exit_code"], 3);
+    assert_eq!(body["error"]["code"], "script_failed", "{body}");
+    assert!(
+        body["stderr"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("about to fail"),
+        "{body}"
+    );
+}
+
+#[test]
+fn a_timeout_stops_the_code_and_the_grandchild_it_started() {
+    let repo = TestRepo::new();
+    let data = data_dir();
+    let app = exec_app(&repo, data.path(), &[]);
+    let marker = unique_marker("exec-grandchild");
+    let _reaper = Reaper(marker.clone());
+    let code = format!(
+        "import subprocess, sys, time\n\
+         subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', '{marker}'], start_new_session=True)\n\
+         time.sleep(60)\n"
+    );
+    let (status, body) = exec(
+        &app,
+        &json!({"runtime": "python", "code": code, "timeout": 1.5}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["run_status"], "timeout", "{body}");
+    assert_eq!(body["error"]["code"], "timeout");
+    assert!(
+        processes_gone(&marker, WAIT),
+        "the grandchild outlived the run's timeout"
+    );
+}
+
+#[test]
+fn an_async_run_streams_its_output_and_can_be_cancelled() {
+    let repo = TestRepo::new();
+    let data = data_dir();
+    let app = exec_app(&repo, data.path(), &[]);
+    let marker = unique_marker("exec-cancel");
+    let _reaper = Reaper(marker.clone());
+    let code = format!(
+        "import subprocess, sys, time\n\
+         subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', '{marker}'])\n\
+         print('started', flush=True)\n\
+         time.sleep(60)\n"
+    );
+    let (status, accepted) = app.post(
+        "/api/exec?async=true",
+        &json!({"runtime": "python", "code": code}),
+    );
+    assert_eq!(status, 202, "{accepted}");
+    let run_id = accepted["run_id"].as_i64().expect("a run id");
+    assert_eq!(accepted["events_url"], format!("/api/runs/{run_id}/events"));
+    let mut events = open_events(&app, &format!("/api/runs/{run_id}/events"), &[]);
+    assert_eq!(events.status, 200);
+    let first = events.next_event(WAIT).expect("a first event");
+    assert_eq!(
+        (first.event.as_str(), first.data.as_str()),
+        ("stdout", "started")
+    );
+    wait_for_processes(&marker, 1, "the code's child");
+
+    let (status, body) = app.post(&format!("/api/runs/{run_id}/cancel"), &json!({}));
+    assert_eq!(status, 200, "{body}");
+    let ended = events.until_end(WAIT);
+    let run = ended.last().expect("an end event").run();
+    assert_eq!(run["status"], "cancelled", "{run}");
+    assert!(
+        processes_gone(&marker, WAIT),
+        "the child outlived the cancel"
+    );
+    assert_eq!(poll_run(&app, run_id, WAIT)["kind"], "exec");
+}
+
+#[test]
+fn packages_are_installed_through_the_shared_caches() {
+    let repo = TestRepo::new();
+    let data = data_dir();
+    let packages = LocalPackages::build();
+    let flags = packages.gateway_flags();
+    let mut args: Vec<&str> = flags.iter().map(String::as_str).collect();
+    args.push("--exec-enabled");
+    let app = spawn_app(&repo, data.path(), &args);
+    let body = json!({"runtime": "python", "packages": ["sgdemo==2.0"],
+                      "code": "import json, sgdemo; print(json.dumps(sgdemo.VERSION))"});
+    let reply = app.call("POST", "/api/exec", &[], Some(&body));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["data"], "2.0", "{}", reply.body);
+    let installed_at = || {
+        let (status, caches) = app.get("/api/dependencies/cache/status");
+        assert_eq!(status, 200, "{caches}");
+        let items = caches["caches"].as_array().cloned().unwrap_or_default();
+        let cache = items
+            .iter()
+            .find(|c| c["deps"] == json!(["sgdemo==2.0"]))
+            .unwrap_or_else(|| panic!("no cache of sgdemo==2.0 in {caches}"));
+        assert_eq!(cache["status"], "ready", "{cache}");
+        cache["installed_at"].clone()
+    };
+    let first_install = installed_at();
+    // A second run of the same set reuses the cache: no second install.
+    let again = app.call("POST", "/api/exec", &[], Some(&body));
+    assert_eq!(again.body["data"], "2.0", "{}", again.body);
+    assert_eq!(installed_at(), first_install);
+
+    let node = json!({"runtime": "node", "packages": [format!("sgdemo-js@{}", packages.npm("1.0.0"))],
+                      "code": "console.log(JSON.stringify(require('sgdemo-js').VERSION))"});
+    let reply = app.call("POST", "/api/exec", &[], Some(&node));
+    assert_eq!(reply.body["data"], "1.0.0", "{}", reply.body);
+
+    let missing = json!({"runtime": "python", "packages": ["sgabsent==1.0"], "code": "print(1)"});
+    let reply = app.call("POST", "/api/exec", &[], Some(&missing));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        reply.body["error"]["code"], "dependencies_failed",
+        "{}",
+        reply.body
+    );
+}
+
+#[test]
+fn exec_is_refused_while_off_and_for_keys_without_the_exec_scope() {
+    let repo = TestRepo::new();
+    let data = data_dir();
+    let app = spawn_app(&repo, data.path(), &[]);
+    let body = json!({"runtime": "python", "code": "print(1)"});
+    let (status, reply) = exec(&app, &body);
+    assert_error("exec off", status, &reply, 403, "exec_disabled");
+    assert_eq!(exec_runs(&app), 0);
+    drop(app);
+
+    const MASTER: &str = "master-s3cret";
+    let app = spawn_app(&repo, data.path(), &["--api-key", MASTER, "--exec-enabled"]);
+    let mut keys = Vec::new();
+    for scope in ["run", "metrics", "exec"] {
+        let spec = json!({"name": scope, "scope": scope});
+        let reply = app.call("POST", "/api/keys", &[("X-API-Key", MASTER)], Some(&spec));
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        keys.push(reply.body["key"].as_str().expect("a key").to_string());
+    }
+    for (scope, key) in ["run", "metrics"].iter().zip(&keys) {
+        let reply = app.call("POST", "/api/exec", &[("X-API-Key", key)], Some(&body));
+        assert_error(scope, reply.status, &reply.body, 403, "forbidden");
+    }
+    let reply = app.call("POST", "/api/exec", &[], Some(&body));
+    assert_error("no key", reply.status, &reply.body, 401, "unauthorized");
+    let reply = app.call("POST", "/api/exec", &[("X-API-Key", &keys[2])], Some(&body));
+    assert_eq!((reply.status, &reply.body["data"]), (200, &json!(1)));
+    let reply = app.call("POST", "/api/exec", &[("X-API-Key", MASTER)], Some(&body));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
+#[test]
+fn requests_that_cannot_run_are_refused_before_anything_starts() {
+    let repo = TestRepo::new();
+    let data = data_dir();
+    let app = exec_app(&repo, data.path(), &[]);
+    let cases = [
+        (
+            json!({"runtime": "python", "code": "  "}),
+            "invalid_request",
+        ),
+        (
+            json!({"runtime": "ruby", "code": "puts 1"}),
+            "invalid_request",
+        ),
+        (json!({"code": "print(1)"}), "invalid_request"),
+        (
+            json!({"runtime": "python", "code": "print(1)", "extra": 1}),
+            "invalid_request",
+        ),
+        (
+            json!({"runtime": "python", "code": "print(1)", "env": {"SG_RUN_ID": "9"}}),
+            "invalid_request",
+        ),
+        (
+            json!({"runtime": "python", "code": "print(1)", "env": {"A=B": "x"}}),
+            "invalid_request",
+        ),
+        (
+            json!({"runtime": "python", "code": "print(1)", "args": ["a\u{0}b"]}),
+            "invalid_request",
+        ),
+        (
+            json!({"runtime": "python", "code": "print(1)", "packages": ["--index-url=http://evil"]}),
+            "invalid_request",
+        ),
+        (
+            json!({"runtime": "python", "code": "print(1)", "packages": ["-r /etc/passwd"]}),
+            "invalid_request",
+        ),
+        (
+            json!({"runtime": "node", "code": "1", "packages": ["../../etc"]}),
+            "invalid_request",
+        ),
+        (
+            json!({"runtime": "python", "code": "print(1)", "timeout": -1}),
+            "invalid_request",
+        ),
+        (json!(["python", "print(1)"]), "invalid_json"),
+    ];
+    for (body, code) in cases {
+        let (status, reply) = exec(&app, &body);
+        assert_error(&body.to_string(), status, &reply, 400, code);
+    }
+    let reply = app.call(
+        "POST",
+        "/api/exec?wait=-3",
+        &[],
+        Some(&json!({"runtime": "python", "code": "print(1)"})),
+    );
+    assert_error(
+        "a bad option",
+        reply.status,
+        &reply.body,
+        400,
+        "invalid_query",
+    );
+    let twice = Multipart::new()
+        .text("runtime", "python")
+        .text("code", "print(1)")
+        .file("a", "same.txt", b"1")
+        .file("b", "same.txt", b"2");
+    let (status, reply) = post_multipart(&app, "/api/exec", twice);
+    assert_error(
+        "two inputs of one name",
+        status,
+        &reply,
+        400,
+        "invalid_request",
+    );
+    let bad_args = Multipart::new()
+        .text("runtime", "python")
+        .text("code", "print(1)")
+        .text("args", "not json");
+    let (status, reply) = post_multipart(&app, "/api/exec", bad_args);
+    assert_error(
+        "args that are not JSON",
+        status,
+        &reply,
+        400,
+        "invalid_request",
+    );
+    let reply = app.call("POST", "/api/exec", &[("Content-Type", "text/plain")], None);
+    assert_error(
+        "plain text",
+        reply.status,
+        &reply.body,
+        415,
+        "unsupported_media_type",
+    );
+    assert_eq!(exec_runs(&app), 0, "a refused request left a run behind");
+    let staging = data.path().join("runs/.staging");
+    let left = std::fs::read_dir(&staging).map_or(0, |entries| entries.count());
+    assert_eq!(left, 0, "a refused request left staged files");
+}
