@@ -1,6 +1,6 @@
-//! Interpreter sessions: a trivial `execute` in a live session, a one-shot
-//! `/api/interpreter/execute`, and a script run of the same code (warm and cold), side by side
-//! with a direct spawn of the same interpreter.
+//! Interpreter sessions and ad-hoc runs: a trivial `execute` in a live session, a one-shot
+//! `/api/interpreter/execute`, the same code through `POST /api/exec` and as a script run (warm
+//! and cold), side by side with a direct spawn of the same interpreter.
 //!
 //! `cargo bench --bench sessions` (prints figures; asserts nothing about time).
 
@@ -66,6 +66,12 @@ fn main() {
         .map(|_| time(|| assert_eq!(post(&one_shot_url, &one_shot_body)["stdout"], "2\n")))
         .collect();
 
+    let exec_url = format!("{base}/api/exec");
+    let exec_body = json!({"runtime": "python", "code": "import json\nprint(json.dumps(1 + 1))"});
+    let exec: Vec<Duration> = (0..SAMPLES / 4)
+        .map(|_| time(|| assert_eq!(post(&exec_url, &exec_body)["data"], 2)))
+        .collect();
+
     let run_url = gateway.run_url("python/two.py", "");
     for _ in 0..5 {
         gateway_run(&run_url);
@@ -100,7 +106,7 @@ fn main() {
         })
         .collect();
 
-    println!("== `1 + 1` through a session, a one-shot interpreter and a script run");
+    println!("== `1 + 1` through a session, a one-shot interpreter, an ad-hoc run and a script run");
     println!(
         "execute in a live session      {}   (goal p50 <= 2 ms)",
         p50(in_session)
@@ -108,6 +114,10 @@ fn main() {
     println!(
         "one-shot /interpreter/execute  {}   (a session started and ended per call)",
         p50(one_shot)
+    );
+    println!(
+        "ad-hoc run, POST /api/exec     {}   (a fresh interpreter, recorded like a run)",
+        p50(exec)
     );
     println!("script run, warm (default)     {}", p50(warm_run));
     println!("script run, cold               {}", p50(cold_run));
