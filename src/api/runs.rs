@@ -448,6 +448,7 @@ mod tests {
             "id": run.id,
             "script_id": run.script_id,
             "script_path": run.script_path,
+            "kind": run.kind,
             "status": run.status,
             "params": run.params,
             "queued_at": run.queued_at,
