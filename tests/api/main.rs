@@ -33,6 +33,7 @@ mod scripts;
 mod sdk;
 mod sdk_js;
 mod sdk_support;
+mod session_stream;
 mod sessions;
 mod settings;
 mod startup;
