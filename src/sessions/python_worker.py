@@ -40,7 +40,8 @@ GATHER = 0.005
 # piece of output is never cut by a reply, and the end of a call reads what its code wrote.
 LOCK = threading.Lock()
 capture = None
-# A line is sent on when it ends, as on a terminal (stderr is line-buffered already).
+# The clean environment sets PYTHONUNBUFFERED, so what the code prints leaves at once;
+# should a session's env unset it, a line still leaves when it ends, as on a terminal.
 sys.stdout.reconfigure(line_buffering=True)
 # Like the REPL: the session's folder comes first on the import path.
 sys.path[0] = ""
