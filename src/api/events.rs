@@ -17,7 +17,9 @@ use super::lookup::find_run;
 use super::runs::run_view;
 use super::{resource, AppState, Gate};
 
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How long an event stream may stay silent before a comment line keeps it open.
+pub(super) const KEEP_ALIVE: Duration = Duration::from_secs(15);
+pub(super) const KEEP_ALIVE_FRAME: &[u8] = b": keep-alive\n\n";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource(
@@ -102,11 +104,18 @@ pub async fn stream(state: &AppState, run_id: i64, from: usize) -> Result<HttpRe
                 Box::new(stream::iter(frames))
             }
         };
-    Ok(HttpResponse::Ok()
+    Ok(event_stream(body))
+}
+
+/// A 200 answer streaming `body`'s Server-Sent Events, unbuffered by proxies.
+pub(super) fn event_stream(
+    body: impl Stream<Item = Result<Bytes, actix_web::Error>> + 'static,
+) -> HttpResponse {
+    HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/event-stream"))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(body))
+        .streaming(body)
 }
 
 struct Follow {
@@ -135,7 +144,7 @@ fn follow(
             )
             .await
             {
-                Err(_) => return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), state)),
+                Err(_) => return Some((Ok(Bytes::from_static(KEEP_ALIVE_FRAME)), state)),
                 Ok(events) if events.is_empty() => return None,
                 Ok(events) => events,
             };

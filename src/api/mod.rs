@@ -20,6 +20,7 @@ mod runs;
 mod scan;
 mod scripts;
 mod session_files;
+mod session_stream;
 mod sessions;
 mod settings;
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use actix_web::http::Method;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::{OpenApi, ToSchema};
@@ -15,6 +15,8 @@ use crate::domain::Runtime;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::sessions::{NewSession, SessionRuntime};
 
+use super::events::wants_event_stream;
+use super::session_stream::{self, SessionEventView};
 use super::{resource, AppState, Gate};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -93,6 +95,15 @@ pub struct ExecuteRequest {
     /// Seconds before the code is interrupted (SIGINT); never beyond `timeout_sec`.
     #[schema(minimum = 0.001)]
     timeout: Option<f64>,
+}
+
+/// The query options of `execute`.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExecuteOptions {
+    /// `true` answers with Server-Sent Events, as `Accept: text/event-stream` does.
+    #[serde(default)]
+    stream: bool,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -263,21 +274,42 @@ async fn delete_session(
 }
 
 /// Runs code in a session; variables and imports persist between calls.
+///
+/// `Accept: text/event-stream` (or `stream=true`) follows the call live: `stdout` and
+/// `stderr` events carry `{"text"}` as the code writes, then `end` carries the outcome the
+/// call answers otherwise. A client that goes away does not stop the call.
 #[utoipa::path(post, path = "/sessions/{id}/execute", tag = "sessions", request_body = ExecuteRequest,
-    params(("id" = String, Path, description = "The session's id")),
-    responses((status = 200, description = "The call's outcome", body = ExecutionDoc),
+    params(("id" = String, Path, description = "The session's id"), ExecuteOptions),
+    responses((status = 200, description = "The call's outcome", content(
+            (ExecutionDoc = "application/json"),
+            (SessionEventView = "text/event-stream"),
+        )),
         (status = 400, description = "Bad input", body = ErrorBody),
         (status = 403, description = "Exec is off or the key lacks the exec scope", body = ErrorBody),
         (status = 404, description = "No such session", body = ErrorBody)))]
 async fn execute_in_session(
     state: web::Data<AppState>,
     id: web::Path<String>,
+    request: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     enabled(&state)?;
     let body: ExecuteRequest = parse(&body)?;
+    if streaming(&request)? {
+        let events = state
+            .sessions
+            .execute_streaming(&id, body.code, body.timeout)?;
+        return Ok(session_stream::respond(events));
+    }
     let reply = state.sessions.execute(&id, body.code, body.timeout).await?;
     Ok(HttpResponse::Ok().json(reply))
+}
+
+/// Whether the caller asked to follow the call live.
+fn streaming(request: &HttpRequest) -> Result<bool, ApiError> {
+    let options = web::Query::<ExecuteOptions>::from_query(request.query_string())
+        .map_err(|e| ApiError::new(ErrorCode::InvalidQuery, format!("invalid query: {e}")))?;
+    Ok(options.stream || wants_event_stream(request))
 }
 
 /// Runs code once in a throw-away Python session (created, used, ended).

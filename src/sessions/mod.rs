@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::deps::RunDeps;
@@ -24,7 +25,7 @@ use crate::settings::Settings;
 
 pub use files::{FileEntry, FileError};
 pub use session::{SessionRuntime, SessionView};
-pub use worker::{CallError, CallReply, CallStatus};
+pub use worker::{CallError, CallEvent, CallReply, CallStatus};
 
 use session::Session;
 use worker::Bounds;
@@ -255,6 +256,42 @@ impl SessionManager {
         timeout: Option<f64>,
     ) -> Result<CallReply, SessionError> {
         let session = self.find(id)?;
+        let bounds = self.bounds(timeout);
+        let running = session.clone();
+        let reply = tokio::spawn(async move { running.execute(&code, &bounds, None).await })
+            .await
+            .map_err(|e| SessionError::Start(format!("the call's task failed: {e}")))??;
+        if reply.status == CallStatus::Exit {
+            self.end(id).await;
+        }
+        Ok(reply)
+    }
+
+    /// Starts `code` as [`SessionManager::execute`] does, answering at once with the call's
+    /// events: its output as the code writes it, then its end (the reply `execute` would
+    /// give). A receiver dropped early leaves the call to run to its end (or its timeout).
+    pub fn execute_streaming(
+        self: &Arc<Self>,
+        id: &str,
+        code: String,
+        timeout: Option<f64>,
+    ) -> Result<mpsc::UnboundedReceiver<CallEvent>, SessionError> {
+        let session = self.find(id)?;
+        let bounds = self.bounds(timeout);
+        let (sink, events) = mpsc::unbounded_channel();
+        let manager = self.clone();
+        tokio::spawn(async move {
+            let reply = session.execute(&code, &bounds, Some(&sink)).await;
+            if reply.as_ref().is_ok_and(|r| r.status == CallStatus::Exit) {
+                manager.end(&session.id).await;
+            }
+            let _ = sink.send(CallEvent::End(reply));
+        });
+        Ok(events)
+    }
+
+    /// A call's bounds: `timeout` seconds if given and sensible, never beyond `timeout_sec`.
+    fn bounds(&self, timeout: Option<f64>) -> Bounds {
         let settings = self.parts.settings.current();
         let limit = settings.run.timeout;
         let timeout = timeout
@@ -262,18 +299,10 @@ impl SessionManager {
             .map_or(limit, |t| {
                 Duration::from_secs_f64(t.min(limit.as_secs_f64()))
             });
-        let bounds = Bounds {
+        Bounds {
             timeout,
             max_output: settings.run.max_output_bytes,
-        };
-        let running = session.clone();
-        let reply = tokio::spawn(async move { running.execute(&code, &bounds).await })
-            .await
-            .map_err(|e| SessionError::Start(format!("the call's task failed: {e}")))??;
-        if reply.status == CallStatus::Exit {
-            self.end(id).await;
         }
-        Ok(reply)
     }
 
     /// Runs `code` in a session made for it and ended after.

@@ -3,13 +3,15 @@
 // worker's own complaints), and pointed descriptors 1 and 2 at two capture files opened for
 // appending: they are emptied before each call and read after it, so everything written
 // there during the call, by the code or by a process it started, is that call's output.
-// Variables live in one `vm` context for the whole session.
+// A call made with "stream" also sends its output on as it is written, as {"id", "stream",
+// "text"} lines. Variables live in one `vm` context for the whole session.
 'use strict';
 
 const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
 const readline = require('node:readline');
+const { StringDecoder } = require('node:string_decoder');
 const util = require('node:util');
 const vm = require('node:vm');
 const nodeModule = require('node:module');
@@ -27,6 +29,10 @@ const DIAGNOSTICS = reopen(5, 'w');
 // Read ends of the capture files: fd 1 and 2 are open for appending only.
 const CAPTURES = [1, 2].map((fd) => ({ fd, read: fs.openSync(`/proc/self/fd/${fd}`, 'r') }));
 const WORKER_FILE = __filename;
+const NAMES = ['stdout', 'stderr'];
+// How often a streaming call's capture files are read while the event loop runs: what a
+// child process or `fs.writeSync(1, …)` wrote shows up this late at most.
+const TAIL_EVERY_MS = 50;
 
 const sandbox = {
   console: new console.Console({ stdout: process.stdout, stderr: process.stderr }),
@@ -92,6 +98,52 @@ function readCapped(capture, limit) {
   return [buffer.subarray(0, Math.min(size, limit)).toString('utf8'), size > limit];
 }
 
+/// A streaming call's output sent on: the capture files read from where the last read
+/// stopped, up to the call's limit, decoded so a character split between two reads stays whole.
+class Tail {
+  constructor(id, limit) {
+    this.id = id;
+    this.limit = limit;
+    this.sent = CAPTURES.map(() => 0);
+    this.decoders = CAPTURES.map(() => new StringDecoder('utf8'));
+    this.timer = setInterval(() => this.pump(), TAIL_EVERY_MS);
+  }
+
+  pump(only) {
+    CAPTURES.forEach((capture, index) => {
+      if (only !== undefined && index !== only) return;
+      for (;;) {
+        const room = Math.min(TAIL_BUFFER.length, this.limit - this.sent[index]);
+        const read = room > 0 ? fs.readSync(capture.read, TAIL_BUFFER, 0, room, this.sent[index]) : 0;
+        if (read === 0) break;
+        this.sent[index] += read;
+        this.send(index, this.decoders[index].write(TAIL_BUFFER.subarray(0, read)));
+      }
+    });
+  }
+
+  end() {
+    clearInterval(this.timer);
+    this.pump();
+    this.decoders.forEach((decoder, index) => this.send(index, decoder.end()));
+  }
+
+  send(index, text) {
+    if (text) send({ id: this.id, stream: NAMES[index], text });
+  }
+}
+const TAIL_BUFFER = Buffer.allocUnsafe(64 * 1024);
+let tail = null;
+// Writes through process.stdout and process.stderr (console's too) are sent on at once.
+[process.stdout, process.stderr].forEach((stream, index) => {
+  const write = stream.write;
+  stream.write = function writeAndTail(...args) {
+    const written = write.apply(this, args);
+    if (tail) tail.pump(index);
+    return written;
+  };
+});
+
 async function settle(value) {
   if (!value || typeof value.then !== 'function') return value;
   return Promise.race([
@@ -108,6 +160,7 @@ async function execute(command) {
   const limit = Number(command.max_output || 1 << 20);
   const reply = { id: command.id, status: 'ok', result: null, error: null };
   for (const capture of CAPTURES) fs.ftruncateSync(capture.fd, 0);
+  if (command.stream) tail = new Tail(command.id, limit);
   try {
     const options = { filename: `<cell-${command.id}>`, breakOnSigint: true };
     const value = await settle(vm.runInContext(command.code, context, options));
@@ -117,6 +170,10 @@ async function execute(command) {
     reply.status = interrupted ? 'interrupted' : 'error';
     reply.error = describe(error);
     if (interrupted) reply.error.name = 'Interrupted';
+  }
+  if (tail) {
+    tail.end();
+    tail = null;
   }
   [reply.stdout, reply.truncated] = readCapped(CAPTURES[0], limit);
   let cut;

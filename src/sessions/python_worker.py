@@ -1,15 +1,21 @@
 # The worker behind a Python interpreter session. It speaks line-delimited JSON with the
 # gateway on the stdin and stdout it was started with, which it moves away to descriptors of
-# its own at once: during a call, descriptors 1 and 2 are files that capture that call's
-# output (so even a shell started with os.system is captured), and between calls /dev/null.
+# its own at once: during a call, descriptors 1 and 2 are the write ends of two pipes that
+# capture that call's output (so even a shell started with os.system is captured), and
+# between calls /dev/null. A thread reads the pipes as the code writes; a call made with
+# "stream" also sends each piece on at once, as {"id", "stream", "text"} lines.
 # Standard library only.
 import ast
+import codecs
+import fcntl
 import json
 import linecache
 import os
+import select
 import signal
+import struct
 import sys
-import tempfile
+import termios
 import threading
 import time
 import traceback
@@ -22,8 +28,21 @@ DIAGNOSTICS = os.dup(2)
 NULL = os.open(os.devnull, os.O_RDWR)
 for fd in (0, 1, 2):
     os.dup2(NULL, fd)
-# Made once, emptied before each call: a call cannot fail for want of a temporary file.
-CAPTURES = (tempfile.TemporaryFile(), tempfile.TemporaryFile())
+# Made once (a call cannot fail for want of a pipe), read all the time: what processes the
+# code left running write between calls is dropped, as are bytes past a call's limit. The
+# read ends are non-blocking and, like every descriptor Python opens, never inherited.
+PIPES = (os.pipe(), os.pipe())
+for read_end, _ in PIPES:
+    os.set_blocking(read_end, False)
+NAMES = ("stdout", "stderr")
+GATHER = 0.005
+# Held to read the pipes, to change the running call's capture and to write to REPLIES: a
+# piece of output is never cut by a reply, and the end of a call reads what its code wrote.
+LOCK = threading.Lock()
+capture = None
+# The clean environment sets PYTHONUNBUFFERED, so what the code prints leaves at once;
+# should a session's env unset it, a line still leaves when it ends, as on a terminal.
+sys.stdout.reconfigure(line_buffering=True)
 # Like the REPL: the session's folder comes first on the import path.
 sys.path[0] = ""
 
@@ -76,31 +95,104 @@ def describe(error):
     return {"name": type(error).__name__, "value": str(error), "traceback": "".join(lines)}
 
 
-def read_capped(fd, limit):
-    os.lseek(fd, 0, os.SEEK_SET)
-    chunks, size = [], 0
-    while size <= limit:
-        chunk = os.read(fd, limit + 1 - size)
-        if not chunk:
+class Capture:
+    """One call's output: the first `limit` bytes of each stream, decoded as they come (a
+    character split between two reads stays whole) and, for a streaming call, sent on."""
+
+    def __init__(self, call_id, limit, stream):
+        self.call_id, self.limit, self.stream = call_id, limit, stream
+        self.texts = ([], [])
+        self.kept = [0, 0]
+        self.cut = False
+        self.decoders = [codecs.getincrementaldecoder("utf-8")("replace") for _ in NAMES]
+
+    def take(self, index, data):
+        room = self.limit - self.kept[index]
+        if len(data) > room:
+            self.cut = True
+            data = data[:room]
+        self.kept[index] += len(data)
+        self.add(index, self.decoders[index].decode(data))
+
+    def add(self, index, text):
+        if text:
+            self.texts[index].append(text)
+            if self.stream:
+                emit({"id": self.call_id, "stream": NAMES[index], "text": text})
+
+    def finish(self):
+        for index in range(len(NAMES)):
+            self.add(index, self.decoders[index].decode(b"", True))
+        return "".join(self.texts[0]), "".join(self.texts[1]), self.cut
+
+
+def pour(index, most):
+    """Reads at most `most` bytes the pipe holds into the running call's capture (under
+    LOCK); the number read, 0 when it is empty."""
+    try:
+        data = os.read(PIPES[index][0], most)
+    except BlockingIOError:
+        return 0
+    if capture is not None:
+        capture.take(index, data)
+    return len(data)
+
+
+def drain(index):
+    """Reads what the pipe holds now, not what processes write meanwhile (under LOCK)."""
+    held = struct.unpack("i", fcntl.ioctl(PIPES[index][0], termios.FIONREAD, b"\0" * 4))[0]
+    while held > 0:
+        read = pour(index, held)
+        if read == 0:
             break
-        chunks.append(chunk)
-        size += len(chunk)
-    data = b"".join(chunks)
-    return data[:limit].decode("utf-8", "replace"), len(data) > limit
+        held -= read
+
+
+def read_output():
+    ends = [read_end for read_end, _ in PIPES]
+    try:
+        while True:
+            ready, _, _ = select.select(ends, [], [])
+            # Output waits up to GATHER to be read in one go: a wake-up, and a hand-over of the
+            # interpreter lock, per write of the code would make printing several times slower.
+            time.sleep(GATHER)
+            with LOCK:
+                for index, read_end in enumerate(ends):
+                    if read_end in ready:
+                        pour(index, 1 << 16)
+    except BaseException:
+        # Output nobody reads would block the code, or be lost: better a worker that ends.
+        os.write(DIAGNOSTICS, traceback.format_exc().encode("utf-8", "replace"))
+        os._exit(70)
+
+
+def begin_capture(command):
+    global capture
+    with LOCK:
+        for index in range(len(NAMES)):
+            drain(index)
+        limit = int(command.get("max_output", 1 << 20))
+        capture = Capture(command["id"], limit, bool(command.get("stream")))
+
+
+def end_capture():
+    """stdout, stderr and whether either was cut; descriptors 1 and 2 are closed by now."""
+    global capture
+    with LOCK:
+        for index in range(len(NAMES)):
+            drain(index)
+        ended, capture = capture, None
+        return ended.finish()
 
 
 def execute(command):
     global busy
-    limit = int(command.get("max_output", 1 << 20))
     name = "<cell-%d>" % command["id"]
     reply = {"id": command["id"], "status": "ok", "result": None, "error": None}
     exiting = False
-    out, err = (capture.fileno() for capture in CAPTURES)
-    for fd in (out, err):
-        os.ftruncate(fd, 0)
-        os.lseek(fd, 0, os.SEEK_SET)
-    os.dup2(out, 1)
-    os.dup2(err, 2)
+    begin_capture(command)
+    os.dup2(PIPES[0][1], 1)
+    os.dup2(PIPES[1][1], 2)
     try:
         try:
             busy = True
@@ -127,20 +219,25 @@ def execute(command):
                 pass
         os.dup2(NULL, 1)
         os.dup2(NULL, 2)
-    reply["stdout"], out_cut = read_capped(out, limit)
-    reply["stderr"], err_cut = read_capped(err, limit)
-    reply["truncated"] = out_cut or err_cut
+    reply["stdout"], reply["stderr"], reply["truncated"] = end_capture()
     return reply, exiting
 
 
-def send(reply):
-    REPLIES.write(json.dumps(reply).encode() + b"\n")
+def emit(message):
+    """Writes one line to the gateway (under LOCK)."""
+    REPLIES.write(json.dumps(message).encode() + b"\n")
     REPLIES.flush()
+
+
+def send(reply):
+    with LOCK:
+        emit(reply)
 
 
 def serve():
     signal.signal(signal.SIGINT, on_interrupt)
     threading.Thread(target=watch_parent, args=(os.getppid(),), daemon=True).start()
+    threading.Thread(target=read_output, daemon=True).start()
     send({"id": 0, "status": "ready", "pid": os.getpid()})
     for line in COMMANDS:
         command = json.loads(line)

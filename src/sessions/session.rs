@@ -11,7 +11,7 @@ use crate::clock::utc_timestamp;
 use crate::deps::RunDeps;
 use crate::process::{WorkerChild, WorkerKill};
 
-use super::worker::{self, Bounds, CallReply, CallStatus};
+use super::worker::{self, Bounds, CallReply, CallStatus, EventSink};
 use super::SessionError;
 
 /// The interpreter behind a session.
@@ -128,9 +128,15 @@ impl Session {
         self.used.lock().expect("used lock").at.elapsed()
     }
 
-    /// Runs one call; calls to one session wait for each other. A call that ends the
-    /// session (status `exit`) ends its worker's tree before returning.
-    pub async fn execute(&self, code: &str, bounds: &Bounds) -> Result<CallReply, SessionError> {
+    /// Runs one call, its output sent to `sink` as it comes when there is one; calls to one
+    /// session wait for each other. A call that ends the session (status `exit`) ends its
+    /// worker's tree before returning.
+    pub async fn execute(
+        &self,
+        code: &str,
+        bounds: &Bounds,
+        sink: Option<&EventSink>,
+    ) -> Result<CallReply, SessionError> {
         let mut guard = self.worker.lock().await;
         let Some(worker) = guard.as_mut() else {
             return Err(SessionError::NotFound(self.id.clone()));
@@ -138,7 +144,7 @@ impl Session {
         self.busy.store(true, Ordering::Release);
         self.touch();
         let id = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
-        let reply = worker::call(worker, id, code, bounds).await;
+        let reply = worker::call(worker, id, code, bounds, sink).await;
         if reply.status == CallStatus::Exit {
             self.end_worker(&mut guard).await;
         }

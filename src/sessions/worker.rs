@@ -1,13 +1,17 @@
 //! One exchange with a session's worker: a command out, its reply back within the timeout;
 //! past the timeout, SIGINT to the worker's process group, and past a grace period after
-//! that, the whole tree killed.
+//! that, the whole tree killed. A streaming call's output pieces come first, as they are
+//! written, on the same pipe as the reply.
 
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use tokio::sync::mpsc;
 
-use crate::process::WorkerChild;
+use crate::process::{Stream, WorkerChild};
+
+use super::SessionError;
 
 /// How long a worker may take to start and say it is ready.
 pub const READY_WITHIN: Duration = Duration::from_secs(15);
@@ -57,11 +61,45 @@ pub struct CallReply {
     pub duration_ms: u64,
 }
 
+/// What a streaming call gives while it runs: pieces of output, then how it ended.
+#[derive(Debug)]
+pub enum CallEvent {
+    /// Text the code wrote, as it wrote it; the pieces of a stream joined are its `stdout`
+    /// or `stderr` in the reply.
+    Output {
+        stream: Stream,
+        text: String,
+    },
+    End(Result<CallReply, SessionError>),
+}
+
+/// Where a streaming call's events go. Nobody listening any more does not stop the call.
+pub type EventSink = mpsc::UnboundedSender<CallEvent>;
+
+/// A line from the worker: a piece of a streaming call's output, or a call's reply.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Line {
+    Output {
+        id: u64,
+        stream: OutputName,
+        text: String,
+    },
+    Reply(Reply),
+}
+
 #[derive(Deserialize)]
 struct Reply {
     id: u64,
     #[serde(flatten)]
     call: CallReply,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum OutputName {
+    Stdout,
+    Stderr,
 }
 
 /// One call's bounds.
@@ -87,22 +125,31 @@ pub async fn ready(worker: &mut WorkerChild) -> Result<(), String> {
     }
 }
 
-/// Runs `code` as call `id`. A reply of status `exit` means the worker is gone or going:
-/// the caller ends it.
-pub async fn call(worker: &mut WorkerChild, id: u64, code: &str, bounds: &Bounds) -> CallReply {
+/// Runs `code` as call `id`, its output sent to `sink` as it comes when there is one. A
+/// reply of status `exit` means the worker is gone or going: the caller ends it.
+pub async fn call(
+    worker: &mut WorkerChild,
+    id: u64,
+    code: &str,
+    bounds: &Bounds,
+    sink: Option<&EventSink>,
+) -> CallReply {
     let started = Instant::now();
-    let command = json!({"id": id, "code": code, "max_output": bounds.max_output});
+    let mut command = json!({"id": id, "code": code, "max_output": bounds.max_output});
+    if sink.is_some() {
+        command["stream"] = json!(true);
+    }
     if let Err(error) = worker.send(command.to_string().as_bytes()).await {
         return ended(worker, format!("cannot send to the worker: {error}")).await;
     }
     // Every character may take six bytes escaped, in two streams.
     let max_line = bounds.max_output.saturating_mul(12).saturating_add(1 << 20);
-    let mut reply = match tokio::time::timeout(bounds.timeout, reply_to(worker, id, max_line)).await
-    {
+    let exchange = Exchange { id, max_line, sink };
+    let mut reply = match tokio::time::timeout(bounds.timeout, exchange.reply(worker)).await {
         Ok(reply) => reply,
         Err(_) => {
             worker.interrupt();
-            match tokio::time::timeout(KILL_GRACE, reply_to(worker, id, max_line)).await {
+            match tokio::time::timeout(KILL_GRACE, exchange.reply(worker)).await {
                 Ok(reply) => reply,
                 Err(_) => Err(Some(killed())),
             }
@@ -116,24 +163,41 @@ pub async fn call(worker: &mut WorkerChild, id: u64, code: &str, bounds: &Bounds
     reply
 }
 
-/// The reply to `id` (earlier replies, to calls whose caller gave up, are skipped); Err(None)
-/// when the worker closed its side, Err(Some) when it answered nonsense.
-async fn reply_to(
-    worker: &mut WorkerChild,
+/// What reading one call's lines needs.
+struct Exchange<'a> {
     id: u64,
     max_line: usize,
-) -> Result<CallReply, Option<CallReply>> {
-    loop {
-        let line = match worker.recv(max_line).await {
-            Ok(Some(line)) => line,
-            Ok(None) => return Err(None),
-            Err(error) => return Err(Some(broken(error.to_string()))),
-        };
-        match serde_json::from_slice::<Reply>(&line) {
-            Ok(reply) if reply.id == id => return Ok(reply.call),
-            Ok(_) => continue,
-            Err(error) => return Err(Some(broken(format!("unreadable reply: {error}")))),
+    sink: Option<&'a EventSink>,
+}
+
+impl Exchange<'_> {
+    /// The reply to the call, its output passed on before (lines of earlier calls, whose
+    /// caller gave up, are skipped); Err(None) when the worker closed its side, Err(Some)
+    /// when it answered nonsense.
+    async fn reply(&self, worker: &mut WorkerChild) -> Result<CallReply, Option<CallReply>> {
+        loop {
+            let line = match worker.recv(self.max_line).await {
+                Ok(Some(line)) => line,
+                Ok(None) => return Err(None),
+                Err(error) => return Err(Some(broken(error.to_string()))),
+            };
+            match serde_json::from_slice::<Line>(&line) {
+                Ok(Line::Reply(reply)) if reply.id == self.id => return Ok(reply.call),
+                Ok(Line::Output { id, stream, text }) if id == self.id => self.pass(stream, text),
+                Ok(_) => continue,
+                Err(error) => return Err(Some(broken(format!("unreadable reply: {error}")))),
+            }
         }
+    }
+
+    fn pass(&self, stream: OutputName, text: String) {
+        let Some(sink) = self.sink else { return };
+        let stream = match stream {
+            OutputName::Stdout => Stream::Stdout,
+            OutputName::Stderr => Stream::Stderr,
+        };
+        // A listener that went away leaves the call to run to its end.
+        let _ = sink.send(CallEvent::Output { stream, text });
     }
 }
 
@@ -191,5 +255,40 @@ fn error(name: &str, value: String) -> CallError {
         name: name.into(),
         value,
         traceback: String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_pieces_and_replies_are_told_apart_whatever_the_text_holds() {
+        let piece = r#"{"id": 3, "stream": "stderr", "text": "{\"id\": 3, \"status\": \"ok\"}"}"#;
+        match serde_json::from_str::<Line>(piece) {
+            Ok(Line::Output {
+                id: 3,
+                stream: OutputName::Stderr,
+                text,
+            }) => assert_eq!(text, r#"{"id": 3, "status": "ok"}"#),
+            _ => panic!("a piece of stderr: {piece}"),
+        }
+        let reply = r#"{"id": 3, "status": "ok", "stdout": "{\"stream\": \"stdout\", \"text\": \"x\"}", "stderr": "", "result": null, "error": null, "truncated": false}"#;
+        match serde_json::from_str::<Line>(reply) {
+            Ok(Line::Reply(reply)) => {
+                assert_eq!((reply.id, reply.call.status), (3, CallStatus::Ok));
+                assert_eq!(reply.call.stdout, r#"{"stream": "stdout", "text": "x"}"#);
+            }
+            _ => panic!("a reply: {reply}"),
+        }
+        for nonsense in [
+            r#"{"id": 3}"#,
+            r#"{"id": 3, "stream": "stdin", "text": "x"}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<Line>(nonsense).is_err(),
+                "{nonsense}"
+            );
+        }
     }
 }

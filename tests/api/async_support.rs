@@ -261,6 +261,18 @@ pub struct EventStream {
 /// `GET target` with `Accept: text/event-stream` and `headers`; returns once the answer's
 /// head arrived (the body is then read event by event).
 pub fn open_events(app: &TestApp, target: &str, headers: &[(&str, &str)]) -> EventStream {
+    open_events_with(app, "GET", target, headers, None)
+}
+
+/// `method target` with `headers` (`Accept: text/event-stream` unless they name an Accept)
+/// and a JSON `body`; returns once the answer's head arrived.
+pub fn open_events_with(
+    app: &TestApp,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> EventStream {
     let host = app
         .address
         .strip_prefix("http://")
@@ -269,13 +281,25 @@ pub fn open_events(app: &TestApp, target: &str, headers: &[(&str, &str)]) -> Eve
     socket
         .set_read_timeout(Some(Duration::from_millis(100)))
         .expect("a read timeout can be set");
-    let mut head = format!(
-        "GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nAccept: text/event-stream\r\n"
-    );
+    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    if !headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("accept"))
+    {
+        head.push_str("Accept: text/event-stream\r\n");
+    }
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
+    let body = body.map(Value::to_string).unwrap_or_default();
+    if !body.is_empty() {
+        head.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
     head.push_str("\r\n");
+    head.push_str(&body);
     socket
         .write_all(head.as_bytes())
         .expect("the request can be sent");
@@ -296,7 +320,7 @@ pub fn open_events(app: &TestApp, target: &str, headers: &[(&str, &str)]) -> Eve
         }
         assert!(
             began.elapsed() < WAIT && stream.read_more(),
-            "GET {target}: no answer head; got {:?}",
+            "{method} {target}: no answer head; got {:?}",
             String::from_utf8_lossy(&stream.raw)
         );
     };
@@ -307,7 +331,7 @@ pub fn open_events(app: &TestApp, target: &str, headers: &[(&str, &str)]) -> Eve
         .next()
         .and_then(|l| l.split(' ').nth(1))
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("GET {target}: not an HTTP answer: {head:?}"));
+        .unwrap_or_else(|| panic!("{method} {target}: not an HTTP answer: {head:?}"));
     stream.headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))

@@ -34,6 +34,7 @@ mod scripts;
 mod sdk;
 mod sdk_js;
 mod sdk_support;
+mod session_stream;
 mod sessions;
 mod settings;
 mod startup;

@@ -16,21 +16,21 @@ use crate::helpers::{
     TestRepo, WAIT,
 };
 
-const MASTER: &str = "master-s3cret";
+pub const MASTER: &str = "master-s3cret";
 
 /// A gateway with sessions on, behind the master key.
-fn exec_app(repo: &TestRepo, data: &std::path::Path, extra: &[&str]) -> TestApp {
+pub fn exec_app(repo: &TestRepo, data: &std::path::Path, extra: &[&str]) -> TestApp {
     let mut args = vec!["--api-key", MASTER, "--exec-enabled"];
     args.extend_from_slice(extra);
     spawn_app(repo, data, &args)
 }
 
-fn call(app: &TestApp, method: &str, path: &str, body: Option<&Value>) -> Reply {
+pub fn call(app: &TestApp, method: &str, path: &str, body: Option<&Value>) -> Reply {
     app.call(method, path, &[("X-API-Key", MASTER)], body)
 }
 
 /// A new session's id and its worker's pid.
-fn create(app: &TestApp) -> (String, u32) {
+pub fn create(app: &TestApp) -> (String, u32) {
     let reply = call(
         app,
         "POST",
@@ -43,7 +43,7 @@ fn create(app: &TestApp) -> (String, u32) {
     (id, pid)
 }
 
-fn execute(app: &TestApp, id: &str, code: &str, timeout: Option<f64>) -> Value {
+pub fn execute(app: &TestApp, id: &str, code: &str, timeout: Option<f64>) -> Value {
     let mut body = json!({"code": code});
     if let Some(timeout) = timeout {
         body["timeout"] = json!(timeout);
@@ -59,14 +59,14 @@ fn execute(app: &TestApp, id: &str, code: &str, timeout: Option<f64>) -> Value {
 }
 
 /// Whether `pid` is a live (not zombie) process.
-fn alive(pid: u32) -> bool {
+pub fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|stat| Some(stat[stat.rfind(')')? + 2..].starts_with('Z')))
         .is_some_and(|zombie| !zombie)
 }
 
-fn assert_gone(pid: u32, what: &str) {
+pub fn assert_gone(pid: u32, what: &str) {
     assert!(
         wait_until(WAIT, || !alive(pid)),
         "{what}: process {pid} is still alive"
