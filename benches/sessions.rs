@@ -106,7 +106,9 @@ fn main() {
         })
         .collect();
 
-    println!("== `1 + 1` through a session, a one-shot interpreter, an ad-hoc run and a script run");
+    println!(
+        "== `1 + 1` through a session, a one-shot interpreter, an ad-hoc run and a script run"
+    );
     println!(
         "execute in a live session      {}   (goal p50 <= 2 ms)",
         p50(in_session)
