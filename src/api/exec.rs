@@ -226,10 +226,17 @@ async fn read_multipart(
                 },
                 ..
             } => inputs.push((file_name, path)),
-            Part::Memory { name, bytes, .. } => {
+            Part::Memory {
+                name,
+                bytes,
+                file_name,
+            } => {
                 let text = String::from_utf8(bytes)
                     .map_err(|_| invalid(format!("the field {name:?} is not UTF-8 text")))?;
                 let value = match name.as_str() {
+                    // Browsers send every line break of a text field as CRLF; the code is
+                    // kept as it was typed (a file part is kept byte for byte).
+                    "code" if file_name.is_none() => Value::String(text.replace("\r\n", "\n")),
                     "runtime" | "code" => Value::String(text),
                     "payload" => match serde_json::from_str(&text) {
                         Ok(Value::Object(map)) => {

@@ -14,6 +14,7 @@ const ROUTES = [
   [/^\/settings\/?$/, 'settings', () => import('./pages/settings.js')],
   [/^\/keys\/?$/, 'keys', () => import('./pages/keys.js')],
   [/^\/templates\/?$/, 'templates', () => import('./pages/templates.js')],
+  [/^\/exec\/?$/, 'exec', () => import('./pages/exec.js')],
 ];
 
 const main = () => document.getElementById('main');

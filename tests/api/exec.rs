@@ -6,11 +6,12 @@
 use serde_json::{json, Value};
 
 use crate::async_support::{
-    open_events, poll_run, processes_gone, unique_marker, wait_for_processes, Reaper,
+    open_events, open_events_with, pids_with, poll_run, processes_gone, unique_marker,
+    wait_for_processes, Reaper,
 };
 use crate::deps_support::LocalPackages;
-use crate::helpers::{assert_error, data_dir, spawn_app, TestApp, TestRepo, WAIT};
-use crate::run_support::{post_multipart, Multipart};
+use crate::helpers::{assert_error, data_dir, spawn_app, wait_until, TestApp, TestRepo, WAIT};
+use crate::run_support::{gateway_pid, post_multipart, Multipart};
 
 /// A gateway with exec on, on loopback without a key (allowed there).
 fn exec_app(repo: &TestRepo, data: &std::path::Path, extra: &[&str]) -> TestApp {
@@ -201,6 +202,32 @@ fn an_async_run_streams_its_output_and_can_be_cancelled() {
 }
 
 #[test]
+fn a_post_that_asks_for_an_event_stream_follows_the_run_to_its_end() {
+    let repo = TestRepo::new();
+    let data = data_dir();
+    let app = exec_app(&repo, data.path(), &[]);
+    // stdout and stderr are two pipes: only pauses order lines across them.
+    let code = "import sys, time\nprint('one', flush=True)\ntime.sleep(0.3)\n\
+                print('careful', file=sys.stderr, flush=True)\ntime.sleep(0.3)\nprint('two')";
+    let body = json!({"runtime": "python", "code": code});
+    let mut events = open_events_with(&app, "POST", "/api/exec", &[], Some(&body));
+    assert_eq!(events.status, 200);
+    let all = events.until_end(WAIT);
+    let lines: Vec<(&str, &str)> = all
+        .iter()
+        .filter(|e| e.event != "end")
+        .map(|e| (e.event.as_str(), e.data.as_str()))
+        .collect();
+    assert_eq!(
+        lines,
+        [("stdout", "one"), ("stderr", "careful"), ("stdout", "two")]
+    );
+    let run = all.last().expect("an end event").run();
+    assert_eq!(run["status"], "success", "{run}");
+    assert_eq!(run["kind"], "exec", "{run}");
+}
+
+#[test]
 fn packages_are_installed_through_the_shared_caches() {
     let repo = TestRepo::new();
     let data = data_dir();
@@ -381,4 +408,51 @@ fn requests_that_cannot_run_are_refused_before_anything_starts() {
     let staging = data.path().join("runs/.staging");
     let left = std::fs::read_dir(&staging).map_or(0, |entries| entries.count());
     assert_eq!(left, 0, "a refused request left staged files");
+}
+
+#[test]
+fn after_kill_9_the_restart_marks_an_ad_hoc_run_interrupted_and_kills_its_processes() {
+    let repo = TestRepo::new();
+    let data = data_dir();
+    let app = exec_app(&repo, data.path(), &[]);
+    let marker = unique_marker("exec-crash");
+    let _reaper = Reaper(marker.clone());
+    let code = format!(
+        "import subprocess, sys, time\n\
+         subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', '{marker}'])\n\
+         time.sleep(60)\n"
+    );
+    let (status, accepted) = app.post(
+        "/api/exec?async=true",
+        &json!({"runtime": "python", "code": code}),
+    );
+    assert_eq!(status, 202, "{accepted}");
+    let run_id = accepted["run_id"].as_i64().expect("a run id");
+    wait_for_processes(&marker, 1, "the code's child");
+
+    let gateway = gateway_pid(data.path());
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(gateway as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("the gateway can be killed");
+    assert!(
+        wait_until(WAIT, || std::fs::read(format!("/proc/{gateway}/cmdline"))
+            .map_or(true, |c| c.is_empty())),
+        "the gateway died"
+    );
+    assert_eq!(
+        pids_with(&marker).len(),
+        1,
+        "precondition: the child outlived the crash"
+    );
+    let app = app.restart();
+    assert!(
+        processes_gone(&marker, WAIT),
+        "the restart kills what the ad-hoc run left"
+    );
+    let (status, run) = app.get(&format!("/api/runs/{run_id}"));
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["status"], "interrupted", "{run}");
+    assert_eq!(run["kind"], "exec", "{run}");
 }

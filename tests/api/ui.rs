@@ -125,7 +125,12 @@ fn the_web_ui_passes_its_browser_suite_in_chromium() {
     copy_tree(&ui_dir().join("fixtures"), repo.path());
     let data = data_dir();
     let packages = LocalPackages::build();
-    let app = spawn_offline(&repo, data.path(), &packages, &["--api-key", KEY]);
+    let app = spawn_offline(
+        &repo,
+        data.path(),
+        &packages,
+        &["--api-key", KEY, "--exec-enabled"],
+    );
     let shots = screenshot_dir();
     let mut child = Command::new("python3")
         .arg(ui_dir().join("run_ui.py"))

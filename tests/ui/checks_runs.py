@@ -1,5 +1,5 @@
 """Runs: live output before the end, cancel, rerun and edit-and-rerun, the history's filters,
-and a screenshot of every page at desktop and phone width (last, so every page has data)."""
+ad-hoc code from the console, and a screenshot of every page at desktop and phone width (last, so every page has data)."""
 from harness import wait_until
 
 
@@ -102,6 +102,41 @@ def test_history_filters_by_script_status_and_time(session):
     assert "Page 1 of" in page.inner_text(".pager")
 
 
+CONSOLE_CODE = """import json, sys, time
+print('working', file=sys.stderr, flush=True)
+time.sleep(1)
+open('made.txt', 'w').write(open('in.txt').read().upper())
+print(json.dumps({'args': sys.argv[1:]}))
+"""
+
+
+def test_code_runs_from_the_console_and_opens_on_its_run_page(session):
+    s = session()
+    s.sign_in("/exec")
+    page = s.page
+    page.select_option("#exec-runtime", "python")
+    page.fill("#exec-code", CONSOLE_CODE)
+    page.fill("#exec-args", "alpha\nbeta")
+    page.set_input_files("#exec-files", files=[{"name": "in.txt", "mimeType": "text/plain", "buffer": b"hello"}])
+    s.shot("exec")
+    page.click("#exec-run")
+    page.wait_for_url("**/#/runs/*", timeout=10000)
+    run_id = int(page.url.rsplit("/", 1)[1])
+    wait_until(lambda: "working" in page.inner_text("#live-stderr"), "live stderr of the ad-hoc run")
+    page.wait_for_selector(".result:has-text('alpha')", timeout=20000)
+    assert "Ad-hoc code" in page.inner_text("main")
+    assert "made.txt" in page.inner_text("main"), "the file the code wrote is listed"
+    run = s.api("GET", f"/api/runs/{run_id}")
+    assert run["kind"] == "exec" and run["script_id"] is None, run
+    assert run["params"]["code"] == CONSOLE_CODE, "the code is recorded as typed (no CRLF)"
+    assert run["files"] == [{"name": "made.txt", "size": 5, "url": f"/api/runs/{run_id}/files/made.txt"}], run
+    s.shot("exec-run")
+    page.click("#edit-rerun")
+    page.wait_for_selector("#exec-code")
+    assert page.input_value("#exec-code") == CONSOLE_CODE, "the console starts from the run's code"
+    assert page.input_value("#exec-args") == "alpha\nbeta"
+
+
 def test_every_page_at_desktop_and_phone_width(session):
     for width, height, scheme in [(1280, 900, "light"), (380, 800, "light"), (1280, 900, "dark")]:
         s = session(width, height, scheme)
@@ -116,6 +151,7 @@ def test_every_page_at_desktop_and_phone_width(session):
             ("run", f"/runs/{run}", ".result"), ("runs", "/runs", "#run-rows table"),
             ("deps", "/deps", "text=Scripts with dependency files"), ("settings", "/settings", "#settings-form"),
             ("keys", "/keys", "#key-name"), ("templates", "/templates", "#tpl-js"),
+            ("exec", "/exec", "#exec-code"),
         ]:
             s.go(path)
             s.page.wait_for_selector(ready)

@@ -102,7 +102,7 @@ function factsTable(run) {
 const hasFiles = (params) => Object.values(params || {}).some((v) => v && typeof v === 'object' && 'file' in v && 'size' in v);
 
 function rerunButtons(run, script) {
-  if (run.kind === 'exec') return [];
+  if (run.kind === 'exec') return [h('a', { class: 'button', id: 'edit-rerun', href: `#/exec?from=${run.id}` }, 'Edit and rerun')];
   const canRerun = script && script.load_status === 'ok' && !hasFiles(run.params);
   return [
     h('button', {
