@@ -171,20 +171,21 @@ class AsyncRuns:
     def __init__(self, transport: _AsyncTransport) -> None:
         self._t = transport
 
-    async def list(self, *, script_id: Optional[int] = None, status: Optional[str] = None,
-                   since: Optional[str] = None, until: Optional[str] = None,
-                   page: int = 1, page_size: int = 20) -> "Page[RunRecord]":
-        query = _core.listing_query(script_id=script_id, status=status, since=since, until=until,
-                                    page=page, page_size=page_size)
+    async def list(self, *, script_id: Optional[int] = None, kind: Optional[str] = None,
+                   status: Optional[str] = None, since: Optional[str] = None,
+                   until: Optional[str] = None, page: int = 1,
+                   page_size: int = 20) -> "Page[RunRecord]":
+        query = _core.listing_query(script_id=script_id, kind=kind, status=status, since=since,
+                                    until=until, page=page, page_size=page_size)
         return await self._t.call(Call("GET", "/api/runs", _core.as_run_page, params=query))
 
-    async def iter(self, *, script_id: Optional[int] = None, status: Optional[str] = None,
-                   since: Optional[str] = None, until: Optional[str] = None,
-                   page_size: int = 100) -> AsyncIterator[RunRecord]:
+    async def iter(self, *, script_id: Optional[int] = None, kind: Optional[str] = None,
+                   status: Optional[str] = None, since: Optional[str] = None,
+                   until: Optional[str] = None, page_size: int = 100) -> AsyncIterator[RunRecord]:
         page = 1
         while True:
-            listing = await self.list(script_id=script_id, status=status, since=since, until=until,
-                                      page=page, page_size=page_size)
+            listing = await self.list(script_id=script_id, kind=kind, status=status, since=since,
+                                      until=until, page=page, page_size=page_size)
             for item in listing.items:
                 yield item
             if not listing.items or page * page_size >= listing.total:

@@ -199,22 +199,23 @@ class Runs:
     def __init__(self, transport: _Transport) -> None:
         self._t = transport
 
-    def list(self, *, script_id: Optional[int] = None, status: Optional[str] = None,
-             since: Optional[str] = None, until: Optional[str] = None,
-             page: int = 1, page_size: int = 20) -> "Page[RunRecord]":
-        """One page of runs, newest first; ``since`` / ``until`` are ISO 8601 times."""
-        query = _core.listing_query(script_id=script_id, status=status, since=since, until=until,
-                                    page=page, page_size=page_size)
+    def list(self, *, script_id: Optional[int] = None, kind: Optional[str] = None,
+             status: Optional[str] = None, since: Optional[str] = None,
+             until: Optional[str] = None, page: int = 1, page_size: int = 20) -> "Page[RunRecord]":
+        """One page of runs, newest first; ``kind`` is ``script`` or ``exec`` (ad-hoc runs),
+        ``since`` / ``until`` are ISO 8601 times."""
+        query = _core.listing_query(script_id=script_id, kind=kind, status=status, since=since,
+                                    until=until, page=page, page_size=page_size)
         return self._t.call(Call("GET", "/api/runs", _core.as_run_page, params=query))
 
-    def iter(self, *, script_id: Optional[int] = None, status: Optional[str] = None,
-             since: Optional[str] = None, until: Optional[str] = None,
-             page_size: int = 100) -> Iterator[RunRecord]:
+    def iter(self, *, script_id: Optional[int] = None, kind: Optional[str] = None,
+             status: Optional[str] = None, since: Optional[str] = None,
+             until: Optional[str] = None, page_size: int = 100) -> Iterator[RunRecord]:
         """Every run that matches, page after page."""
         page = 1
         while True:
-            listing = self.list(script_id=script_id, status=status, since=since, until=until,
-                                page=page, page_size=page_size)
+            listing = self.list(script_id=script_id, kind=kind, status=status, since=since,
+                                until=until, page=page, page_size=page_size)
             yield from listing.items
             if not listing.items or page * page_size >= listing.total:
                 return
