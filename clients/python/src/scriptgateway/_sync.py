@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pathlib
 import time
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Union
 
 import httpx
 from httpx_sse import connect_sse
 
 from . import _core
-from ._core import Call, FileContent, ScriptRef, T
+from ._core import Call, FileContent, ScriptRef, T, Upload
 from ._errors import (
     ExecutionFailed,
     GatewayError,
@@ -480,3 +480,25 @@ class Gateway:
                               background=True, run_timeout=run_timeout)
         return Run(self._t, self._t.call(call))
 
+    def exec(self, code: str, runtime: str = "python", args: Optional[Sequence[str]] = None,
+             env: Optional[Mapping[str, str]] = None, packages: Optional[Sequence[str]] = None,
+             files: Optional[Mapping[str, Upload]] = None, timeout: Optional[float] = None, *,
+             check: bool = False) -> RunResult:
+        """Runs ``code`` once like a script (``python`` or ``node``) and returns its result, with
+        ``script_id`` ``None``. ``args`` are its command-line arguments, ``env`` is added to its
+        clean environment, ``packages`` (``requests==2.32.3``, ``lodash@4``) are installed first,
+        ``files`` (name → ``Path``, bytes or binary file object) are put in its working folder,
+        and ``timeout`` shortens the gateway's. A failed run is a result with ``ok == False``, or
+        with ``check=True`` a ``RunFailed``; ``ExecDisabled`` when the gateway does not offer it."""
+        call = _core.exec_call(code, runtime, args, env, packages, files, timeout,
+                               _core.as_result, background=False)
+        return _checked(self._t.call(call), check)
+
+    def exec_async(self, code: str, runtime: str = "python", args: Optional[Sequence[str]] = None,
+                   env: Optional[Mapping[str, str]] = None, packages: Optional[Sequence[str]] = None,
+                   files: Optional[Mapping[str, Upload]] = None,
+                   timeout: Optional[float] = None) -> Run:
+        """Starts ``code`` in the background like ``exec`` and returns its ``Run`` handle at once."""
+        call = _core.exec_call(code, runtime, args, env, packages, files, timeout,
+                               _core.accepted_run_id, background=True)
+        return Run(self._t, self._t.call(call))
