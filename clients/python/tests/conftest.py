@@ -17,3 +17,11 @@ def server() -> Iterator[GatewayProcess]:
     process = GatewayProcess(fixture_scripts(*ALL_SCRIPTS)).start()
     yield process
     process.stop()
+
+
+@pytest.fixture(scope="module")
+def exec_server() -> Iterator[GatewayProcess]:
+    """An open gateway on loopback with ``--exec-enabled``: sessions and ad-hoc runs."""
+    process = GatewayProcess(fixture_scripts("hello"), args=["--exec-enabled"]).start()
+    yield process
+    process.stop()

@@ -29,14 +29,6 @@ KEY = "client-sessions-master-key"
 
 
 @pytest.fixture(scope="module")
-def exec_server():
-    """An open gateway on loopback with interpreter sessions on."""
-    process = GatewayProcess(fixture_scripts("hello"), args=["--exec-enabled"]).start()
-    yield process
-    process.stop()
-
-
-@pytest.fixture(scope="module")
 def gw(exec_server):
     with Gateway(exec_server.url) as client:
         yield client

@@ -14,7 +14,8 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "src" / "scriptgateway"
 
 CALLER = '''
 from pathlib import Path
-from scriptgateway import ExecuteResult, Gateway, RunResult, RunRecord, Script, SessionFile
+from typing import Optional
+from scriptgateway import ExecuteResult, Gateway, Run, RunResult, RunRecord, Script, SessionFile
 
 def use(gw: Gateway) -> int:
     result: RunResult = gw.run("python/hello.py", name="Ada", photo=Path("x.png"))
@@ -30,6 +31,13 @@ def use(gw: Gateway) -> int:
     once: ExecuteResult = gw.interpreter.execute("1", env={"A": "b"})
     if done.error is not None and once.ok:
         calls += len(done.error.traceback)
+    adhoc: RunResult = gw.exec("print(1)", "python", ["a"], {"A": "b"}, None,
+                               {"in.txt": Path("a"), "b": b"x"}, 1.0, check=True)
+    handle: Run = gw.exec_async("1", runtime="node", packages=["lodash@4"])
+    kind: str = gw.runs.get(handle.id).kind
+    no_script: Optional[int] = adhoc.script_id
+    execs: list[RunRecord] = list(gw.runs.iter(kind="exec"))
+    calls += len(kind) + (no_script or 0) + len(execs)
     return result.run_id + waited.run_id + record.id + len(scripts) + len(run.output()) + calls
 
 def misuse(gw: Gateway) -> str:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 import pathlib
 import time
-from typing import Any, AsyncIterator, Dict, List, Mapping, Optional, Union
+from typing import Any, AsyncIterator, Dict, List, Mapping, Optional, Sequence, Union
 
 import httpx
 from httpx_sse import aconnect_sse
 
 from . import _core
-from ._core import Call, FileContent, ScriptRef, T
+from ._core import Call, FileContent, ScriptRef, T, Upload
 from ._errors import GatewayError, NotFound, RunTimeout, TooManyRuns, error_from_response
 from ._models import (
     ApiKey,
@@ -171,20 +171,21 @@ class AsyncRuns:
     def __init__(self, transport: _AsyncTransport) -> None:
         self._t = transport
 
-    async def list(self, *, script_id: Optional[int] = None, status: Optional[str] = None,
-                   since: Optional[str] = None, until: Optional[str] = None,
-                   page: int = 1, page_size: int = 20) -> "Page[RunRecord]":
-        query = _core.listing_query(script_id=script_id, status=status, since=since, until=until,
-                                    page=page, page_size=page_size)
+    async def list(self, *, script_id: Optional[int] = None, kind: Optional[str] = None,
+                   status: Optional[str] = None, since: Optional[str] = None,
+                   until: Optional[str] = None, page: int = 1,
+                   page_size: int = 20) -> "Page[RunRecord]":
+        query = _core.listing_query(script_id=script_id, kind=kind, status=status, since=since,
+                                    until=until, page=page, page_size=page_size)
         return await self._t.call(Call("GET", "/api/runs", _core.as_run_page, params=query))
 
-    async def iter(self, *, script_id: Optional[int] = None, status: Optional[str] = None,
-                   since: Optional[str] = None, until: Optional[str] = None,
-                   page_size: int = 100) -> AsyncIterator[RunRecord]:
+    async def iter(self, *, script_id: Optional[int] = None, kind: Optional[str] = None,
+                   status: Optional[str] = None, since: Optional[str] = None,
+                   until: Optional[str] = None, page_size: int = 100) -> AsyncIterator[RunRecord]:
         page = 1
         while True:
-            listing = await self.list(script_id=script_id, status=status, since=since, until=until,
-                                      page=page, page_size=page_size)
+            listing = await self.list(script_id=script_id, kind=kind, status=status, since=since,
+                                      until=until, page=page, page_size=page_size)
             for item in listing.items:
                 yield item
             if not listing.items or page * page_size >= listing.total:
@@ -422,4 +423,25 @@ class AsyncGateway:
                         run_timeout: Optional[float] = None, **kwparams: Any) -> AsyncRun:
         call = _core.run_call(script, {**(params or {}), **kwparams}, _core.accepted_run_id,
                               background=True, run_timeout=run_timeout)
+        return AsyncRun(self._t, await self._t.call(call))
+
+    async def exec(self, code: str, runtime: str = "python",
+                   args: Optional[Sequence[str]] = None, env: Optional[Mapping[str, str]] = None,
+                   packages: Optional[Sequence[str]] = None,
+                   files: Optional[Mapping[str, Upload]] = None,
+                   timeout: Optional[float] = None, *, check: bool = False) -> RunResult:
+        """Runs ``code`` once like a script; see ``Gateway.exec``."""
+        call = _core.exec_call(code, runtime, args, env, packages, files, timeout,
+                               _core.as_result, background=False)
+        return _checked(await self._t.call(call), check)
+
+    async def exec_async(self, code: str, runtime: str = "python",
+                         args: Optional[Sequence[str]] = None,
+                         env: Optional[Mapping[str, str]] = None,
+                         packages: Optional[Sequence[str]] = None,
+                         files: Optional[Mapping[str, Upload]] = None,
+                         timeout: Optional[float] = None) -> AsyncRun:
+        """Starts ``code`` in the background like ``exec`` and returns its ``AsyncRun`` handle."""
+        call = _core.exec_call(code, runtime, args, env, packages, files, timeout,
+                               _core.accepted_run_id, background=True)
         return AsyncRun(self._t, await self._t.call(call))

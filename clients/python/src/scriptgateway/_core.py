@@ -18,6 +18,7 @@ from typing import (
     List,
     Mapping,
     Optional,
+    Sequence,
     Tuple,
     TypeVar,
     Union,
@@ -104,6 +105,16 @@ def known_id(script: ScriptRef) -> Optional[int]:
     return int(script) if script_path(script) is None else None
 
 
+@dataclass(frozen=True)
+class UploadPart:
+    """One file of a multipart request: the form ``field`` it goes in, its content, and the file
+    name to send (``None``: the name of the file on disk or of the file object, else ``field``)."""
+
+    field: str
+    value: Upload
+    file_name: Optional[str] = None
+
+
 @dataclass
 class Call(Generic[T]):
     """One request: what to send, and ``parse``, which reads a successful answer."""
@@ -115,7 +126,7 @@ class Call(Generic[T]):
     json: Any = None
     data: Optional[Dict[str, str]] = None
     content: Optional[bytes] = None
-    uploads: List[Tuple[str, Upload]] = field(default_factory=list)
+    uploads: List[UploadPart] = field(default_factory=list)
     headers: Optional[Dict[str, str]] = None
     timeout: Any = httpx.USE_CLIENT_DEFAULT
     starts: Dict[int, int] = field(default_factory=dict)
@@ -192,7 +203,7 @@ def run_call(
         query["async"] = "true"
     if run_timeout is not None:
         query["timeout"] = run_timeout
-    uploads = [(name, value) for name, value in params.items() if _is_upload(value)]
+    uploads = [UploadPart(name, value) for name, value in params.items() if _is_upload(value)]
     rest = {name: value for name, value in params.items() if not _is_upload(value)}
     call = Call("POST", run_url(script), parse, params=query or None)
     if uploads:
@@ -203,6 +214,66 @@ def run_call(
     if not background:
         call.timeout = httpx.Timeout(DEFAULT_TIMEOUT, read=None)
     return call
+
+
+# --- ad-hoc runs ----------------------------------------------------------------------------
+
+#: The form field input files go in: any name but ``code`` (a file there would be the code).
+INPUTS_FIELD = "inputs"
+
+
+def exec_call(
+    code: str,
+    runtime: str,
+    args: Optional[Sequence[str]],
+    env: Optional[Mapping[str, str]],
+    packages: Optional[Sequence[str]],
+    files: Optional[Mapping[str, Upload]],
+    timeout: Optional[float],
+    parse: Callable[[httpx.Response], T],
+    *,
+    background: bool,
+) -> "Call[T]":
+    """The request that runs code once (``POST /api/exec``): JSON, or multipart when there are
+    input files, the fields then as text (``args``, ``env``, ``packages``, ``timeout`` as JSON)
+    and each file under its name in the run's working folder."""
+    fields: Dict[str, Any] = {"runtime": runtime, "code": code}
+    if args is not None:
+        fields["args"] = _strings("args", args)
+    if env:
+        fields["env"] = dict(env)
+    if packages is not None:
+        fields["packages"] = _strings("packages", packages)
+    if timeout is not None:
+        fields["timeout"] = timeout
+    call = Call("POST", "/api/exec", parse, params={"async": "true"} if background else None)
+    if files:
+        call.uploads = [_input_part(name, value) for name, value in files.items()]
+        call.data = {key: value if isinstance(value, str) else json.dumps(value)
+                     for key, value in fields.items()}
+    else:
+        call.json = fields
+    if not background:
+        # Like a script run: as long as the code (and installing its packages) takes.
+        call.timeout = UNBOUNDED_READ
+    return call
+
+
+def _strings(what: str, values: Sequence[str]) -> List[str]:
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{what} is a list of strings, not one {type(values).__name__}")
+    return list(values)
+
+
+def _input_part(name: str, value: Upload) -> UploadPart:
+    """An input file, sent under its own name (the gateway keeps only a name's last part, so a
+    path would land elsewhere than asked: refused here)."""
+    if not isinstance(name, str) or name in ("", ".", "..") or any(c in name for c in "/\\\0"):
+        raise ValueError(f"an input file's name is a plain file name, not {name!r}")
+    if not _is_upload(value):
+        raise TypeError(f"input file {name!r} is a Path, bytes or a binary file object, "
+                        f"not {type(value).__name__}")
+    return UploadPart(INPUTS_FIELD, value, name)
 
 
 def _upload_name(name: str, value: Upload) -> str:
@@ -221,14 +292,15 @@ def opened_uploads(call: "Call[Any]") -> Iterator[Optional[List[Tuple[str, Tuple
         return
     with contextlib.ExitStack() as stack:
         files = []
-        for index, (name, value) in enumerate(call.uploads):
+        for index, part in enumerate(call.uploads):
+            value = part.value
             if isinstance(value, pathlib.PurePath):
                 content: Any = stack.enter_context(open(value, "rb"))
             elif isinstance(value, (bytes, bytearray)):
                 content = bytes(value)
             else:
                 content = _rewound(call, index, value)
-            files.append((name, (_upload_name(name, value), content)))
+            files.append((part.field, (part.file_name or _upload_name(part.field, value), content)))
         yield files
 
 

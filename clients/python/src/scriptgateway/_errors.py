@@ -70,8 +70,8 @@ class Forbidden(GatewayError):
 
 
 class ExecDisabled(Forbidden):
-    """403 ``exec_disabled``: the gateway does not offer interpreter sessions (``exec_enabled``
-    is off)."""
+    """403 ``exec_disabled``: the gateway does not offer interpreter sessions or ad-hoc runs
+    (``exec_enabled`` is off)."""
 
 
 class RunFailed(GatewayError):

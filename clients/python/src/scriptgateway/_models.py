@@ -75,12 +75,13 @@ class _RunFields(_View):
 
 class RunResult(_RunFields):
     """The answer to a finished run. ``status`` is ``success`` or ``error``; ``run_status`` says
-    how it ended (``success``, ``error``, ``timeout``, ``cancelled``...)."""
+    how it ended (``success``, ``error``, ``timeout``, ``cancelled``...). ``script_id`` is
+    ``None`` for an ad-hoc run (``exec``)."""
 
     status: str
     run_status: str
-    script_id: int
     run_id: int
+    script_id: Optional[int] = None
 
     @property
     def ok(self) -> bool:
@@ -88,12 +89,16 @@ class RunResult(_RunFields):
 
 
 class RunRecord(_RunFields):
-    """A run as the history shows it (``GET /api/runs/{id}``)."""
+    """A run as the history shows it (``GET /api/runs/{id}``). ``kind`` is ``script``, or
+    ``exec`` for an ad-hoc run, which has no ``script_id`` and the ``script_path``
+    ``exec:python`` or ``exec:node``."""
 
     id: int
-    script_id: int
     script_path: str
     status: str
+    # Gateways from before ad-hoc runs send no kind: every run of theirs ran a script.
+    kind: str = "script"
+    script_id: Optional[int] = None
     params: Any = None
     queued_at: Optional[str] = None
     started_at: Optional[str] = None
@@ -107,7 +112,7 @@ class RunRecord(_RunFields):
     def to_result(self) -> RunResult:
         """This run in the shape of a run answer (``run(...)`` returns that shape)."""
         fields = self.model_dump(exclude={"id", "status", "params", "queued_at", "started_at",
-                                          "finished_at", "queue_position", "script_path"})
+                                          "finished_at", "queue_position", "script_path", "kind"})
         status = "success" if self.status == "success" else "error"
         return RunResult(**fields, status=status, run_status=self.status, run_id=self.id)
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pathlib
 import time
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Union
 
 import httpx
 from httpx_sse import connect_sse
 
 from . import _core
-from ._core import Call, FileContent, ScriptRef, T
+from ._core import Call, FileContent, ScriptRef, T, Upload
 from ._errors import (
     ExecutionFailed,
     GatewayError,
@@ -199,22 +199,23 @@ class Runs:
     def __init__(self, transport: _Transport) -> None:
         self._t = transport
 
-    def list(self, *, script_id: Optional[int] = None, status: Optional[str] = None,
-             since: Optional[str] = None, until: Optional[str] = None,
-             page: int = 1, page_size: int = 20) -> "Page[RunRecord]":
-        """One page of runs, newest first; ``since`` / ``until`` are ISO 8601 times."""
-        query = _core.listing_query(script_id=script_id, status=status, since=since, until=until,
-                                    page=page, page_size=page_size)
+    def list(self, *, script_id: Optional[int] = None, kind: Optional[str] = None,
+             status: Optional[str] = None, since: Optional[str] = None,
+             until: Optional[str] = None, page: int = 1, page_size: int = 20) -> "Page[RunRecord]":
+        """One page of runs, newest first; ``kind`` is ``script`` or ``exec`` (ad-hoc runs),
+        ``since`` / ``until`` are ISO 8601 times."""
+        query = _core.listing_query(script_id=script_id, kind=kind, status=status, since=since,
+                                    until=until, page=page, page_size=page_size)
         return self._t.call(Call("GET", "/api/runs", _core.as_run_page, params=query))
 
-    def iter(self, *, script_id: Optional[int] = None, status: Optional[str] = None,
-             since: Optional[str] = None, until: Optional[str] = None,
-             page_size: int = 100) -> Iterator[RunRecord]:
+    def iter(self, *, script_id: Optional[int] = None, kind: Optional[str] = None,
+             status: Optional[str] = None, since: Optional[str] = None,
+             until: Optional[str] = None, page_size: int = 100) -> Iterator[RunRecord]:
         """Every run that matches, page after page."""
         page = 1
         while True:
-            listing = self.list(script_id=script_id, status=status, since=since, until=until,
-                                page=page, page_size=page_size)
+            listing = self.list(script_id=script_id, kind=kind, status=status, since=since,
+                                until=until, page=page, page_size=page_size)
             yield from listing.items
             if not listing.items or page * page_size >= listing.total:
                 return
@@ -479,3 +480,25 @@ class Gateway:
                               background=True, run_timeout=run_timeout)
         return Run(self._t, self._t.call(call))
 
+    def exec(self, code: str, runtime: str = "python", args: Optional[Sequence[str]] = None,
+             env: Optional[Mapping[str, str]] = None, packages: Optional[Sequence[str]] = None,
+             files: Optional[Mapping[str, Upload]] = None, timeout: Optional[float] = None, *,
+             check: bool = False) -> RunResult:
+        """Runs ``code`` once like a script (``python`` or ``node``) and returns its result, with
+        ``script_id`` ``None``. ``args`` are its command-line arguments, ``env`` is added to its
+        clean environment, ``packages`` (``requests==2.32.3``, ``lodash@4``) are installed first,
+        ``files`` (name → ``Path``, bytes or binary file object) are put in its working folder,
+        and ``timeout`` shortens the gateway's. A failed run is a result with ``ok == False``, or
+        with ``check=True`` a ``RunFailed``; ``ExecDisabled`` when the gateway does not offer it."""
+        call = _core.exec_call(code, runtime, args, env, packages, files, timeout,
+                               _core.as_result, background=False)
+        return _checked(self._t.call(call), check)
+
+    def exec_async(self, code: str, runtime: str = "python", args: Optional[Sequence[str]] = None,
+                   env: Optional[Mapping[str, str]] = None, packages: Optional[Sequence[str]] = None,
+                   files: Optional[Mapping[str, Upload]] = None,
+                   timeout: Optional[float] = None) -> Run:
+        """Starts ``code`` in the background like ``exec`` and returns its ``Run`` handle at once."""
+        call = _core.exec_call(code, runtime, args, env, packages, files, timeout,
+                               _core.accepted_run_id, background=True)
+        return Run(self._t, self._t.call(call))
