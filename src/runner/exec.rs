@@ -12,6 +12,7 @@ use serde_json::{json, Map, Value};
 use crate::catalog::NewRun;
 use crate::deps::{masked, package_set};
 use crate::domain::{RawValue, RunArgs, RunOptions, Runtime};
+use crate::process::warm::{WarmRuntime, WarmStart};
 
 use super::execution::Launch;
 use super::subject::{Code, Subject};
@@ -81,7 +82,14 @@ impl Runner {
                 .map_or(settings.timeout, |t| t.min(settings.timeout)),
             settings,
             base_url: current.base_url.clone(),
-            warm: None,
+            // The same warm start as a script's: code is a program file like any other.
+            warm: current.warm_execution.then(|| WarmStart {
+                pool: self.warm.clone(),
+                runtime: match request.runtime {
+                    Runtime::Python => WarmRuntime::Python,
+                    Runtime::Js => WarmRuntime::Node,
+                },
+            }),
         };
         let label = exec_label(request.runtime);
         let accepted = Accepted {

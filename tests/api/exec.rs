@@ -456,3 +456,49 @@ fn after_kill_9_the_restart_marks_an_ad_hoc_run_interrupted_and_kills_its_proces
     assert_eq!(run["status"], "interrupted", "{run}");
     assert_eq!(run["kind"], "exec", "{run}");
 }
+
+/// Runs started from a fork server or a pre-started node so far.
+fn warm_starts(app: &TestApp) -> u64 {
+    let (_, body) = app.get("/api/system/warm");
+    body["warm_starts"]
+        .as_u64()
+        .expect("a count of warm starts")
+}
+
+#[test]
+fn ad_hoc_runs_start_warm_like_script_runs_and_see_only_their_own_run() {
+    let repo = TestRepo::new();
+    let data = data_dir();
+    let app = exec_app(&repo, data.path(), &crate::warm::WARM);
+    for (runtime, code) in [
+        (
+            "python",
+            "import json, os\nprint(json.dumps([os.environ['SG_RUN_ID'], os.getcwd()]))",
+        ),
+        (
+            "node",
+            "console.log(JSON.stringify([process.env.SG_RUN_ID, process.cwd()]))",
+        ),
+    ] {
+        let body = json!({"runtime": runtime, "code": code});
+        let before = warm_starts(&app);
+        let mut warm = None;
+        for _ in 0..40 {
+            let (status, reply) = exec(&app, &body);
+            assert_eq!(status, 200, "{reply}");
+            let run_id = reply["run_id"].as_i64().expect("a run id");
+            let expected_cwd = data.path().join(format!("runs/{run_id}/work"));
+            assert_eq!(
+                reply["data"],
+                json!([run_id.to_string(), expected_cwd.to_string_lossy()]),
+                "{runtime}: {reply}"
+            );
+            if warm_starts(&app) > before {
+                warm = Some(run_id);
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert!(warm.is_some(), "no {runtime} ad-hoc run started warm");
+    }
+}

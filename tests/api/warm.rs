@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::helpers::{data_dir, spawn_app, wait_until, TestApp, TestRepo, WAIT};
 use crate::run_support::{python, script_id};
 
-const WARM: [&str; 2] = ["--execution-mode", "warm"];
+pub const WARM: [&str; 2] = ["--execution-mode", "warm"];
 
 /// Prints what a run can see of itself; `collections` gets a mark, and a global counts.
 const PROBE: &str = r#"import random, signal, collections
