@@ -10,8 +10,24 @@ use crate::async_support::{
     wait_for_processes, Reaper,
 };
 use crate::deps_support::LocalPackages;
-use crate::helpers::{assert_error, data_dir, spawn_app, wait_until, TestApp, TestRepo, WAIT};
-use crate::run_support::{gateway_pid, post_multipart, Multipart};
+use crate::helpers::{assert_error, data_dir, spawn_app, TestApp, TestRepo, WAIT};
+use crate::run_support::{crash_gateway, post_multipart, Multipart};
+
+/// Python code that starts a child marked by `marker` in its argv, prints `started`, and
+/// sleeps; the child sleeps too (in its own session when `detached`).
+fn parent_of_a_sleeper(marker: &str, detached: bool) -> String {
+    let session = if detached {
+        ", start_new_session=True"
+    } else {
+        ""
+    };
+    format!(
+        "import subprocess, sys, time\n\
+         subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', '{marker}']{session})\n\
+         print('started', flush=True)\n\
+         time.sleep(60)\n"
+    )
+}
 
 /// A gateway with exec on, on loopback without a key (allowed there).
 fn exec_app(repo: &TestRepo, data: &std::path::Path, extra: &[&str]) -> TestApp {
@@ -142,11 +158,7 @@ fn a_timeout_stops_the_code_and_the_grandchild_it_started() {
     let app = exec_app(&repo, data.path(), &[]);
     let marker = unique_marker("exec-grandchild");
     let _reaper = Reaper(marker.clone());
-    let code = format!(
-        "import subprocess, sys, time\n\
-         subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', '{marker}'], start_new_session=True)\n\
-         time.sleep(60)\n"
-    );
+    let code = parent_of_a_sleeper(&marker, true);
     let (status, body) = exec(
         &app,
         &json!({"runtime": "python", "code": code, "timeout": 1.5}),
@@ -167,12 +179,7 @@ fn an_async_run_streams_its_output_and_can_be_cancelled() {
     let app = exec_app(&repo, data.path(), &[]);
     let marker = unique_marker("exec-cancel");
     let _reaper = Reaper(marker.clone());
-    let code = format!(
-        "import subprocess, sys, time\n\
-         subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', '{marker}'])\n\
-         print('started', flush=True)\n\
-         time.sleep(60)\n"
-    );
+    let code = parent_of_a_sleeper(&marker, false);
     let (status, accepted) = app.post(
         "/api/exec?async=true",
         &json!({"runtime": "python", "code": code}),
@@ -417,11 +424,7 @@ fn after_kill_9_the_restart_marks_an_ad_hoc_run_interrupted_and_kills_its_proces
     let app = exec_app(&repo, data.path(), &[]);
     let marker = unique_marker("exec-crash");
     let _reaper = Reaper(marker.clone());
-    let code = format!(
-        "import subprocess, sys, time\n\
-         subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', '{marker}'])\n\
-         time.sleep(60)\n"
-    );
+    let code = parent_of_a_sleeper(&marker, false);
     let (status, accepted) = app.post(
         "/api/exec?async=true",
         &json!({"runtime": "python", "code": code}),
@@ -430,17 +433,7 @@ fn after_kill_9_the_restart_marks_an_ad_hoc_run_interrupted_and_kills_its_proces
     let run_id = accepted["run_id"].as_i64().expect("a run id");
     wait_for_processes(&marker, 1, "the code's child");
 
-    let gateway = gateway_pid(data.path());
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(gateway as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .expect("the gateway can be killed");
-    assert!(
-        wait_until(WAIT, || std::fs::read(format!("/proc/{gateway}/cmdline"))
-            .map_or(true, |c| c.is_empty())),
-        "the gateway died"
-    );
+    crash_gateway(data.path());
     assert_eq!(
         pids_with(&marker).len(),
         1,

@@ -13,7 +13,7 @@ use crate::async_support::{
     unique_marker, wait_for_processes, OwnedGateway, Reaper, SLEEPER_PATH,
 };
 use crate::helpers::{data_dir, spawn_app, wait_until, TestApp, TestRepo, WAIT};
-use crate::run_support::{assert_success, gateway_pid, python, run_dir, script_id};
+use crate::run_support::{assert_success, crash_gateway, gateway_pid, python, run_dir, script_id};
 
 fn sleeper_repo() -> TestRepo {
     let repo = TestRepo::new();
@@ -239,13 +239,7 @@ fn after_kill_9_the_next_start_marks_left_runs_interrupted_and_kills_their_proce
     let (_, view) = app.get(&format!("/api/runs/{queued}"));
     assert_eq!(view["status"], json!("queued"), "{view}");
 
-    let gateway = gateway_pid(data.path());
-    kill(Pid::from_raw(gateway as i32), Signal::SIGKILL).expect("the gateway can be killed");
-    assert!(
-        wait_until(WAIT, || std::fs::read(format!("/proc/{gateway}/cmdline"))
-            .map_or(true, |c| c.is_empty())),
-        "the gateway died"
-    );
+    crash_gateway(data.path());
     assert_eq!(
         pids_with(&marker).len(),
         scripts.len(),

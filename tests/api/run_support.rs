@@ -315,6 +315,22 @@ pub fn md5_hex(data: &[u8]) -> String {
     hex::encode(md5::Md5::digest(data))
 }
 
+/// Kills the test gateway serving `data` with SIGKILL (a crash) and waits until it is gone.
+pub fn crash_gateway(data: &Path) {
+    let gateway = gateway_pid(data);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(gateway as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("the gateway can be killed");
+    assert!(
+        crate::helpers::wait_until(crate::helpers::WAIT, || {
+            std::fs::read(format!("/proc/{gateway}/cmdline")).map_or(true, |c| c.is_empty())
+        }),
+        "the gateway died"
+    );
+}
+
 /// The process id of the test gateway serving `data` (found by its command line).
 pub fn gateway_pid(data: &Path) -> u32 {
     let data = data.display().to_string();
