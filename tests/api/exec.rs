@@ -110,7 +110,7 @@ print(json.dumps({"args": sys.argv[1:], "greeting": os.environ.get("GREETING"),
 }
 
 #[test]
-fn node_code_runs_and_a_failure_is_an_error_run_with_its_stderr() {
+fn node_code_runs_with_files_in_and_out_and_a_failure_is_an_error_run_with_its_stderr() {
     let repo = TestRepo::new();
     let data = data_dir();
     let app = exec_app(&repo, data.path(), &[]);
@@ -132,6 +132,21 @@ fn node_code_runs_and_a_failure_is_an_error_run_with_its_stderr() {
         json!({"SECRET_TOKEN": "***"}),
         "secret-looking values stay out of the history"
     );
+
+    let code = "const fs = require('fs');\n\
+                fs.writeFileSync('words.json', JSON.stringify(fs.readFileSync('in.txt', 'utf8').split(' ')));\n\
+                console.log(JSON.stringify(fs.readdirSync('.').sort()));";
+    let form = Multipart::new()
+        .text("runtime", "node")
+        .text("code", code)
+        .file("inputs", "in.txt", b"a b c");
+    let (status, body) = post_multipart(&app, "/api/exec", form);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"], json!(["in.txt", "words.json"]), "{body}");
+    assert_eq!(body["files"][0]["name"], "words.json", "{body}");
+    let file = body["files"][0]["url"].as_str().expect("a file url");
+    let reply = app.call("GET", file, &[], None);
+    assert_eq!(reply.body, json!(["a", "b", "c"]));
 
     let (status, body) = exec(
         &app,
