@@ -165,10 +165,6 @@ pub fn make_folder(run_dir: &RunDir, staging: Staging) -> std::io::Result<Option
     if let Some(user) = process::contain::current().run_as() {
         user.hand_over(&run_dir.work())?;
         user.hand_over(&run_dir.tmp())?;
-        // The uploads folder is made private to the gateway while staged: the run reads it.
-        if staged_root.is_some() {
-            user.hand_over(&run_dir.uploads())?;
-        }
     }
     Ok(staged_root)
 }
