@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use crate::catalog::Script;
 use crate::deps::{DepSet, DepsError, DepsManager, RunDeps};
 use crate::domain::Runtime;
+use crate::process;
 
 use super::script_file;
 
@@ -97,6 +98,10 @@ impl Subject {
             };
             let target = work.join(name);
             std::fs::rename(uploads.join(rest), &target)?;
+            // The working folder is the run user's; so are the inputs put in it.
+            if let Some(user) = process::contain::current().run_as() {
+                user.hand_over_file(&target)?;
+            }
             let metadata = std::fs::symlink_metadata(&target)?;
             placed.push(PlacedInput {
                 name: name.clone(),

@@ -510,3 +510,39 @@ fn ad_hoc_runs_start_warm_like_script_runs_and_see_only_their_own_run() {
         assert!(warm.is_some(), "no {runtime} ad-hoc run started warm");
     }
 }
+
+#[test]
+fn under_a_run_user_ad_hoc_code_runs_as_it_and_may_change_its_inputs() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIPPED: code runs as a separate user only when the gateway runs as root");
+        return;
+    }
+    let python3 = std::path::Path::new("/usr/bin/python3");
+    if !python3.exists() {
+        eprintln!("SKIPPED: no /usr/bin/python3 that the run user can execute");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let repo = TestRepo::new();
+    let data = data_dir();
+    for folder in [repo.path(), data.path()] {
+        std::fs::set_permissions(folder, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let app = exec_app(&repo, data.path(), &["--python", "/usr/bin/python3"]);
+    let (_, system) = app.get("/api/system");
+    if system["containment"]["run_as"] != json!("nobody") {
+        eprintln!("SKIPPED: the gateway runs code as its own user here: {system}");
+        return;
+    }
+    let code = "import json, os\nopen('notes.txt', 'a').write(' and more')\n\
+                print(json.dumps({'uid': os.getuid(), 'notes': open('notes.txt').read()}))";
+    let form = Multipart::new()
+        .text("runtime", "python")
+        .text("code", code)
+        .file("inputs", "notes.txt", b"a note");
+    let (status, body) = post_multipart(&app, "/api/exec", form);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["notes"], "a note and more", "{body}");
+    assert_ne!(body["data"]["uid"], json!(0), "{body}");
+    assert_eq!(body["files"][0]["name"], "notes.txt", "{body}");
+}

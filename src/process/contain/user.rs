@@ -131,6 +131,12 @@ impl RunAs {
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
     }
 
+    /// Gives a file to the run user (an input put in its working folder), to read and change.
+    pub fn hand_over_file(&self, file: &Path) -> io::Result<()> {
+        std::os::unix::fs::chown(file, Some(self.uid), Some(self.gid))?;
+        fs::set_permissions(file, fs::Permissions::from_mode(0o600))
+    }
+
     /// Takes a folder back once the run is over, so later runs cannot read what it left.
     pub fn take_back(dir: &Path) -> io::Result<()> {
         let (uid, gid) = (nix::unistd::geteuid(), nix::unistd::getegid());
