@@ -97,7 +97,8 @@ fn checked_date(date: Option<&str>) -> Result<String, ApiError> {
             .filter(|part| part.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|part| part.parse::<u32>().ok())
     };
-    let shaped = date.len() == 10 && &date[4..5] == "-" && &date[7..8] == "-";
+    // Bytes, not string slices: a multibyte character across a boundary must not panic.
+    let shaped = date.len() == 10 && date.as_bytes()[4] == b'-' && date.as_bytes()[7] == b'-';
     let valid = shaped
         && number(0..4).is_some()
         && number(5..7).is_some_and(|m| (1..=12).contains(&m))
@@ -342,4 +343,18 @@ fn query_error(message: String) -> ApiError {
 
 fn request_error(message: &str) -> ApiError {
     ApiError::new(ErrorCode::InvalidRequest, message.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::checked_date;
+
+    #[test]
+    fn a_date_of_multibyte_characters_is_refused_not_a_panic() {
+        // Ten bytes whose fifth falls inside a character (found by schemathesis).
+        for date in ["\u{F2393}\u{FF552}\u{FD}", "2026-1é-01", "2026-12-01"] {
+            let checked = checked_date(Some(date));
+            assert_eq!(checked.is_ok(), date == "2026-12-01", "{date:?}");
+        }
+    }
 }
