@@ -12,7 +12,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use crate::domain::{parse_options, ArgsMap, RawValue, RunRequest, Runtime};
 use crate::error::{ApiError, ErrorBody, ErrorCode};
-use crate::runner::{CodeRequest, Staging};
+use crate::runner::{CodeRequest, Input, Staging};
 
 use super::multipart::{read_form, FormLimits, Keep, Part, MAX_PARTS};
 use super::run_input::{query_pairs, read_limited};
@@ -36,8 +36,8 @@ pub struct ExecApi;
 #[serde(deny_unknown_fields)]
 struct ExecRequest {
     /// `python` or `node`.
-    #[schema(value_type = String, example = "python")]
-    runtime: ExecRuntime,
+    #[schema(example = "python")]
+    runtime: String,
     /// The program, run as `main.py` / `main.js` (CommonJS) with the run's working folder as
     /// its current directory.
     #[schema(example = "import sys, json\nprint(json.dumps({'args': sys.argv[1:]}))")]
@@ -56,14 +56,6 @@ struct ExecRequest {
     /// dependency caches; `requirements` is another name for it.
     #[serde(default, alias = "requirements")]
     packages: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum ExecRuntime {
-    Python,
-    #[serde(alias = "js", alias = "javascript")]
-    Node,
 }
 
 /// Runs code once, exactly like a script run.
@@ -126,11 +118,14 @@ async fn exec_code(
         let asked = std::time::Duration::from_secs_f64(seconds.min(86_400.0));
         options.timeout = Some(options.timeout.map_or(asked, |t| t.min(asked)));
     }
+    let runtime = Runtime::parse(&body.runtime).ok_or_else(|| {
+        invalid(format!(
+            "runtime must be python or node, not {:?}",
+            body.runtime
+        ))
+    })?;
     let code = CodeRequest {
-        runtime: match body.runtime {
-            ExecRuntime::Python => Runtime::Python,
-            ExecRuntime::Node => Runtime::Js,
-        },
+        runtime,
         code: body.code,
         args: body.args,
         env: body.env,
@@ -152,7 +147,7 @@ async fn read_request(
     request: &HttpRequest,
     payload: web::Payload,
     staging: &mut Staging,
-) -> Result<(ExecRequest, Vec<(String, std::path::PathBuf)>), ApiError> {
+) -> Result<(ExecRequest, Vec<Input>), ApiError> {
     let settings = state.runner.settings();
     let content_type = request.content_type().to_ascii_lowercase();
     match content_type.as_str() {
@@ -201,7 +196,7 @@ async fn read_multipart(
     payload: web::Payload,
     staging: &mut Staging,
     limits: FormLimits,
-) -> Result<(ExecRequest, Vec<(String, std::path::PathBuf)>), ApiError> {
+) -> Result<(ExecRequest, Vec<Input>), ApiError> {
     let parts = read_form(request, payload, limits, |name, file_name| {
         Ok(match file_name {
             // The code may come as a file too.
@@ -221,11 +216,18 @@ async fn read_multipart(
     for part in parts {
         match part {
             Part::File {
-                upload: RawValue::Upload {
-                    file_name, path, ..
-                },
+                upload:
+                    RawValue::Upload {
+                        file_name,
+                        path,
+                        size,
+                    },
                 ..
-            } => inputs.push((file_name, path)),
+            } => inputs.push(Input {
+                name: file_name,
+                staged: path,
+                size,
+            }),
             Part::Memory {
                 name,
                 bytes,

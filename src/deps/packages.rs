@@ -101,24 +101,17 @@ impl DepsManager {
             let report = self.ensure(set, Trigger::Run, false).await?;
             if !report.is_ready() {
                 return Err(DepsError::InstallFailed {
-                    path: format!("exec:{}", runtime_name(runtime)),
+                    path: runtime.exec_label().into(),
                     reason: report.error.unwrap_or_else(|| "the install failed".into()),
                     log: report.log.map(|l| tail(&l)).unwrap_or_default(),
                 });
             }
         }
         Err(DepsError::InstallFailed {
-            path: format!("exec:{}", runtime_name(runtime)),
+            path: runtime.exec_label().into(),
             reason: "the cache was removed while the run was starting; try again".into(),
             log: String::new(),
         })
-    }
-}
-
-fn runtime_name(runtime: Runtime) -> &'static str {
-    match runtime {
-        Runtime::Python => "python",
-        Runtime::Js => "node",
     }
 }
 

@@ -8,4 +8,4 @@ mod runtime;
 pub use args_map::{ArgSpec, ArgsMap, ParamType, SchemaError};
 pub use params::{bind, ParamProblem, RawValue, RunArgs};
 pub use run_request::{parse_options, InvalidOption, RunOptions, RunRequest, OPTION_NAMES};
-pub use runtime::{EntryKind, Runtime, SCRIPT_RULE};
+pub use runtime::{is_variable_name, EntryKind, Runtime, SCRIPT_RULE};

@@ -20,6 +20,16 @@ pub enum Runtime {
     Js,
 }
 
+/// A plain environment variable name (letters, digits after the first, underscores): what
+/// a caller may set for a run or a session.
+pub fn is_variable_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .enumerate()
+            .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()))
+}
+
 impl Runtime {
     pub const ALL: [Runtime; 2] = [Runtime::Python, Runtime::Js];
 
@@ -33,6 +43,23 @@ impl Runtime {
 
     pub fn as_str(self) -> &'static str {
         self.folder()
+    }
+
+    /// The interpreter's name as callers of ad-hoc runs and sessions write it.
+    pub fn interpreter_name(self) -> &'static str {
+        match self {
+            Runtime::Python => "python",
+            Runtime::Js => "node",
+        }
+    }
+
+    /// What an ad-hoc run of this runtime records where a script run has its path (never a
+    /// script's path: scripts end in `.py` or `.js`).
+    pub fn exec_label(self) -> &'static str {
+        match self {
+            Runtime::Python => "exec:python",
+            Runtime::Js => "exec:node",
+        }
     }
 
     pub fn parse(text: &str) -> Option<Runtime> {

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 
 use crate::catalog::NewRun;
 use crate::deps::{masked, package_set};
-use crate::domain::{RawValue, RunArgs, RunOptions, Runtime};
+use crate::domain::{is_variable_name, RawValue, RunArgs, RunOptions, Runtime};
 use crate::process::warm::{WarmRuntime, WarmStart};
 
 use super::execution::Launch;
@@ -24,6 +24,14 @@ use super::{RunError, Runner, Submitted};
 const MAX_ARGS: usize = 1000;
 const MAX_ENV: usize = 200;
 
+/// An input file as staged: its name in the working folder, where it waits, its size.
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub name: String,
+    pub staged: PathBuf,
+    pub size: u64,
+}
+
 /// Code to run once, as the caller sent it.
 #[derive(Debug, Clone)]
 pub struct CodeRequest {
@@ -33,18 +41,9 @@ pub struct CodeRequest {
     pub env: BTreeMap<String, String>,
     /// Package specifiers (`requests==2.32.3`, `lodash@4`), installed through the caches.
     pub packages: Vec<String>,
-    /// Input files (name, staged upload), put in the working folder under their names.
-    pub inputs: Vec<(String, PathBuf)>,
+    /// Input files, put in the working folder under their names.
+    pub inputs: Vec<Input>,
     pub options: RunOptions,
-}
-
-/// The label an ad-hoc run carries where a script run has its path (never a script's path:
-/// scripts end in `.py` or `.js`).
-pub fn exec_label(runtime: Runtime) -> &'static str {
-    match runtime {
-        Runtime::Python => "exec:python",
-        Runtime::Js => "exec:node",
-    }
 }
 
 impl Runner {
@@ -91,7 +90,7 @@ impl Runner {
                 },
             }),
         };
-        let label = exec_label(request.runtime);
+        let label = request.runtime.exec_label();
         let accepted = Accepted {
             new_run: NewRun {
                 script_id: None,
@@ -108,7 +107,11 @@ impl Runner {
                     .iter()
                     .map(|(k, v)| (k.into(), v.into()))
                     .collect(),
-                inputs: request.inputs,
+                inputs: request
+                    .inputs
+                    .iter()
+                    .map(|input| (input.name.clone(), input.staged.clone()))
+                    .collect(),
             }),
             args,
             launch,
@@ -136,11 +139,7 @@ fn check(request: &CodeRequest) -> Result<(), RunError> {
         return invalid(format!("at most {MAX_ENV} env variables"));
     }
     for (name, value) in &request.env {
-        let plain = name
-            .chars()
-            .enumerate()
-            .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
-        if name.is_empty() || !plain || name.starts_with("SG_") {
+        if !is_variable_name(name) || name.starts_with("SG_") {
             return invalid(format!(
                 "env: {name:?} is not a variable name a run may set (SG_ names are the gateway's)"
             ));
@@ -150,7 +149,7 @@ fn check(request: &CodeRequest) -> Result<(), RunError> {
         }
     }
     let mut names = std::collections::HashSet::new();
-    if let Some((name, _)) = request.inputs.iter().find(|(n, _)| !names.insert(n)) {
+    if let Some(Input { name, .. }) = request.inputs.iter().find(|i| !names.insert(&i.name)) {
         return invalid(format!("two input files are named {name:?}"));
     }
     Ok(())
@@ -186,14 +185,10 @@ fn recorded(request: &CodeRequest) -> Map<String, Value> {
     let files: Vec<Value> = request
         .inputs
         .iter()
-        .map(|(name, path)| {
-            let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-            json!({"file": name, "size": size})
-        })
+        .map(|input| json!({"file": input.name, "size": input.size}))
         .collect();
     let mut recorded = Map::new();
-    let runtime = exec_label(request.runtime).trim_start_matches("exec:");
-    recorded.insert("runtime".into(), json!(runtime));
+    recorded.insert("runtime".into(), json!(request.runtime.interpreter_name()));
     recorded.insert("code".into(), json!(request.code));
     recorded.insert("args".into(), json!(request.args));
     if !env.is_empty() {

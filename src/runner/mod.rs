@@ -37,7 +37,7 @@ use crate::settings::{Effective, Settings};
 
 pub use crate::domain::{RunOptions, RunRequest, OPTION_NAMES};
 pub use environment::{preview_environment, run_env, RunEnvironmentView};
-pub use exec::{exec_label, CodeRequest};
+pub use exec::{CodeRequest, Input};
 pub use live::{LiveEvent, LiveOutput};
 pub use registry::ActiveRun;
 pub use submit::Submitted;

@@ -106,11 +106,7 @@ pub fn check_env(env: Vec<(String, String)>) -> Result<Vec<(String, String)>, St
         return Err(format!("at most {MAX_ENV} variables"));
     }
     for (name, value) in &env {
-        let valid = name
-            .chars()
-            .enumerate()
-            .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
-        if name.is_empty() || !valid || name.starts_with("SG_SESSION") {
+        if !crate::domain::is_variable_name(name) || name.starts_with("SG_SESSION") {
             return Err(format!("{name:?} is not a variable name a session may set"));
         }
         if value.contains('\0') {

@@ -13,7 +13,9 @@ use crate::async_support::{
     pids_with, processes_gone, spawn_owned, unique_marker, wait_for_processes, Reaper,
 };
 use crate::helpers::{data_dir, spawn_app, wait_until, TestApp, TestRepo, WAIT};
-use crate::run_support::{gateway_pid, post_multipart, python, script_id, Multipart};
+use crate::run_support::{
+    gateway_pid, post_multipart, python, runs_as_a_separate_user, script_id, Multipart,
+};
 
 /// Forks; the child starts a new session and forks again; the grandchild execs a sleeping
 /// interpreter that carries `--token` in its argv. Then `--then` decides how the run goes on.
@@ -342,13 +344,7 @@ print(json.dumps(seen))"#;
 
 #[test]
 fn scripts_cannot_read_the_database_nor_signal_the_gateway() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIPPED: scripts run as a separate user only when the gateway runs as root");
-        return;
-    }
-    let python3 = std::path::Path::new("/usr/bin/python3");
-    if !python3.exists() {
-        eprintln!("SKIPPED: no /usr/bin/python3 that the run user can execute");
+    if !runs_as_a_separate_user() {
         return;
     }
     // A repository and data folder other users may pass through, as in the Docker image.

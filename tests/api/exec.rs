@@ -11,7 +11,7 @@ use crate::async_support::{
 };
 use crate::deps_support::LocalPackages;
 use crate::helpers::{assert_error, data_dir, spawn_app, TestApp, TestRepo, WAIT};
-use crate::run_support::{crash_gateway, post_multipart, Multipart};
+use crate::run_support::{crash_gateway, post_multipart, runs_as_a_separate_user, Multipart};
 
 /// Python code that starts a child marked by `marker` in its argv, prints `started`, and
 /// sleeps; the child sleeps too (in its own session when `detached`).
@@ -27,6 +27,18 @@ fn parent_of_a_sleeper(marker: &str, detached: bool) -> String {
          print('started', flush=True)\n\
          time.sleep(60)\n"
     )
+}
+
+/// Starts `code` (Python) in the background; its run id.
+fn start_async(app: &TestApp, code: &str) -> i64 {
+    let (status, accepted) = app.post(
+        "/api/exec?async=true",
+        &json!({"runtime": "python", "code": code}),
+    );
+    assert_eq!(status, 202, "{accepted}");
+    let run_id = accepted["run_id"].as_i64().expect("a run id");
+    assert_eq!(accepted["events_url"], format!("/api/runs/{run_id}/events"));
+    run_id
 }
 
 /// A gateway with exec on, on loopback without a key (allowed there).
@@ -195,13 +207,7 @@ fn an_async_run_streams_its_output_and_can_be_cancelled() {
     let marker = unique_marker("exec-cancel");
     let _reaper = Reaper(marker.clone());
     let code = parent_of_a_sleeper(&marker, false);
-    let (status, accepted) = app.post(
-        "/api/exec?async=true",
-        &json!({"runtime": "python", "code": code}),
-    );
-    assert_eq!(status, 202, "{accepted}");
-    let run_id = accepted["run_id"].as_i64().expect("a run id");
-    assert_eq!(accepted["events_url"], format!("/api/runs/{run_id}/events"));
+    let run_id = start_async(&app, &code);
     let mut events = open_events(&app, &format!("/api/runs/{run_id}/events"), &[]);
     assert_eq!(events.status, 200);
     let first = events.next_event(WAIT).expect("a first event");
@@ -440,12 +446,7 @@ fn after_kill_9_the_restart_marks_an_ad_hoc_run_interrupted_and_kills_its_proces
     let marker = unique_marker("exec-crash");
     let _reaper = Reaper(marker.clone());
     let code = parent_of_a_sleeper(&marker, false);
-    let (status, accepted) = app.post(
-        "/api/exec?async=true",
-        &json!({"runtime": "python", "code": code}),
-    );
-    assert_eq!(status, 202, "{accepted}");
-    let run_id = accepted["run_id"].as_i64().expect("a run id");
+    let run_id = start_async(&app, &code);
     wait_for_processes(&marker, 1, "the code's child");
 
     crash_gateway(data.path());
@@ -513,13 +514,7 @@ fn ad_hoc_runs_start_warm_like_script_runs_and_see_only_their_own_run() {
 
 #[test]
 fn under_a_run_user_ad_hoc_code_runs_as_it_and_may_change_its_inputs() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIPPED: code runs as a separate user only when the gateway runs as root");
-        return;
-    }
-    let python3 = std::path::Path::new("/usr/bin/python3");
-    if !python3.exists() {
-        eprintln!("SKIPPED: no /usr/bin/python3 that the run user can execute");
+    if !runs_as_a_separate_user() {
         return;
     }
     use std::os::unix::fs::PermissionsExt;

@@ -315,6 +315,20 @@ pub fn md5_hex(data: &[u8]) -> String {
     hex::encode(md5::Md5::digest(data))
 }
 
+/// Whether code can run as a separate user here (the gateway runs as root, and a Python the
+/// run user may execute is at `/usr/bin/python3`); says SKIPPED when not.
+pub fn runs_as_a_separate_user() -> bool {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIPPED: code runs as a separate user only when the gateway runs as root");
+        return false;
+    }
+    if !Path::new("/usr/bin/python3").exists() {
+        eprintln!("SKIPPED: no /usr/bin/python3 that the run user can execute");
+        return false;
+    }
+    true
+}
+
 /// Kills the test gateway serving `data` with SIGKILL (a crash) and waits until it is gone.
 pub fn crash_gateway(data: &Path) {
     let gateway = gateway_pid(data);
