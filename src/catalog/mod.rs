@@ -11,6 +11,8 @@ mod manage;
 #[cfg(test)]
 mod migration_tests;
 mod original;
+#[cfg(test)]
+mod read_tests;
 mod retention;
 mod runs;
 mod scripts;
@@ -55,6 +57,9 @@ pub enum CatalogError {
     Json(#[from] serde_json::Error),
 }
 
+/// How long a statement waits for another connection's lock before it fails.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A handle to the catalog; cheap to clone.
 #[derive(Clone)]
 pub struct Catalog {
@@ -69,7 +74,7 @@ impl Catalog {
         MIGRATIONS.to_latest(&mut first)?;
         drop(first);
         let manager = SqliteConnectionManager::file(path).with_init(|conn| {
-            conn.busy_timeout(Duration::from_secs(5))?;
+            conn.busy_timeout(BUSY_TIMEOUT)?;
             // Every statement of a run's life is prepared once per connection, not per run.
             conn.set_prepared_statement_cache_capacity(64);
             conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
@@ -94,6 +99,26 @@ impl Catalog {
             .map_err(|e| CatalogError::Task(e.to_string()))?
     }
 
+    /// Runs a short read on the calling thread when a connection is free and no lock is in
+    /// the way (a WAL reader rarely meets one), else on the blocking pool like [`Self::call`]:
+    /// a lookup on every run request then costs no trip between threads.
+    async fn read<T, F>(&self, query: F) -> Result<T, CatalogError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, CatalogError> + Clone + Send + 'static,
+    {
+        if let Some(mut conn) = self.pool.try_get() {
+            conn.busy_timeout(Duration::ZERO)?;
+            let answer = query.clone()(&mut conn);
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            match answer {
+                Err(CatalogError::Sqlite(error)) if is_busy(&error) => {}
+                answer => return answer,
+            }
+        }
+        self.call(query).await
+    }
+
     /// Runs `query` on a pooled connection on the calling thread, which may block.
     fn call_here<T>(
         &self,
@@ -108,7 +133,7 @@ impl Catalog {
     }
 
     pub async fn script(&self, id: i64) -> Result<Option<Script>, CatalogError> {
-        self.call(move |conn| scripts::by_id(conn, id)).await
+        self.read(move |conn| scripts::by_id(conn, id)).await
     }
 
     /// The live scripts at `address` (a path, with or without its extension).
@@ -189,10 +214,7 @@ impl Catalog {
     /// [`Catalog::finish_run`] on the calling thread, for a caller already in the blocking
     /// pool (the end of a run tidies its folder and records it in one trip there).
     pub fn finish_run_here(&self, id: i64, end: RunEnd) -> Result<Run, CatalogError> {
-        self.call_here(move |conn| {
-            runs::finish(conn, id, &end)?;
-            runs::by_id(conn, id)?.ok_or(CatalogError::Sqlite(rusqlite::Error::QueryReturnedNoRows))
-        })
+        self.call_here(move |conn| runs::finish(conn, id, &end))
     }
 
     pub async fn run_event_log(&self, id: i64) -> Result<Option<String>, CatalogError> {
@@ -285,4 +307,12 @@ impl Catalog {
     pub async fn active_api_key_count(&self) -> Result<i64, CatalogError> {
         self.call(|conn| keys::active_count(conn)).await
     }
+}
+
+/// Whether SQLite refused for a lock held elsewhere (the statement may succeed later).
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
