@@ -53,6 +53,7 @@ pub fn main() -> ExitCode {
     crate::process::seal_inherited_descriptors();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(main_runtime_workers())
         .enable_all()
         .build()
         .expect("a tokio runtime can be created");
@@ -63,6 +64,15 @@ pub fn main() -> ExitCode {
         Some(Command::Openapi(args)) => runtime.block_on(print_openapi(args)),
         Some(Command::ImportOriginal(args)) => runtime.block_on(import_original(args)),
     }
+}
+
+/// Workers for the main runtime, which mostly waits: on runs' pipes and exits, timers and
+/// the blocking pool's answers (HTTP has workers of its own; parsing large output, SQLite
+/// and files go to the blocking pool). One per four cores: a second worker on a small
+/// machine mostly wakes to find nothing to steal, which cost a tenth of the gateway's CPU
+/// per run on two cores (benches/run.rs).
+fn main_runtime_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |cores| (cores.get() / 4).max(1))
 }
 
 async fn serve(args: ServeArgs) -> ExitCode {

@@ -127,7 +127,7 @@ impl Execution {
             inputs,
         };
         let mut end = match output {
-            Ok(output) => judge_output(output, &launch, &mut leftovers),
+            Ok(output) => judge_output(output, &launch, &mut leftovers).await,
             Err(error) => failed_to_start(error.reason()),
         };
         if end.status == RunStatus::Cancelled {
@@ -240,7 +240,7 @@ fn process_spec(
 }
 
 /// How the run ended, from its output; stdout that is not JSON goes to the leftovers.
-fn judge_output(output: Output, launch: &Launch, leftovers: &mut Leftovers) -> RunEnd {
+async fn judge_output(mut output: Output, launch: &Launch, leftovers: &mut Leftovers) -> RunEnd {
     let settings = &launch.settings;
     let limits = LimitsInForce {
         timeout_secs: launch.timeout.as_secs_f64(),
@@ -262,12 +262,25 @@ fn judge_output(output: Output, launch: &Launch, leftovers: &mut Leftovers) -> R
         error_message: verdict.error.map(|e| e.1),
         ..empty_end()
     };
-    match outcome::read_stdout(&output.stdout) {
+    let (printed, stdout) = read_stdout(std::mem::take(&mut output.stdout)).await;
+    match printed {
         Printed::Nothing => {}
         Printed::Json(value) => end.data = Some(value),
-        Printed::Raw => leftovers.raw_stdout = Some(output.stdout),
+        Printed::Raw => leftovers.raw_stdout = Some(stdout),
     }
     end
+}
+
+/// What the run printed, read as JSON where it is; a large output is read on the blocking
+/// pool, so the workers that carry every run's pipes and timers never stall on one.
+async fn read_stdout(stdout: Vec<u8>) -> (Printed, Vec<u8>) {
+    const READ_INLINE_BYTES: usize = 64 * 1024;
+    if stdout.len() <= READ_INLINE_BYTES {
+        return (outcome::read_stdout(&stdout), stdout);
+    }
+    let read = tokio::task::spawn_blocking(move || (outcome::read_stdout(&stdout), stdout));
+    read.await
+        .unwrap_or_else(|_| (Printed::Nothing, Vec::new()))
 }
 
 fn empty_end() -> RunEnd {
