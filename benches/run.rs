@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use script_gateway::process::{self, ProcessSpec, ResourceLimits};
 use support::{
-    gateway_run, ms, percentile, print_cpu, ratio, real_python, throughput, time, Cpu, Direct,
-    Gateway,
+    gateway_run, gateway_run_new_connection, ms, percentile, print_cpu, ratio, real_python,
+    throughput, time, Cpu, Direct, Gateway,
 };
 
 const SCRIPT: &str = r#"import json, sys
@@ -68,13 +68,22 @@ fn main() {
         ms(d50),
         ms(d95)
     );
-    println!("via gateway    p50 {:6.1} ms   p95 {:6.1} ms   (HTTP round trip, validation, run folder, history rows)", ms(g50), ms(g95));
+    println!("via gateway    p50 {:6.1} ms   p95 {:6.1} ms   (HTTP round trip on a kept-alive connection, validation, run folder, history rows)", ms(g50), ms(g95));
     println!(
         "ratio          p50 {:.3}x      p95 {:.3}x",
         ratio(g50, d50),
         ratio(g95, d95)
     );
     print_cpu(direct_cpu, gateway_cpu, SEQUENTIAL);
+    let before = gateway.cpu();
+    for _ in 0..SEQUENTIAL {
+        gateway_run_new_connection(&url);
+    }
+    let (user, system) = gateway.cpu().minus(before).per_run(SEQUENTIAL);
+    println!(
+        "parent CPU/run gateway {user:5.2} user + {system:5.2} sys = {:5.2} ms   (a new connection for every run: TCP set-up and tear-down included)",
+        user + system
+    );
 
     println!(
         "== throughput, {CONCURRENT_TOTAL} runs at concurrency {CONCURRENCY}, in {ROUNDS} alternating rounds"

@@ -59,12 +59,24 @@ impl Direct {
     }
 }
 
+thread_local! {
+    /// One client per thread, keeping its connection alive between runs, as a client of a
+    /// service does (the Python client's `httpx.Client`, a browser, a load balancer).
+    static CLIENT: ureq::Agent = ureq::AgentBuilder::new().max_idle_connections_per_host(1).build();
+}
+
+/// One run through the gateway over this thread's kept-alive connection.
 pub fn gateway_run(url: &str) {
-    let body: serde_json::Value = ureq::get(url)
-        .call()
-        .expect("gateway run")
-        .into_json()
-        .expect("json");
+    CLIENT.with(|client| check_run(client.get(url).call()));
+}
+
+/// One run through the gateway on a new connection (connect, run, close).
+pub fn gateway_run_new_connection(url: &str) {
+    check_run(ureq::AgentBuilder::new().build().get(url).call());
+}
+
+fn check_run(response: Result<ureq::Response, ureq::Error>) {
+    let body: serde_json::Value = response.expect("gateway run").into_json().expect("json");
     assert_eq!(body["status"], "success", "{body}");
 }
 
