@@ -2,6 +2,8 @@
 //! `&Connection`, behind an async facade that runs them on the blocking pool.
 
 #[cfg(test)]
+mod access_tests;
+#[cfg(test)]
 pub mod builders;
 #[cfg(test)]
 mod clock_tests;
@@ -11,8 +13,6 @@ mod manage;
 #[cfg(test)]
 mod migration_tests;
 mod original;
-#[cfg(test)]
-mod read_tests;
 mod retention;
 mod runs;
 mod scripts;
@@ -181,12 +181,11 @@ impl Catalog {
     ) -> Result<i64, CatalogError> {
         self.call_here(move |conn| {
             // One commit for the row and its folder: each commit is a WAL write.
-            let tx = conn.transaction()?;
-            let id = runs::insert(&tx, &run, queued)?;
-            let run_dir = run_dir(id);
-            runs::set_run_dir(&tx, id, &run_dir.display().to_string())?;
-            tx.commit()?;
-            Ok(id)
+            in_write_transaction(conn, |tx| {
+                let id = runs::insert(tx, &run, queued)?;
+                runs::set_run_dir(tx, id, &run_dir(id).display().to_string())?;
+                Ok(id)
+            })
         })
     }
 
@@ -315,4 +314,22 @@ fn is_busy(error: &rusqlite::Error) -> bool {
         error.sqlite_error_code(),
         Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
     )
+}
+
+/// Runs `body` in a write transaction (`BEGIN IMMEDIATE`), committed if it succeeds and
+/// rolled back if not. Unlike rusqlite's `Transaction`, which parses `BEGIN` and `COMMIT`
+/// anew each time, both come from the statement cache: a run commits twice.
+fn in_write_transaction<T>(
+    conn: &Connection,
+    body: impl FnOnce(&Connection) -> Result<T, CatalogError>,
+) -> Result<T, CatalogError> {
+    conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+    let done = body(conn).and_then(|value| {
+        conn.prepare_cached("COMMIT")?.execute([])?;
+        Ok(value)
+    });
+    if done.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    done
 }

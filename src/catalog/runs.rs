@@ -257,45 +257,45 @@ pub fn set_run_dir(conn: &Connection, id: i64, run_dir: &str) -> Result<(), Cata
 
 /// Records how a run ended and updates its script's run statistics, atomically; returns
 /// the finished record (read back by the same statement that wrote it).
-pub fn finish(conn: &mut Connection, id: i64, end: &RunEnd) -> Result<Run, CatalogError> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let sql = format!(
+pub fn finish(conn: &Connection, id: i64, end: &RunEnd) -> Result<Run, CatalogError> {
+    super::in_write_transaction(conn, |tx| {
+        let sql = format!(
         "UPDATE runs SET status = ?2, exit_code = ?3, duration_ms = ?4, data = ?5, stdout_preview = ?6,
              output_file = ?7, output_size = ?8, output_content_type = ?9, stderr = ?10, files = ?11,
              error_code = ?12, error_message = ?13, event_log = ?14, finished_at = ?15
          WHERE id = ?1
          RETURNING {RUN_COLUMNS}"
     );
-    let run = tx.prepare_cached(&sql)?.query_row(
-        params![
-            id,
-            end.status.as_str(),
-            end.exit_code,
-            i64::try_from(end.duration_ms).unwrap_or(i64::MAX),
-            end.data.as_ref().map(serde_json::to_string).transpose()?,
-            end.stdout_preview,
-            end.output_file,
-            end.output_size
-                .map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
-            end.output_content_type,
-            end.stderr,
-            serde_json::to_string(&end.files)?,
-            end.error_code,
-            end.error_message,
-            end.event_log,
-            clock::now_text(),
-        ],
-        run_from_row,
-    )?;
-    if let Some(script_id) = run.script_id {
-        tx.prepare_cached(
+        let run = tx.prepare_cached(&sql)?.query_row(
+            params![
+                id,
+                end.status.as_str(),
+                end.exit_code,
+                i64::try_from(end.duration_ms).unwrap_or(i64::MAX),
+                end.data.as_ref().map(serde_json::to_string).transpose()?,
+                end.stdout_preview,
+                end.output_file,
+                end.output_size
+                    .map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
+                end.output_content_type,
+                end.stderr,
+                serde_json::to_string(&end.files)?,
+                end.error_code,
+                end.error_message,
+                end.event_log,
+                clock::now_text(),
+            ],
+            run_from_row,
+        )?;
+        if let Some(script_id) = run.script_id {
+            tx.prepare_cached(
             "UPDATE scripts SET last_run_at = ?2, last_run_status = ?3, run_count = run_count + 1
              WHERE id = ?1",
         )?
         .execute(params![script_id, run.finished_at, end.status.as_str()])?;
-    }
-    tx.commit()?;
-    Ok(run)
+        }
+        Ok(run)
+    })
 }
 
 pub fn by_id(conn: &Connection, id: i64) -> Result<Option<Run>, CatalogError> {
@@ -410,7 +410,7 @@ mod tests {
             by_id(&conn, id).unwrap().unwrap().status,
             RunStatus::Running
         );
-        finish(&mut conn, id, &end(RunStatus::Success)).unwrap();
+        finish(&conn, id, &end(RunStatus::Success)).unwrap();
         let run = by_id(&conn, id).unwrap().unwrap();
         assert_eq!(run.status, RunStatus::Success);
         assert_eq!(run.data, Some(json!({"ok": true})));
@@ -442,7 +442,7 @@ mod tests {
         };
         for status in [RunStatus::Success, RunStatus::Error, RunStatus::Success] {
             let id = insert(&conn, &new, false).unwrap();
-            finish(&mut conn, id, &end(status)).unwrap();
+            finish(&conn, id, &end(status)).unwrap();
         }
         let page = list(
             &conn,
