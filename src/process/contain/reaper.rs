@@ -34,14 +34,12 @@ pub fn forget(pid: u32) {
 /// Kills and reaps every process reparented to the gateway; returns how many it found.
 /// Repeats while it finds some: killing a detached parent hands its children to us next.
 pub fn sweep() -> usize {
-    let own = std::process::id();
     let mut total = 0;
     for _ in 0..20 {
         let known: HashSet<u32> = registry().iter().copied().collect();
-        let orphans: Vec<u32> = crate::process::procfs::pids()
+        let orphans: Vec<u32> = crate::process::procfs::own_children()
             .into_iter()
             .filter(|pid| !known.contains(pid))
-            .filter(|pid| crate::process::procfs::parent_of(*pid) == Some(own))
             .collect();
         if orphans.is_empty() {
             break;
