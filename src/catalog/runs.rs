@@ -398,7 +398,7 @@ mod tests {
 
     #[test]
     fn a_finished_run_updates_its_script() {
-        let (_dir, mut conn, script_id) = setup();
+        let (_dir, conn, script_id) = setup();
         let new = NewRun {
             script_id: Some(script_id),
             script_path: "python/a.py".into(),
@@ -433,7 +433,7 @@ mod tests {
 
     #[test]
     fn runs_are_listed_newest_first_with_filters() {
-        let (_dir, mut conn, script_id) = setup();
+        let (_dir, conn, script_id) = setup();
         let new = NewRun {
             script_id: Some(script_id),
             script_path: "python/a.py".into(),
