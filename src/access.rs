@@ -3,7 +3,10 @@
 //! `/metrics`, nothing else), `exec` (interpreter sessions, nothing else) or `admin`; and the `Gate` each route declares, which says what
 //! scope it asks of a key.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -13,6 +16,10 @@ use crate::catalog::{ApiKeyRecord, Catalog, CatalogError};
 use crate::config::ApiKey;
 
 const KEY_PREFIX: &str = "sgk_";
+
+/// A key's `last_used_at` is written at most this often: without a bound every request made
+/// with a named key would cost a write to the catalog.
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -101,6 +108,8 @@ pub struct Access {
     master: Option<ApiKey>,
     catalog: Catalog,
     named_keys_exist: AtomicBool,
+    /// When each named key's `last_used_at` was last written by this gateway.
+    touched: Mutex<HashMap<i64, Instant>>,
 }
 
 impl Access {
@@ -110,6 +119,7 @@ impl Access {
             master,
             catalog,
             named_keys_exist: AtomicBool::new(active),
+            touched: Mutex::new(HashMap::new()),
         })
     }
 
@@ -134,13 +144,31 @@ impl Access {
         if found.revoked {
             return Err(AccessError::Revoked);
         }
-        let catalog = self.catalog.clone();
-        tokio::spawn(async move {
-            if let Err(error) = catalog.touch_api_key(found.id).await {
-                tracing::warn!(%error, "cannot record when a key was last used");
-            }
-        });
+        if self.due_for_touch(found.id) {
+            let catalog = self.catalog.clone();
+            tokio::spawn(async move {
+                if let Err(error) = catalog.touch_api_key(found.id).await {
+                    tracing::warn!(%error, "cannot record when a key was last used");
+                }
+            });
+        }
         Scope::parse(&found.scope).ok_or(AccessError::Invalid)
+    }
+
+    /// Whether key `id`'s last use should be written now (and, if so, notes that it is).
+    fn due_for_touch(&self, id: i64) -> bool {
+        let now = Instant::now();
+        let mut touched = self
+            .touched
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let due = touched
+            .get(&id)
+            .is_none_or(|last| now.duration_since(*last) >= TOUCH_EVERY);
+        if due {
+            touched.insert(id, now);
+        }
+        due
     }
 
     pub async fn create(&self, name: String, scope: Scope) -> Result<CreatedKey, CatalogError> {
@@ -179,6 +207,25 @@ fn hash(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_keys_last_use_is_written_once_a_minute_at_most() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(&dir.path().join("catalog.db")).unwrap();
+        let access = Access::new(None, catalog).await.unwrap();
+        assert!(access.due_for_touch(1), "the first use is written");
+        assert!(
+            !access.due_for_touch(1),
+            "the next one within a minute is not"
+        );
+        assert!(access.due_for_touch(2), "another key's first use is");
+        let long_ago = Instant::now().checked_sub(TOUCH_EVERY).unwrap();
+        access.touched.lock().unwrap().insert(1, long_ago);
+        assert!(
+            access.due_for_touch(1),
+            "a minute later it is written again"
+        );
+    }
 
     #[test]
     fn run_keys_pass_run_gates_and_read_gates_only_to_read() {

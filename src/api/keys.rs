@@ -51,6 +51,7 @@ pub struct KeyView {
     /// `run`, `metrics`, `exec` or `admin`.
     scope: String,
     created_at: String,
+    /// When the key was last used; written at most once a minute.
     last_used_at: Option<String>,
     /// Set once the key is revoked; a revoked key is refused with 401.
     revoked_at: Option<String>,

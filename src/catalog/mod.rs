@@ -296,7 +296,7 @@ impl Catalog {
     }
 
     pub async fn find_api_key(&self, key_hash: String) -> Result<Option<KeyMatch>, CatalogError> {
-        self.call(move |conn| keys::find(conn, &key_hash)).await
+        self.read(move |conn| keys::find(conn, &key_hash)).await
     }
 
     pub async fn touch_api_key(&self, id: i64) -> Result<(), CatalogError> {
