@@ -101,7 +101,8 @@ impl Catalog {
 
     /// Runs a short read on the calling thread when a connection is free and no lock is in
     /// the way (a WAL reader rarely meets one), else on the blocking pool like [`Self::call`]:
-    /// a lookup on every run request then costs no trip between threads.
+    /// the point reads made on every run request, key check or poll of a run then cost no
+    /// trip between threads. Lists and anything that may scan stay on the pool.
     async fn read<T, F>(&self, query: F) -> Result<T, CatalogError>
     where
         T: Send + 'static,
@@ -217,11 +218,12 @@ impl Catalog {
     }
 
     pub async fn run_event_log(&self, id: i64) -> Result<Option<String>, CatalogError> {
-        self.call(move |conn| runs::event_log(conn, id)).await
+        self.read(move |conn| runs::event_log(conn, id)).await
     }
 
+    /// One run's record: what a client polling an async run asks for, so read inline.
     pub async fn run(&self, id: i64) -> Result<Option<Run>, CatalogError> {
-        self.call(move |conn| runs::by_id(conn, id)).await
+        self.read(move |conn| runs::by_id(conn, id)).await
     }
 
     pub async fn list_runs(&self, filter: RunFilter) -> Result<Page<Run>, CatalogError> {
