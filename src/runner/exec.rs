@@ -15,7 +15,7 @@ use crate::domain::{is_variable_name, RawValue, RunArgs, RunOptions, Runtime};
 use crate::process::warm::{WarmRuntime, WarmStart};
 
 use super::execution::Launch;
-use super::subject::{Code, Subject};
+use super::subject::{Code, Input, Subject};
 use super::submit::Accepted;
 use super::workspace::Staging;
 use super::{RunError, Runner, Submitted};
@@ -23,14 +23,6 @@ use super::{RunError, Runner, Submitted};
 /// At most this many arguments, and variables.
 const MAX_ARGS: usize = 1000;
 const MAX_ENV: usize = 200;
-
-/// An input file as staged: its name in the working folder, where it waits, its size.
-#[derive(Debug, Clone)]
-pub struct Input {
-    pub name: String,
-    pub staged: PathBuf,
-    pub size: u64,
-}
 
 /// Code to run once, as the caller sent it.
 #[derive(Debug, Clone)]
@@ -107,11 +99,7 @@ impl Runner {
                     .iter()
                     .map(|(k, v)| (k.into(), v.into()))
                     .collect(),
-                inputs: request
-                    .inputs
-                    .iter()
-                    .map(|input| (input.name.clone(), input.staged.clone()))
-                    .collect(),
+                inputs: request.inputs,
             }),
             args,
             launch,

@@ -37,9 +37,10 @@ use crate::settings::{Effective, Settings};
 
 pub use crate::domain::{RunOptions, RunRequest, OPTION_NAMES};
 pub use environment::{preview_environment, run_env, RunEnvironmentView};
-pub use exec::{CodeRequest, Input};
+pub use exec::CodeRequest;
 pub use live::{LiveEvent, LiveOutput};
 pub use registry::ActiveRun;
+pub use subject::Input;
 pub use submit::Submitted;
 pub use workspace::{run_file_path, run_output_path, safe_file_name, RunDir, Staging, Upload};
 

@@ -25,8 +25,16 @@ pub struct Code {
     pub packages: Option<DepSet>,
     /// The caller's variables, added last to the clean environment.
     pub env: Vec<(OsString, OsString)>,
-    /// Input files by name, where they were staged (moved into `work/` before the start).
-    pub inputs: Vec<(String, PathBuf)>,
+    /// Input files, where they were staged (moved into `work/` before the start).
+    pub inputs: Vec<Input>,
+}
+
+/// An input file as staged: its name in the working folder, where it waits, its size.
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub name: String,
+    pub staged: PathBuf,
+    pub size: u64,
 }
 
 /// An input file as it was put in the working folder, to tell it from files the run made.
@@ -92,11 +100,11 @@ impl Subject {
             return Ok(Vec::new());
         };
         let mut placed = Vec::with_capacity(code.inputs.len());
-        for (name, staged) in &code.inputs {
-            let Ok(rest) = staged.strip_prefix(staged_root) else {
+        for input in &code.inputs {
+            let Ok(rest) = input.staged.strip_prefix(staged_root) else {
                 continue;
             };
-            let target = work.join(name);
+            let target = work.join(&input.name);
             std::fs::rename(uploads.join(rest), &target)?;
             // The working folder is the run user's; so are the inputs put in it.
             if let Some(user) = process::contain::current().run_as() {
@@ -104,7 +112,7 @@ impl Subject {
             }
             let metadata = std::fs::symlink_metadata(&target)?;
             placed.push(PlacedInput {
-                name: name.clone(),
+                name: input.name.clone(),
                 size: metadata.len(),
                 modified: metadata.modified().ok(),
             });
