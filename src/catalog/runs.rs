@@ -1,5 +1,7 @@
 //! The runs table: a run from its acceptance (queued or running) to its recorded end.
 
+use std::sync::LazyLock;
+
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -157,6 +159,20 @@ const RUN_COLUMNS: &str =
     queued_at, started_at, finished_at, duration_ms, exit_code, data, stdout_preview, output_file,
     output_size, output_content_type, stderr, files, error_code, error_message";
 
+/// The statements of every run's life, built once: the cache of prepared statements is
+/// keyed by their text, which need not be formatted again on each run.
+static BY_ID_SQL: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"));
+static FINISH_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE runs SET status = ?2, exit_code = ?3, duration_ms = ?4, data = ?5, stdout_preview = ?6,
+             output_file = ?7, output_size = ?8, output_content_type = ?9, stderr = ?10, files = ?11,
+             error_code = ?12, error_message = ?13, event_log = ?14, finished_at = ?15
+         WHERE id = ?1
+         RETURNING {RUN_COLUMNS}"
+    )
+});
+
 fn json_column<T: serde::de::DeserializeOwned>(
     row: &Row<'_>,
     column: &str,
@@ -259,14 +275,7 @@ pub fn set_run_dir(conn: &Connection, id: i64, run_dir: &str) -> Result<(), Cata
 /// the finished record (read back by the same statement that wrote it).
 pub fn finish(conn: &Connection, id: i64, end: &RunEnd) -> Result<Run, CatalogError> {
     super::in_write_transaction(conn, |tx| {
-        let sql = format!(
-        "UPDATE runs SET status = ?2, exit_code = ?3, duration_ms = ?4, data = ?5, stdout_preview = ?6,
-             output_file = ?7, output_size = ?8, output_content_type = ?9, stderr = ?10, files = ?11,
-             error_code = ?12, error_message = ?13, event_log = ?14, finished_at = ?15
-         WHERE id = ?1
-         RETURNING {RUN_COLUMNS}"
-    );
-        let run = tx.prepare_cached(&sql)?.query_row(
+        let run = tx.prepare_cached(&FINISH_SQL)?.query_row(
             params![
                 id,
                 end.status.as_str(),
@@ -299,9 +308,8 @@ pub fn finish(conn: &Connection, id: i64, end: &RunEnd) -> Result<Run, CatalogEr
 }
 
 pub fn by_id(conn: &Connection, id: i64) -> Result<Option<Run>, CatalogError> {
-    let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1");
     Ok(conn
-        .prepare_cached(&sql)?
+        .prepare_cached(&BY_ID_SQL)?
         .query_row([id], run_from_row)
         .optional()?)
 }
