@@ -1,5 +1,6 @@
 fn main() {
-    // rusqlite_migration embeds migrations/ at compile time; new files must trigger a rebuild.
+    // migrations/sqlite/ and migrations/postgres/ are embedded at compile time; new files must
+    // trigger a rebuild.
     println!("cargo:rerun-if-changed=migrations");
     // The web UI is embedded with include_dir too.
     println!("cargo:rerun-if-changed=static");

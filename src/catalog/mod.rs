@@ -13,6 +13,7 @@ mod manage;
 #[cfg(test)]
 mod migration_tests;
 mod original;
+pub mod postgres;
 mod retention;
 mod runs;
 mod scripts;
@@ -38,9 +39,9 @@ pub use retention::PrunedRun;
 pub use runs::{NewRun, Run, RunEnd, RunFile, RunFilter, RunKind, RunStatus};
 pub use scripts::{LoadStatus, Page, Script, ScriptFilter, ScriptIndexEntry, ScriptUpsert};
 
-static MIGRATIONS_DIR: Dir = include_dir!("$CARGO_MANIFEST_DIR/migrations");
+static MIGRATIONS_DIR: Dir = include_dir!("$CARGO_MANIFEST_DIR/migrations/sqlite");
 static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
-    Migrations::from_directory(&MIGRATIONS_DIR).expect("migrations/ is well-formed")
+    Migrations::from_directory(&MIGRATIONS_DIR).expect("migrations/sqlite/ is well-formed")
 });
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +54,10 @@ pub enum CatalogError {
     Migration(#[from] rusqlite_migration::Error),
     #[error("catalog task failed: {0}")]
     Task(String),
+    #[error("catalog database error: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("catalog connection pool error: {0}")]
+    PgPool(#[from] deadpool_postgres::PoolError),
     #[error("stored JSON is unreadable: {0}")]
     Json(#[from] serde_json::Error),
 }

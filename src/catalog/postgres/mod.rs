@@ -1,0 +1,123 @@
+//! The catalog on PostgreSQL, for several nodes sharing one catalog and run queue: a
+//! `deadpool-postgres` pool, the migrations of `migrations/postgres/`, and the same queries as
+//! the SQLite side, answering with the same records.
+
+mod keys;
+mod scripts;
+mod settings;
+#[cfg(test)]
+mod tests;
+
+use std::str::FromStr;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use include_dir::{include_dir, Dir};
+use tokio_postgres::NoTls;
+
+use super::CatalogError;
+
+static MIGRATIONS_DIR: Dir = include_dir!("$CARGO_MANIFEST_DIR/migrations/postgres");
+
+/// The advisory lock nodes take while migrating, so two nodes starting at once apply each
+/// migration exactly once ("SGMIGRAT" in ASCII).
+const MIGRATION_LOCK: i64 = 0x5347_4d49_4752_4154;
+
+/// How many connections one node holds at most.
+const POOL_SIZE: usize = 16;
+
+/// A handle to the PostgreSQL catalog; cheap to clone.
+#[derive(Clone)]
+pub struct PgCatalog {
+    pool: Pool,
+}
+
+impl PgCatalog {
+    /// Connects to `url` (`postgres://user@host:port/database`) and applies pending migrations.
+    pub async fn connect(url: &str) -> Result<PgCatalog, CatalogError> {
+        let config = tokio_postgres::Config::from_str(url)?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                // A connection the server dropped (a restart) is noticed by the check and
+                // replaced, so the next statement after a restart does not fail.
+                recycling_method: RecyclingMethod::Verified,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .build()
+            .map_err(|e| CatalogError::Task(format!("PostgreSQL pool: {e}")))?;
+        let catalog = PgCatalog { pool };
+        catalog.migrate().await?;
+        Ok(catalog)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Client, CatalogError> {
+        Ok(self.pool.get().await?)
+    }
+
+    /// Applies every migration not yet applied, in order, in one transaction (PostgreSQL's
+    /// DDL is transactional) under an advisory lock: all of them or none.
+    async fn migrate(&self) -> Result<(), CatalogError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                 version    BIGINT PRIMARY KEY,
+                 name       TEXT NOT NULL,
+                 applied_at timestamptz NOT NULL DEFAULT now())",
+        )
+        .await?;
+        let applied: Vec<i64> = tx
+            .query("SELECT version FROM schema_migrations", &[])
+            .await?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        for migration in migrations()? {
+            if applied.contains(&migration.version) {
+                continue;
+            }
+            tx.batch_execute(migration.sql).await?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                &[&migration.version, &migration.name],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// One folder of `migrations/postgres/`: `NN-name/up.sql`.
+struct Migration {
+    version: i64,
+    name: String,
+    sql: &'static str,
+}
+
+fn migrations() -> Result<Vec<Migration>, CatalogError> {
+    let malformed = |what: &str| CatalogError::Task(format!("migrations/postgres/{what}"));
+    let mut found = MIGRATIONS_DIR
+        .dirs()
+        .map(|dir| {
+            let name = dir.path().display().to_string();
+            let version = name
+                .split('-')
+                .next()
+                .and_then(|number| number.parse().ok())
+                .ok_or_else(|| malformed(&format!("{name}: the name must start with a number")))?;
+            let sql = dir
+                .get_file(dir.path().join("up.sql"))
+                .and_then(|file| file.contents_utf8())
+                .ok_or_else(|| malformed(&format!("{name}: no UTF-8 up.sql")))?;
+            Ok(Migration { version, name, sql })
+        })
+        .collect::<Result<Vec<_>, CatalogError>>()?;
+    found.sort_by_key(|migration| migration.version);
+    Ok(found)
+}
