@@ -92,7 +92,8 @@ pub fn page_bounds(page: Option<u32>, page_size: Option<u32>) -> Result<(u32, u3
 }
 
 /// A time bound of the history, checked here so a typo is a 400 rather than an empty page:
-/// `YYYY-MM-DD`, optionally `THH:MM[:SS[.fff]]`, optionally `Z` or `±HH:MM`.
+/// `YYYY-MM-DD`, optionally `THH:MM[:SS[.fff]]`, optionally `Z` or `±HH:MM`, naming a day the
+/// calendar has and a time the clock shows (SQLite would read 2026-02-30 as March 2nd).
 pub fn instant(name: &str, text: Option<String>) -> Result<Option<String>, ApiError> {
     let Some(text) = text.filter(|t| !t.is_empty()) else {
         return Ok(None);
@@ -114,8 +115,15 @@ fn is_iso_instant(text: &str) -> bool {
                 other => c == other,
             })
     };
+    // Digits at `at` of a part whose shape was checked.
+    let number =
+        |part: &str, at: std::ops::Range<usize>| part[at].parse::<u32>().unwrap_or(u32::MAX);
     let (date, time) = text.split_once('T').unwrap_or((text, ""));
     if !shape(date, "dddd-dd-dd") {
+        return false;
+    }
+    let (year, month, day) = (number(date, 0..4), number(date, 5..7), number(date, 8..10));
+    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
         return false;
     }
     if time.is_empty() {
@@ -130,8 +138,24 @@ fn is_iso_instant(text: &str) -> bool {
         || (clock.len() > 9
             && shape(&clock[..9], "dd:dd:dd.")
             && clock[9..].chars().all(|c| c.is_ascii_digit()));
-    let zone_ok = zone.is_empty() || zone == "Z" || shape(&zone[1..], "dd:dd");
-    clock_ok && zone_ok
+    let clock_in_range = || {
+        number(clock, 0..2) < 24
+            && number(clock, 3..5) < 60
+            && (clock.len() == 5 || number(clock, 6..8) < 60)
+    };
+    let zone_ok = zone.is_empty()
+        || zone == "Z"
+        || (shape(&zone[1..], "dd:dd") && number(zone, 1..3) < 24 && number(zone, 4..6) < 60);
+    clock_ok && clock_in_range() && zone_ok
+}
+
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
 }
 
 #[cfg(test)]
@@ -154,6 +178,18 @@ mod tests {
             ("2026-05-01T08:00:00.Z", false),
             ("2026-05-01T08:00+2", false),
             ("2026-05-01 08:00", false),
+            ("2024-02-29", true),
+            ("2000-02-29T23:59:59.999-23:59", true),
+            ("1900-02-29", false),
+            ("2026-02-30", false),
+            ("2026-04-31", false),
+            ("2026-00-01", false),
+            ("2026-01-00", false),
+            ("2026-05-01T24:00", false),
+            ("2026-05-01T23:60", false),
+            ("2026-05-01T23:59:60Z", false),
+            ("2026-05-01T08:00+24:00", false),
+            ("2026-05-01T08:00-05:60", false),
         ] {
             assert_eq!(is_iso_instant(text), ok, "{text}");
         }

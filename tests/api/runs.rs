@@ -399,7 +399,22 @@ fn run_history_filters_by_a_time_range_of_queueing() {
     for (q, want, what) in cases {
         assert_eq!(listed(&q), want, "{what}: GET /api/runs?{q}");
     }
-    for bad in ["yesterday", "2026-13", "2026-05-01T08"] {
+    // A date the calendar does not have is a typo too, not a bound SQLite would roll over
+    // into the next month (2026-02-30 was read as March 2nd).
+    for bad in [
+        "yesterday",
+        "2026-13",
+        "2026-05-01T08",
+        "2026-02-30",
+        "2025-02-29",
+        "2026-13-01",
+        "2026-00-10",
+        "2026-04-31T00:00Z",
+        "2026-05-01T24:00",
+        "2026-05-01T08:60",
+        "2026-05-01T08:00:61Z",
+        "2026-05-01T08:00+24:00",
+    ] {
         let (status, body) = app.get(&format!("/api/runs?since={bad}"));
         assert_error(bad, status, &body, 400, "invalid_query");
     }
