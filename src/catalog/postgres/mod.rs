@@ -3,6 +3,7 @@
 //! the SQLite side, answering with the same records.
 
 mod keys;
+mod runs;
 mod scripts;
 mod settings;
 #[cfg(test)]
@@ -34,7 +35,9 @@ pub struct PgCatalog {
 impl PgCatalog {
     /// Connects to `url` (`postgres://user@host:port/database`) and applies pending migrations.
     pub async fn connect(url: &str) -> Result<PgCatalog, CatalogError> {
-        let config = tokio_postgres::Config::from_str(url)?;
+        let mut config = tokio_postgres::Config::from_str(url)?;
+        // Instants without an offset mean UTC, as on SQLite.
+        config.options("-c TimeZone=UTC");
         let manager = Manager::from_config(
             config,
             NoTls,
