@@ -2,7 +2,9 @@
 //! `deadpool-postgres` pool, the migrations of `migrations/postgres/`, and the same queries as
 //! the SQLite side, answering with the same records.
 
+mod deps;
 mod keys;
+mod retention;
 mod runs;
 mod scripts;
 mod settings;
@@ -30,14 +32,27 @@ const POOL_SIZE: usize = 16;
 #[derive(Clone)]
 pub struct PgCatalog {
     pool: Pool,
+    /// This node's name, for what lives on its own disk (dependency caches).
+    node: String,
 }
 
 impl PgCatalog {
-    /// Connects to `url` (`postgres://user@host:port/database`) and applies pending migrations.
-    pub async fn connect(url: &str) -> Result<PgCatalog, CatalogError> {
+    /// Connects to `url` (`postgres://user@host:port/database`) as the node named `node`
+    /// and applies pending migrations.
+    pub async fn connect(url: &str, node: &str) -> Result<PgCatalog, CatalogError> {
         let mut config = tokio_postgres::Config::from_str(url)?;
-        // Instants without an offset mean UTC, as on SQLite.
-        config.options("-c TimeZone=UTC");
+        if node.is_empty()
+            || !node
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c))
+        {
+            return Err(CatalogError::Task(format!(
+                "a node name is letters, digits and . _ : - only, not {node:?}"
+            )));
+        }
+        // Instants without an offset mean UTC, as on SQLite; sg.node is what the scripts_here
+        // view reads to show this node's dependency caches.
+        config.options(format!("-c TimeZone=UTC -c sg.node={node}"));
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -51,7 +66,10 @@ impl PgCatalog {
             .max_size(POOL_SIZE)
             .build()
             .map_err(|e| CatalogError::Task(format!("PostgreSQL pool: {e}")))?;
-        let catalog = PgCatalog { pool };
+        let catalog = PgCatalog {
+            pool,
+            node: node.to_string(),
+        };
         catalog.migrate().await?;
         Ok(catalog)
     }

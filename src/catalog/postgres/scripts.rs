@@ -66,7 +66,8 @@ fn like_pattern(search: &str) -> String {
 }
 
 async fn live_by_id(client: &impl GenericClient, id: i64) -> Result<Option<Script>, CatalogError> {
-    let sql = format!("SELECT {SCRIPT_COLUMNS} FROM scripts WHERE id = $1 AND deleted_at IS NULL");
+    let sql =
+        format!("SELECT {SCRIPT_COLUMNS} FROM scripts_here WHERE id = $1 AND deleted_at IS NULL");
     let statement = client.prepare_cached(&sql).await?;
     Ok(client
         .query_opt(&statement, &[&id])
@@ -89,7 +90,7 @@ impl PgCatalog {
         let pattern = filter.search.as_deref().map(like_pattern);
         let total: i64 = client
             .query_one(
-                &format!("SELECT COUNT(*) FROM scripts WHERE {conditions}"),
+                &format!("SELECT COUNT(*) FROM scripts_here WHERE {conditions}"),
                 &[&runtime, &status, &pattern],
             )
             .await?
@@ -99,7 +100,7 @@ impl PgCatalog {
         let rows = client
             .query(
                 &format!(
-                    "SELECT {SCRIPT_COLUMNS} FROM scripts WHERE {conditions}
+                    "SELECT {SCRIPT_COLUMNS} FROM scripts_here WHERE {conditions}
                      ORDER BY path COLLATE \"C\" LIMIT $4 OFFSET $5"
                 ),
                 &[&runtime, &status, &pattern, &limit, &offset],
@@ -119,7 +120,7 @@ impl PgCatalog {
     pub async fn scripts_at(&self, address: String) -> Result<Vec<Script>, CatalogError> {
         let client = self.client().await?;
         let sql = format!(
-            "SELECT {SCRIPT_COLUMNS} FROM scripts
+            "SELECT {SCRIPT_COLUMNS} FROM scripts_here
              WHERE path IN ($1, $1 || '.py', $1 || '.js') AND deleted_at IS NULL
              ORDER BY path COLLATE \"C\""
         );
@@ -195,13 +196,12 @@ impl PgCatalog {
     ) -> Result<Option<Script>, CatalogError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let locked = format!(
-            "SELECT {SCRIPT_COLUMNS} FROM scripts WHERE id = $1 AND deleted_at IS NULL FOR UPDATE"
-        );
-        let Some(current) = tx.query_opt(&locked, &[&id]).await? else {
+        // Lock the row first, so two patches at once apply one after the other.
+        tx.execute("SELECT 1 FROM scripts WHERE id = $1 FOR UPDATE", &[&id])
+            .await?;
+        let Some(current) = live_by_id(&tx, id).await? else {
             return Ok(None);
         };
-        let current = script_from_row(&current);
         tx.execute(
             "UPDATE scripts SET alias = $2, enabled = $3, notify_enabled = $4, timeout_sec = $5,
                  max_concurrent = $6, execution_mode = $7, updated_at = sg_now()
@@ -225,8 +225,9 @@ impl PgCatalog {
     /// The live script at a path.
     pub async fn script_by_path(&self, path: String) -> Result<Option<Script>, CatalogError> {
         let client = self.client().await?;
-        let sql =
-            format!("SELECT {SCRIPT_COLUMNS} FROM scripts WHERE path = $1 AND deleted_at IS NULL");
+        let sql = format!(
+            "SELECT {SCRIPT_COLUMNS} FROM scripts_here WHERE path = $1 AND deleted_at IS NULL"
+        );
         Ok(client
             .query_opt(&sql, &[&path])
             .await?
