@@ -17,6 +17,8 @@ MAX_LINES = 400
 OWNERS = {
     r"\bstd::env\b": ("config",),
     r"\brusqlite\b": ("catalog",),
+    r"\btokio_postgres\b": ("catalog",),
+    r"\bdeadpool_postgres\b": ("catalog",),
     r"\btokio::process\b": ("process",),
     r"\bstd::process::Command\b": ("process",),
     r"\bactix_web\b": ("api", "startup", "error"),

@@ -12,8 +12,8 @@ async fn a_read_finding_no_free_connection_waits_in_the_blocking_pool_not_on_the
         .apply_scan(vec![script_upsert("python/a.py")], vec![])
         .await
         .unwrap();
-    let every_connection: Vec<_> = (0..catalog.pool.max_size())
-        .map(|_| catalog.pool.get().unwrap())
+    let every_connection: Vec<_> = (0..catalog.pool().max_size())
+        .map(|_| catalog.pool().get().unwrap())
         .collect();
     // Only this thread can give the connections back: had the read waited here for one,
     // the release could not run until the pool's own wait (30 s) ran out. The bound is far

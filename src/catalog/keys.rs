@@ -122,7 +122,7 @@ mod tests {
     fn keys_are_found_by_hash_and_revoked() {
         let dir = tempfile::tempdir().unwrap();
         let catalog = Catalog::open(&dir.path().join("gateway.db")).unwrap();
-        let conn = catalog.pool.get().unwrap();
+        let conn = catalog.pool().get().unwrap();
         let key = insert(&conn, "ci", "hash1", "sgk_ab12", "run").unwrap();
         assert_eq!(
             (

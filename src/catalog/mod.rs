@@ -52,6 +52,8 @@ pub enum CatalogError {
     Pool(#[from] r2d2::Error),
     #[error("catalog migration failed: {0}")]
     Migration(#[from] rusqlite_migration::Error),
+    #[error("{0}")]
+    Refused(String),
     #[error("catalog task failed: {0}")]
     Task(String),
     #[error("catalog database error: {0}")]
@@ -65,9 +67,22 @@ pub enum CatalogError {
 /// How long a statement waits for another connection's lock before it fails.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A handle to the catalog; cheap to clone.
+/// A handle to the catalog; cheap to clone. SQLite on one machine (the default), or
+/// PostgreSQL when several nodes share one catalog.
 #[derive(Clone)]
 pub struct Catalog {
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(Sqlite),
+    Postgres(postgres::PgCatalog),
+}
+
+/// The embedded SQLite database: an r2d2 pool of connections to one file.
+#[derive(Clone)]
+struct Sqlite {
     pool: Pool<SqliteConnectionManager>,
 }
 
@@ -89,17 +104,47 @@ impl Catalog {
             .max_size(8)
             .test_on_check_out(false)
             .build(manager)?;
-        Ok(Catalog { pool })
+        Ok(Catalog {
+            backend: Backend::Sqlite(Sqlite { pool }),
+        })
     }
 
+    /// Connects to the PostgreSQL catalog at `url` as the node named `node`, applying pending
+    /// migrations.
+    pub async fn connect_postgres(url: &str, node: &str) -> Result<Catalog, CatalogError> {
+        Ok(Catalog {
+            backend: Backend::Postgres(postgres::PgCatalog::connect(url, node).await?),
+        })
+    }
+
+    /// For a serving node on PostgreSQL, the lock that keeps it the only one (see
+    /// [`postgres::SoleNode`]); nothing to hold on SQLite, whose file is this machine's.
+    pub async fn hold_sole_node(&self) -> Result<Option<postgres::SoleNode>, CatalogError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(None),
+            Backend::Postgres(pg) => Ok(Some(pg.hold_sole_node().await?)),
+        }
+    }
+
+    /// The SQLite pool, for tests that look at the file underneath.
+    #[cfg(test)]
+    fn pool(&self) -> &Pool<SqliteConnectionManager> {
+        match &self.backend {
+            Backend::Sqlite(db) => &db.pool,
+            Backend::Postgres(_) => panic!("this test needs the SQLite catalog"),
+        }
+    }
+}
+
+impl Sqlite {
     /// Runs `query` on a pooled connection in the blocking pool.
     async fn call<T, F>(&self, query: F) -> Result<T, CatalogError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, CatalogError> + Send + 'static,
     {
-        let catalog = self.clone();
-        tokio::task::spawn_blocking(move || catalog.call_here(query))
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.call_here(query))
             .await
             .map_err(|e| CatalogError::Task(e.to_string()))?
     }
@@ -133,28 +178,48 @@ impl Catalog {
         let mut conn = self.pool.get()?;
         query(&mut conn)
     }
+}
 
+/// The catalog's answers, each from whichever backend holds it.
+impl Catalog {
     pub async fn list_scripts(&self, filter: ScriptFilter) -> Result<Page<Script>, CatalogError> {
-        self.call(move |conn| scripts::list(conn, &filter)).await
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(move |conn| scripts::list(conn, &filter)).await,
+            Backend::Postgres(pg) => pg.list_scripts(filter).await,
+        }
     }
 
     pub async fn script(&self, id: i64) -> Result<Option<Script>, CatalogError> {
-        self.read(move |conn| scripts::by_id(conn, id)).await
+        match &self.backend {
+            Backend::Sqlite(db) => db.read(move |conn| scripts::by_id(conn, id)).await,
+            Backend::Postgres(pg) => pg.script(id).await,
+        }
     }
 
     /// The live scripts at `address` (a path, with or without its extension).
     pub async fn scripts_at(&self, address: String) -> Result<Vec<Script>, CatalogError> {
-        self.call(move |conn| scripts::by_address(conn, &address))
-            .await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.call(move |conn| scripts::by_address(conn, &address))
+                    .await
+            }
+            Backend::Postgres(pg) => pg.scripts_at(address).await,
+        }
     }
 
     pub async fn script_count(&self) -> Result<i64, CatalogError> {
-        self.call(|conn| scripts::live_count(conn)).await
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(|conn| scripts::live_count(conn)).await,
+            Backend::Postgres(pg) => pg.script_count().await,
+        }
     }
 
     /// Every script row ever seen, deleted ones included, keyed by path.
     pub async fn script_index(&self) -> Result<Vec<ScriptIndexEntry>, CatalogError> {
-        self.call(|conn| scripts::index(conn)).await
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(|conn| scripts::index(conn)).await,
+            Backend::Postgres(pg) => pg.script_index().await,
+        }
     }
 
     /// Applies one scan's changes in a single transaction.
@@ -163,94 +228,143 @@ impl Catalog {
         upserts: Vec<ScriptUpsert>,
         deleted_ids: Vec<i64>,
     ) -> Result<(), CatalogError> {
-        self.call(move |conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            for upsert in &upserts {
-                scripts::upsert(&tx, upsert)?;
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.call(move |conn| {
+                    let tx =
+                        conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                    for upsert in &upserts {
+                        scripts::upsert(&tx, upsert)?;
+                    }
+                    for id in &deleted_ids {
+                        scripts::mark_deleted(&tx, *id)?;
+                    }
+                    tx.commit()?;
+                    Ok(())
+                })
+                .await
             }
-            for id in &deleted_ids {
-                scripts::mark_deleted(&tx, *id)?;
-            }
-            tx.commit()?;
-            Ok(())
-        })
-        .await
+            Backend::Postgres(pg) => pg.apply_scan(upserts, deleted_ids).await,
+        }
     }
 
     /// Records a new run (queued, or starting now) and its folder, which `run_dir` names once
-    /// the id is known; returns the id. Runs on the calling thread, which may block.
+    /// the id is known; returns the id. Runs on the calling thread, which may block: a
+    /// blocking-pool thread of the runtime (PostgreSQL's driver needs that runtime).
     pub fn start_run_here(
         &self,
         run: NewRun,
         run_dir: impl FnOnce(i64) -> std::path::PathBuf,
         queued: bool,
     ) -> Result<i64, CatalogError> {
-        self.call_here(move |conn| {
-            // One commit for the row and its folder: each commit is a WAL write.
-            in_write_transaction(conn, |tx| {
-                let id = runs::insert(tx, &run, queued)?;
-                runs::set_run_dir(tx, id, &run_dir(id).display().to_string())?;
-                Ok(id)
-            })
-        })
+        match &self.backend {
+            Backend::Sqlite(db) => db.call_here(move |conn| {
+                // One commit for the row and its folder: each commit is a WAL write.
+                in_write_transaction(conn, |tx| {
+                    let id = runs::insert(tx, &run, queued)?;
+                    runs::set_run_dir(tx, id, &run_dir(id).display().to_string())?;
+                    Ok(id)
+                })
+            }),
+            Backend::Postgres(pg) => {
+                tokio::runtime::Handle::current().block_on(pg.start_run(run, run_dir, queued))
+            }
+        }
     }
 
     pub async fn mark_run_running(&self, id: i64) -> Result<(), CatalogError> {
-        self.call(move |conn| runs::mark_running(conn, id)).await
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(move |conn| runs::mark_running(conn, id)).await,
+            Backend::Postgres(pg) => pg.mark_run_running(id).await,
+        }
     }
 
     pub async fn set_run_pid(&self, id: i64, pid: u32) -> Result<(), CatalogError> {
-        self.call(move |conn| runs::set_pid(conn, id, pid)).await
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(move |conn| runs::set_pid(conn, id, pid)).await,
+            Backend::Postgres(pg) => pg.set_run_pid(id, pid).await,
+        }
     }
 
     /// Marks runs a stopped gateway left behind as interrupted; returns their (id, pid).
     pub async fn interrupt_leftover_runs(&self) -> Result<Vec<(i64, Option<u32>)>, CatalogError> {
-        self.call(runs::interrupt_leftovers).await
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(runs::interrupt_leftovers).await,
+            Backend::Postgres(pg) => pg.interrupt_leftover_runs().await,
+        }
     }
 
     /// Records how a run ended and returns the complete record.
     pub async fn finish_run(&self, id: i64, end: RunEnd) -> Result<Run, CatalogError> {
-        let catalog = self.clone();
-        tokio::task::spawn_blocking(move || catalog.finish_run_here(id, end))
-            .await
-            .map_err(|e| CatalogError::Task(e.to_string()))?
+        match &self.backend {
+            Backend::Sqlite(_) => {
+                let catalog = self.clone();
+                tokio::task::spawn_blocking(move || catalog.finish_run_here(id, end))
+                    .await
+                    .map_err(|e| CatalogError::Task(e.to_string()))?
+            }
+            Backend::Postgres(pg) => pg.finish_run(id, end).await,
+        }
     }
 
     /// [`Catalog::finish_run`] on the calling thread, for a caller already in the blocking
     /// pool (the end of a run tidies its folder and records it in one trip there).
     pub fn finish_run_here(&self, id: i64, end: RunEnd) -> Result<Run, CatalogError> {
-        self.call_here(move |conn| runs::finish(conn, id, &end))
+        match &self.backend {
+            Backend::Sqlite(db) => db.call_here(move |conn| runs::finish(conn, id, &end)),
+            Backend::Postgres(pg) => {
+                tokio::runtime::Handle::current().block_on(pg.finish_run(id, end))
+            }
+        }
     }
 
     pub async fn run_event_log(&self, id: i64) -> Result<Option<String>, CatalogError> {
-        self.read(move |conn| runs::event_log(conn, id)).await
+        match &self.backend {
+            Backend::Sqlite(db) => db.read(move |conn| runs::event_log(conn, id)).await,
+            Backend::Postgres(pg) => pg.run_event_log(id).await,
+        }
     }
 
     /// One run's record: what a client polling an async run asks for, so read inline.
     pub async fn run(&self, id: i64) -> Result<Option<Run>, CatalogError> {
-        self.read(move |conn| runs::by_id(conn, id)).await
+        match &self.backend {
+            Backend::Sqlite(db) => db.read(move |conn| runs::by_id(conn, id)).await,
+            Backend::Postgres(pg) => pg.run(id).await,
+        }
     }
 
     pub async fn list_runs(&self, filter: RunFilter) -> Result<Page<Run>, CatalogError> {
-        self.call(move |conn| runs::list(conn, &filter)).await
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(move |conn| runs::list(conn, &filter)).await,
+            Backend::Postgres(pg) => pg.list_runs(filter).await,
+        }
     }
 
     /// Settings stored over the API.
     pub async fn stored_settings(
         &self,
     ) -> Result<std::collections::BTreeMap<String, serde_json::Value>, CatalogError> {
-        self.call(|conn| settings::load(conn)).await
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(|conn| settings::load(conn)).await,
+            Backend::Postgres(pg) => pg.stored_settings().await,
+        }
     }
 
     pub async fn store_settings(
         &self,
         values: Vec<(String, serde_json::Value)>,
     ) -> Result<(), CatalogError> {
-        self.call(move |conn| settings::store(conn, &values)).await
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(move |conn| settings::store(conn, &values)).await,
+            Backend::Postgres(pg) => pg.store_settings(values).await,
+        }
     }
 
     pub async fn remove_settings(&self, keys: Vec<String>) -> Result<(), CatalogError> {
-        self.call(move |conn| settings::remove(conn, &keys)).await
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(move |conn| settings::remove(conn, &keys)).await,
+            Backend::Postgres(pg) => pg.remove_settings(keys).await,
+        }
     }
 
     /// Applies an operator's choices to a script; None when it does not exist.
@@ -259,13 +373,18 @@ impl Catalog {
         id: i64,
         patch: ScriptPatch,
     ) -> Result<Option<Script>, CatalogError> {
-        self.call(move |conn| manage::patch(conn, id, &patch)).await
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(move |conn| manage::patch(conn, id, &patch)).await,
+            Backend::Postgres(pg) => pg.patch_script(id, patch).await,
+        }
     }
 
     /// The live script at a path.
     pub async fn script_by_path(&self, path: String) -> Result<Option<Script>, CatalogError> {
-        self.call(move |conn| manage::live_by_path(conn, &path))
-            .await
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(move |conn| manage::live_by_path(conn, &path)).await,
+            Backend::Postgres(pg) => pg.script_by_path(path).await,
+        }
     }
 
     /// Deletes finished runs that ended at least `age` ago; returns them with their folders.
@@ -273,14 +392,24 @@ impl Catalog {
         &self,
         age: Duration,
     ) -> Result<Vec<PrunedRun>, CatalogError> {
-        self.call(move |conn| retention::delete_older_than(conn, age.as_secs()))
-            .await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.call(move |conn| retention::delete_older_than(conn, age.as_secs()))
+                    .await
+            }
+            Backend::Postgres(pg) => pg.delete_runs_older_than(age).await,
+        }
     }
 
     /// Deletes each script's finished runs beyond its `keep` newest; returns them.
     pub async fn delete_runs_beyond_cap(&self, keep: u64) -> Result<Vec<PrunedRun>, CatalogError> {
-        self.call(move |conn| retention::delete_beyond_cap(conn, keep))
-            .await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.call(move |conn| retention::delete_beyond_cap(conn, keep))
+                    .await
+            }
+            Backend::Postgres(pg) => pg.delete_runs_beyond_cap(keep).await,
+        }
     }
 
     pub async fn create_api_key(
@@ -290,28 +419,48 @@ impl Catalog {
         prefix: String,
         scope: String,
     ) -> Result<ApiKeyRecord, CatalogError> {
-        self.call(move |conn| keys::insert(conn, &name, &key_hash, &prefix, &scope))
-            .await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.call(move |conn| keys::insert(conn, &name, &key_hash, &prefix, &scope))
+                    .await
+            }
+            Backend::Postgres(pg) => pg.create_api_key(name, key_hash, prefix, scope).await,
+        }
     }
 
     pub async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, CatalogError> {
-        self.call(|conn| keys::list(conn)).await
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(|conn| keys::list(conn)).await,
+            Backend::Postgres(pg) => pg.api_keys().await,
+        }
     }
 
     pub async fn revoke_api_key(&self, id: i64) -> Result<Option<ApiKeyRecord>, CatalogError> {
-        self.call(move |conn| keys::revoke(conn, id)).await
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(move |conn| keys::revoke(conn, id)).await,
+            Backend::Postgres(pg) => pg.revoke_api_key(id).await,
+        }
     }
 
     pub async fn find_api_key(&self, key_hash: String) -> Result<Option<KeyMatch>, CatalogError> {
-        self.read(move |conn| keys::find(conn, &key_hash)).await
+        match &self.backend {
+            Backend::Sqlite(db) => db.read(move |conn| keys::find(conn, &key_hash)).await,
+            Backend::Postgres(pg) => pg.find_api_key(key_hash).await,
+        }
     }
 
     pub async fn touch_api_key(&self, id: i64) -> Result<(), CatalogError> {
-        self.call(move |conn| keys::touch(conn, id)).await
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(move |conn| keys::touch(conn, id)).await,
+            Backend::Postgres(pg) => pg.touch_api_key(id).await,
+        }
     }
 
     pub async fn active_api_key_count(&self) -> Result<i64, CatalogError> {
-        self.call(|conn| keys::active_count(conn)).await
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(|conn| keys::active_count(conn)).await,
+            Backend::Postgres(pg) => pg.active_api_key_count().await,
+        }
     }
 }
 

@@ -69,7 +69,7 @@ mod tests {
     fn setup() -> (tempfile::TempDir, Conn) {
         let dir = tempfile::tempdir().unwrap();
         let catalog = Catalog::open(&dir.path().join("gateway.db")).unwrap();
-        let conn = catalog.pool.get().unwrap();
+        let conn = catalog.pool().get().unwrap();
         for path in ["python/a.py", "python/b.py"] {
             let upsert = ScriptUpsert {
                 file_hash: "h".into(),

@@ -381,7 +381,7 @@ mod tests {
     ) {
         let dir = tempfile::tempdir().unwrap();
         let catalog = Catalog::open(&dir.path().join("gateway.db")).unwrap();
-        let conn = catalog.pool.get().unwrap();
+        let conn = catalog.pool().get().unwrap();
         let upsert = ScriptUpsert {
             name: "a".into(),
             file_hash: "h".into(),
@@ -501,7 +501,7 @@ mod lifecycle_tests {
     fn queued_runs_start_and_leftovers_are_interrupted() {
         let dir = tempfile::tempdir().unwrap();
         let catalog = Catalog::open(&dir.path().join("gateway.db")).unwrap();
-        let mut conn = catalog.pool.get().unwrap();
+        let mut conn = catalog.pool().get().unwrap();
         let upsert = ScriptUpsert {
             name: "a".into(),
             file_hash: "h".into(),

@@ -311,7 +311,7 @@ mod tests {
     ) {
         let dir = tempfile::tempdir().unwrap();
         let catalog = Catalog::open(&dir.path().join("gateway.db")).unwrap();
-        let conn = catalog.pool.get().unwrap();
+        let conn = catalog.pool().get().unwrap();
         (dir, conn)
     }
 

@@ -53,7 +53,7 @@ mod tests {
     fn settings_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let catalog = Catalog::open(&dir.path().join("gateway.db")).unwrap();
-        let mut conn = catalog.pool.get().unwrap();
+        let mut conn = catalog.pool().get().unwrap();
         store(
             &mut conn,
             &[

@@ -20,6 +20,14 @@ pub struct RepoArgs {
     /// Folder for the catalog database, dependency caches, run outputs and logs.
     #[arg(long, env = "SG_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+    /// The catalog (scripts, runs, settings, keys): `postgres://USER@HOST:PORT/DATABASE` puts
+    /// it on PostgreSQL; without it, it is `gateway.db` (SQLite) in the data folder.
+    #[arg(long, env = "SG_DATABASE", hide_env_values = true)]
+    pub database: Option<String>,
+    /// This node's name in a PostgreSQL catalog, under which it records what lives on its
+    /// own disk (dependency caches); default: the host name and a digest of the data folder.
+    #[arg(long, env = "SG_NODE_NAME")]
+    pub node_name: Option<String>,
     /// Python interpreter (a name looked up on PATH, or a path).
     #[arg(long, env = "SG_PYTHON", default_value = "python3")]
     pub python: String,

@@ -45,12 +45,22 @@ pub struct ScanConfig {
     pub concurrency: usize,
 }
 
+/// Where the catalog lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatalogLocation {
+    /// The embedded default: `gateway.db` in the data folder.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database, shared by the nodes that name it; `node` is this node's name.
+    Postgres { url: String, node: String },
+}
+
 /// Everything the gateway needs, resolved once at start.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub host: IpAddr,
     pub port: u16,
     pub data_dir: PathBuf,
+    pub catalog: CatalogLocation,
     pub api_key: Option<ApiKey>,
     pub allow_unauthenticated: bool,
     pub scan: ScanConfig,
@@ -75,6 +85,10 @@ pub enum ConfigError {
     UnauthenticatedPublicAddress(IpAddr),
     #[error("the API key must not be empty")]
     EmptyApiKey,
+    #[error("--database must be a postgres:// or postgresql:// URL (without it the catalog is SQLite in the data folder), not {0:?}")]
+    Database(String),
+    #[error("a node name is letters, digits and . _ : - only, not {0:?}")]
+    NodeName(String),
     #[error("cannot use {path}: {source}")]
     Folder {
         path: PathBuf,
@@ -111,9 +125,11 @@ impl Config {
         let child_path =
             std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
         let search_path: Vec<PathBuf> = std::env::split_paths(&child_path).collect();
+        let catalog = catalog_location(args, &data_dir)?;
         Ok(Config {
             host: IpAddr::from([127, 0, 0, 1]),
             port: 8001,
+            catalog,
             data_dir,
             api_key: None,
             allow_unauthenticated: false,
@@ -133,6 +149,7 @@ impl Config {
         })
     }
 
+    /// The SQLite file, whether or not the catalog is there.
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("gateway.db")
     }
@@ -160,6 +177,60 @@ impl Config {
     pub fn scratch_dir(&self) -> PathBuf {
         self.data_dir.join("tmp")
     }
+}
+
+/// The catalog `--database` names, SQLite in the data folder without it.
+fn catalog_location(args: &RepoArgs, data_dir: &Path) -> Result<CatalogLocation, ConfigError> {
+    let Some(url) = args
+        .database
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    else {
+        return Ok(CatalogLocation::Sqlite(data_dir.join("gateway.db")));
+    };
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        // The URL may carry a password: show only its scheme.
+        let scheme = url
+            .split_once("://")
+            .map_or("(no scheme)", |(scheme, _)| scheme);
+        return Err(ConfigError::Database(format!("{scheme}://…")));
+    }
+    let node = match &args.node_name {
+        Some(name) => name.trim().to_string(),
+        None => default_node_name(data_dir),
+    };
+    let valid = |c: char| c.is_ascii_alphanumeric() || "._:-".contains(c);
+    if node.is_empty() || !node.chars().all(valid) {
+        return Err(ConfigError::NodeName(node));
+    }
+    Ok(CatalogLocation::Postgres {
+        url: url.to_string(),
+        node,
+    })
+}
+
+/// The host's name and a digest of the data folder: two gateways on one host keep their
+/// dependency caches in different folders, so they are different nodes.
+fn default_node_name(data_dir: &Path) -> String {
+    use md5::{Digest, Md5};
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "host".into());
+    let host: String = host
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let digest = hex::encode(Md5::digest(data_dir.as_os_str().as_encoded_bytes()));
+    format!("{host}:{}", &digest[..8])
 }
 
 /// Creates the folder if needed and returns its absolute, canonical path.

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::catalog::{Catalog, CatalogError};
-use crate::config::Config;
+use crate::config::{CatalogLocation, Config};
 use crate::deps::{DepsManager, DepsParts};
 use crate::process::contain;
 use crate::process::Interpreters;
@@ -36,10 +36,16 @@ impl Core {
         request.reachable.extend(interpreters.executables());
         let containment = contain::install(&request)?;
         prepare_folders(config)?;
-        let database = config.database_path();
-        let catalog = tokio::task::spawn_blocking(move || Catalog::open(&database))
-            .await
-            .map_err(|e| CatalogError::Task(e.to_string()))??;
+        let catalog = match config.catalog.clone() {
+            CatalogLocation::Sqlite(file) => {
+                tokio::task::spawn_blocking(move || Catalog::open(&file))
+                    .await
+                    .map_err(|e| CatalogError::Task(e.to_string()))??
+            }
+            CatalogLocation::Postgres { url, node } => {
+                Catalog::connect_postgres(&url, &node).await?
+            }
+        };
         if let Some(user) = containment.run_as() {
             close_gateway_state(config, user).map_err(StartupError::CloseState)?;
         }

@@ -19,6 +19,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::access::Access;
 use crate::api::{self, AppState};
+use crate::catalog::postgres::SoleNode;
 use crate::catalog::CatalogError;
 use crate::config::Config;
 use crate::deps::DepsError;
@@ -66,11 +67,14 @@ pub struct Application {
     services: Services,
     sessions: Arc<SessionManager>,
     grace: std::time::Duration,
+    /// Held while serving a PostgreSQL catalog.
+    _sole_node: Option<SoleNode>,
 }
 
 impl Application {
     pub async fn build(config: Config) -> Result<Application, StartupError> {
         let core = Core::open(&config).await?;
+        let sole_node = core.catalog.hold_sole_node().await?;
         let shutdown = CancellationToken::new();
         // Watching starts before the first scan: a file saved while it runs is seen. The
         // first scan runs in the background (see `Services::start`), never before listening.
@@ -93,6 +97,7 @@ impl Application {
             services,
             sessions,
             grace,
+            _sole_node: sole_node,
         })
     }
 

@@ -20,6 +20,7 @@ fn scan_args(repo: &TestRepo, data: &std::path::Path) -> Vec<String> {
     ]
     .iter()
     .map(|s| s.to_string())
+    .chain(crate::helpers::catalog_args(data))
     .collect()
 }
 

@@ -387,13 +387,14 @@ fn scripts_cannot_read_the_database_nor_signal_the_gateway() {
     assert_eq!(status, 200, "{body}");
     let seen = &body["data"];
     assert_ne!(seen["uid"], json!(0), "{body}");
-    for attempt in [
-        "read_db",
-        "write_db",
-        "list_data",
-        "signal_gateway",
-        "read_other_run",
-    ] {
+    // On PostgreSQL there is no catalog file to read, only the folder it would be in.
+    let catalog_file = if std::env::var_os("SG_TEST_POSTGRES").is_some() {
+        "FileNotFoundError"
+    } else {
+        "denied"
+    };
+    assert_eq!(seen["read_db"], json!(catalog_file), "read_db: {body}");
+    for attempt in ["write_db", "list_data", "signal_gateway", "read_other_run"] {
         assert_eq!(seen[attempt], json!("denied"), "{attempt}: {body}");
     }
 

@@ -157,9 +157,11 @@ pub fn spawn_app_with_env(
 /// The argv of `serve` every test server uses.
 ///
 /// `SG_TEST_EXECUTION_MODE=warm` runs every test server in warm mode (CI runs the run tests
-/// once in each mode).
+/// once in each mode). `SG_TEST_POSTGRES=postgres://USER@HOST:PORT/postgres` puts every test
+/// server's catalog on that PostgreSQL server (CI runs the API tests once more that way).
 pub fn serve_args(repo: &Path, data: &Path) -> Vec<String> {
     let mode = std::env::var("SG_TEST_EXECUTION_MODE").unwrap_or_else(|_| "cold".into());
+    let database = catalog_args(data);
     [
         "serve",
         "--port",
@@ -179,7 +181,56 @@ pub fn serve_args(repo: &Path, data: &Path) -> Vec<String> {
     ]
     .iter()
     .map(|s| s.to_string())
+    .chain(database)
     .collect()
+}
+
+/// `--database URL` when `SG_TEST_POSTGRES` names a PostgreSQL server, else nothing: every
+/// command a test runs over `data` then uses the same catalog.
+pub fn catalog_args(data: &Path) -> Vec<String> {
+    std::env::var("SG_TEST_POSTGRES")
+        .map(|server| vec!["--database".to_string(), postgres_database(&server, data)])
+        .unwrap_or_default()
+}
+
+/// The URL of this data folder's own database on the PostgreSQL server at `server` (its
+/// `postgres` database), created on first use: a restarted test server finds its catalog.
+fn postgres_database(server: &str, data: &Path) -> String {
+    use md5::{Digest, Md5};
+    let digest = hex::encode(Md5::digest(data.as_os_str().as_encoded_bytes()));
+    let name = format!("sg_{}", &digest[..16]);
+    let psql = |sql: &str| {
+        let out = Command::new("psql")
+            .args([
+                "-X",
+                "-q",
+                "-t",
+                "-A",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                server,
+                "-c",
+                sql,
+            ])
+            .output()
+            .expect("psql runs (SG_TEST_POSTGRES needs PostgreSQL's client)");
+        assert!(
+            out.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    if psql(&format!(
+        "SELECT 1 FROM pg_database WHERE datname = '{name}'"
+    ))
+    .is_empty()
+    {
+        psql(&format!("CREATE DATABASE {name}"));
+    }
+    let (base, _) = server.rsplit_once('/').expect("a URL ending in /DATABASE");
+    format!("{base}/{name}")
 }
 
 /// `base` without the flags (and their values) that `extra` sets again: clap refuses a

@@ -1,6 +1,6 @@
-//! The async facade over the dependency queries: each runs on the blocking pool.
+//! The async facade over the dependency queries: on SQLite each runs on the blocking pool.
 
-use crate::catalog::{Catalog, CatalogError};
+use crate::catalog::{Backend, Catalog, CatalogError};
 use crate::domain::Runtime;
 
 use super::{
@@ -12,11 +12,17 @@ use super::{
 impl Catalog {
     /// Every live script's dependency columns.
     pub async fn script_deps_rows(&self) -> Result<Vec<ScriptDepsRow>, CatalogError> {
-        self.call(|conn| script_rows(conn)).await
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(|conn| script_rows(conn)).await,
+            Backend::Postgres(pg) => pg.script_deps_rows().await,
+        }
     }
 
     pub async fn script_deps_row(&self, id: i64) -> Result<Option<ScriptDepsRow>, CatalogError> {
-        self.call(move |conn| script_row(conn, id)).await
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(move |conn| script_row(conn, id)).await,
+            Backend::Postgres(pg) => pg.script_deps_row(id).await,
+        }
     }
 
     /// Sets the dependency columns of scripts, by path, in one transaction.
@@ -24,15 +30,21 @@ impl Catalog {
         &self,
         states: Vec<(String, ScriptDepsState)>,
     ) -> Result<(), CatalogError> {
-        self.call(move |conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            for (path, state) in &states {
-                set_script_state(&tx, path, state)?;
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.call(move |conn| {
+                    let tx =
+                        conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                    for (path, state) in &states {
+                        set_script_state(&tx, path, state)?;
+                    }
+                    tx.commit()?;
+                    Ok(())
+                })
+                .await
             }
-            tx.commit()?;
-            Ok(())
-        })
-        .await
+            Backend::Postgres(pg) => pg.set_script_deps(states).await,
+        }
     }
 
     pub async fn dep_cache(
@@ -40,11 +52,17 @@ impl Catalog {
         runtime: Runtime,
         hash: String,
     ) -> Result<Option<DepCache>, CatalogError> {
-        self.call(move |conn| cache(conn, runtime, &hash)).await
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(move |conn| cache(conn, runtime, &hash)).await,
+            Backend::Postgres(pg) => pg.dep_cache(runtime, hash).await,
+        }
     }
 
     pub async fn dep_caches(&self) -> Result<Vec<DepCache>, CatalogError> {
-        self.call(|conn| caches(conn)).await
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(|conn| caches(conn)).await,
+            Backend::Postgres(pg) => pg.dep_caches().await,
+        }
     }
 
     pub async fn mark_dep_cache_found(
@@ -54,18 +72,32 @@ impl Catalog {
         deps: Vec<String>,
         cache_dir: String,
     ) -> Result<(), CatalogError> {
-        self.call(move |conn| mark_found_ready(conn, runtime, &hash, &deps, &cache_dir))
-            .await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.call(move |conn| mark_found_ready(conn, runtime, &hash, &deps, &cache_dir))
+                    .await
+            }
+            Backend::Postgres(pg) => {
+                pg.mark_dep_cache_found(runtime, hash, deps, cache_dir)
+                    .await
+            }
+        }
     }
 
     pub async fn begin_dep_install(&self, install: NewInstall) -> Result<i64, CatalogError> {
-        self.call(move |conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let id = begin_install(&tx, &install)?;
-            tx.commit()?;
-            Ok(id)
-        })
-        .await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.call(move |conn| {
+                    let tx =
+                        conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                    let id = begin_install(&tx, &install)?;
+                    tx.commit()?;
+                    Ok(id)
+                })
+                .await
+            }
+            Backend::Postgres(pg) => pg.begin_dep_install(install).await,
+        }
     }
 
     pub async fn finish_dep_install(
@@ -77,13 +109,22 @@ impl Catalog {
         log: String,
         duration_ms: i64,
     ) -> Result<(), CatalogError> {
-        self.call(move |conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            finish_install(&tx, runtime, &hash, log_id, &end, &log, duration_ms)?;
-            tx.commit()?;
-            Ok(())
-        })
-        .await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.call(move |conn| {
+                    let tx =
+                        conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                    finish_install(&tx, runtime, &hash, log_id, &end, &log, duration_ms)?;
+                    tx.commit()?;
+                    Ok(())
+                })
+                .await
+            }
+            Backend::Postgres(pg) => {
+                pg.finish_dep_install(runtime, hash, log_id, end, log, duration_ms)
+                    .await
+            }
+        }
     }
 
     /// The latest install attempt of a set, and how many there were.
@@ -92,8 +133,13 @@ impl Catalog {
         runtime: Runtime,
         hash: String,
     ) -> Result<(Option<InstallLog>, i64), CatalogError> {
-        self.call(move |conn| last_install(conn, runtime, &hash))
-            .await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.call(move |conn| last_install(conn, runtime, &hash))
+                    .await
+            }
+            Backend::Postgres(pg) => pg.last_dep_install(runtime, hash).await,
+        }
     }
 
     pub async fn touch_dep_cache(
@@ -101,7 +147,10 @@ impl Catalog {
         runtime: Runtime,
         hash: String,
     ) -> Result<(), CatalogError> {
-        self.call(move |conn| touch(conn, runtime, &hash)).await
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(move |conn| touch(conn, runtime, &hash)).await,
+            Backend::Postgres(pg) => pg.touch_dep_cache(runtime, hash).await,
+        }
     }
 
     pub async fn delete_dep_cache(
@@ -109,11 +158,19 @@ impl Catalog {
         runtime: Runtime,
         hash: String,
     ) -> Result<(), CatalogError> {
-        self.call(move |conn| delete_cache(conn, runtime, &hash))
-            .await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.call(move |conn| delete_cache(conn, runtime, &hash))
+                    .await
+            }
+            Backend::Postgres(pg) => pg.delete_dep_cache(runtime, hash).await,
+        }
     }
 
     pub async fn forget_unfinished_dep_installs(&self) -> Result<(), CatalogError> {
-        self.call(|conn| forget_unfinished(conn)).await
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(|conn| forget_unfinished(conn)).await,
+            Backend::Postgres(pg) => pg.forget_unfinished_dep_installs().await,
+        }
     }
 }

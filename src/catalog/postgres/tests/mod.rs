@@ -64,7 +64,7 @@ async fn the_schema_is_sqlites_plus_the_queue() {
         return;
     };
     let (_dir, sqlite, _pg, url) = both(&cluster).await;
-    let conn = sqlite.pool.get().unwrap();
+    let conn = sqlite.pool().get().unwrap();
     let mut sqlite_columns = BTreeMap::<String, BTreeSet<(String, bool)>>::new();
     let tables: Vec<String> = conn
         .prepare(
