@@ -33,7 +33,7 @@ const POOL_SIZE: usize = 16;
 pub struct PgCatalog {
     pool: Pool,
     /// Where the pool connects, for connections of its own (a lock held for a lifetime).
-    config: tokio_postgres::Config,
+    config: std::sync::Arc<tokio_postgres::Config>,
     /// This node's name, for what lives on its own disk (dependency caches).
     node: String,
 }
@@ -70,7 +70,7 @@ impl PgCatalog {
             .map_err(|e| CatalogError::Task(format!("PostgreSQL pool: {e}")))?;
         let catalog = PgCatalog {
             pool,
-            config,
+            config: std::sync::Arc::new(config),
             node: node.to_string(),
         };
         catalog.migrate().await?;
