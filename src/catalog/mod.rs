@@ -58,8 +58,8 @@ pub enum CatalogError {
     Task(String),
     #[error("catalog database error: {0}")]
     Postgres(#[from] tokio_postgres::Error),
-    #[error("catalog connection pool error: {0}")]
-    PgPool(#[from] deadpool_postgres::PoolError),
+    #[error("the PostgreSQL catalog is unavailable: {0}")]
+    PgUnavailable(String),
     #[error("stored JSON is unreadable: {0}")]
     Json(#[from] serde_json::Error),
 }

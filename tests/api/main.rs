@@ -21,6 +21,7 @@ mod metrics;
 mod openapi;
 mod original_routes;
 mod packaging;
+mod postgres;
 mod restarts;
 mod retention;
 mod run_files;

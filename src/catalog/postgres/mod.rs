@@ -78,7 +78,19 @@ impl PgCatalog {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Client, CatalogError> {
-        Ok(self.pool.get().await?)
+        self.pool.get().await.map_err(|error| {
+            // The pool's own message hides why (a refused connection, a bad password).
+            let mut reason = error.to_string();
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                let cause_text = cause.to_string();
+                if !reason.contains(&cause_text) {
+                    reason = format!("{reason}: {cause_text}");
+                }
+                source = cause.source();
+            }
+            CatalogError::PgUnavailable(reason)
+        })
     }
 
     /// Applies every migration not yet applied, in order, in one transaction (PostgreSQL's
