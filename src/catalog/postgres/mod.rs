@@ -4,6 +4,7 @@
 
 mod deps;
 mod keys;
+mod queue;
 mod retention;
 mod runs;
 mod scripts;
@@ -16,6 +17,8 @@ use std::str::FromStr;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use include_dir::{include_dir, Dir};
 use tokio_postgres::NoTls;
+
+pub use queue::{CancelOutcome, Heartbeat};
 
 use super::CatalogError;
 

@@ -9,7 +9,7 @@ use super::PgCatalog;
 use crate::catalog::{CatalogError, NewRun, Page, Run, RunEnd, RunFilter, RunKind, RunStatus};
 use crate::clock;
 
-const RUN_COLUMNS: &str =
+pub(super) const RUN_COLUMNS: &str =
     "id, script_id, script_path, kind, status, params, ignored_params, run_dir,
     queued_at, started_at, finished_at, duration_ms, exit_code, data, stdout_preview, output_file,
     output_size, output_content_type, stderr, files, error_code, error_message";
@@ -19,7 +19,7 @@ fn json_column<T: serde::de::DeserializeOwned>(row: &Row, column: &str) -> Optio
         .and_then(|text| serde_json::from_str(text).ok())
 }
 
-fn run_from_row(row: &Row) -> Run {
+pub(super) fn run_from_row(row: &Row) -> Run {
     Run {
         id: row.get("id"),
         script_id: row.get("script_id"),

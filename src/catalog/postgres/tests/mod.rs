@@ -4,6 +4,7 @@
 mod deps;
 #[path = "../../../../tests/support/pg_cluster.rs"]
 mod pg_cluster;
+mod queue;
 mod runs;
 mod scripts;
 
