@@ -166,6 +166,9 @@ CREATE INDEX runs_by_script ON runs (script_id, id DESC);
 CREATE INDEX runs_by_status ON runs (status, id DESC);
 CREATE INDEX runs_by_queued_at ON runs (queued_at);
 CREATE INDEX runs_by_worker ON runs (worker_id) WHERE status = 'running';
+-- The queue's head: a claim reads the oldest queued run without passing over the history or
+-- sorting the whole queue.
+CREATE INDEX runs_queued ON runs (id) WHERE status = 'queued';
 
 -- A run's live output, replayable from any node within the output caps.
 CREATE TABLE run_events (

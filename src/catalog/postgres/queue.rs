@@ -12,8 +12,8 @@ use crate::catalog::{CatalogError, Run};
 /// The advisory lock only one reaper holds at a time ("SGREAPER").
 const REAPER_LOCK: i64 = 0x5347_5245_4150_4552;
 
-/// How many queued runs one claim looks at when the oldest belong to full scripts.
-const CLAIM_WINDOW: i64 = 32;
+/// How many full scripts one claim steps over before it gives up until the next.
+const CLAIM_WINDOW: usize = 32;
 
 /// What a cancel request found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,18 +117,35 @@ impl PgCatalog {
     ) -> Result<Option<Run>, CatalogError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let candidates = tx
-            .query(
+        // The claim must read the queue's head from its index, whatever the table's statistics
+        // say: a freshly filled queue looks empty to the planner, which then sorts the table.
+        tx.batch_execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off")
+            .await?;
+        let next = tx
+            .prepare_cached(
                 "SELECT r.id, r.script_id, s.max_concurrent FROM runs r
                  LEFT JOIN scripts s ON s.id = r.script_id
                  WHERE r.status = 'queued' AND NOT r.cancel_requested
+                   AND (r.script_id IS NULL OR r.script_id <> ALL($1))
                  ORDER BY r.id
-                 LIMIT $1
+                 LIMIT 1
                  FOR UPDATE OF r SKIP LOCKED",
-                &[&CLAIM_WINDOW],
             )
             .await?;
-        for candidate in &candidates {
+        let claim = tx
+            .prepare_cached(&format!(
+                "UPDATE runs SET status = 'running', worker_id = $2, started_at = sg_now(),
+                     lease_until = now() + make_interval(secs => $3), attempt = attempt + 1
+                 WHERE id = $1
+                 RETURNING {RUN_COLUMNS}"
+            ))
+            .await?;
+        // Scripts found full in this claim: their queued runs wait, later runs may start.
+        let mut full: Vec<i64> = Vec::new();
+        while full.len() < CLAIM_WINDOW {
+            let Some(candidate) = tx.query_opt(&next, &[&full]).await? else {
+                break;
+            };
             let (id, script_id, limit): (i64, Option<i64>, Option<i64>) =
                 (candidate.get(0), candidate.get(1), candidate.get(2));
             if let (Some(script_id), Some(limit)) = (script_id, limit) {
@@ -142,20 +159,12 @@ impl PgCatalog {
                     .await?
                     .get(0);
                 if running >= limit {
+                    full.push(script_id);
                     continue;
                 }
             }
             let row = tx
-                .query_one(
-                    &format!(
-                        "UPDATE runs SET status = 'running', worker_id = $2, started_at = sg_now(),
-                             lease_until = now() + make_interval(secs => $3),
-                             attempt = attempt + 1
-                         WHERE id = $1
-                         RETURNING {RUN_COLUMNS}"
-                    ),
-                    &[&id, &worker, &seconds(lease)],
-                )
+                .query_one(&claim, &[&id, &worker, &seconds(lease)])
                 .await?;
             tx.commit().await?;
             return Ok(Some(run_from_row(&row)));
