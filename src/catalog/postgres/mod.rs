@@ -4,6 +4,7 @@
 
 mod deps;
 mod keys;
+mod notify;
 mod queue;
 mod retention;
 mod runs;
@@ -18,6 +19,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use include_dir::{include_dir, Dir};
 use tokio_postgres::NoTls;
 
+pub use notify::{Listener, Notice};
 pub use queue::{CancelOutcome, Heartbeat};
 
 use super::CatalogError;
