@@ -101,6 +101,28 @@ fn a_postgresql_restart_costs_the_gateway_no_request() {
     assert_eq!((status, &run["status"]), (200, &json!("success")), "{run}");
     let (status, scripts) = app.get("/api/scripts");
     assert_eq!((status, &scripts["total"]), (200, &json!(1)), "{scripts}");
+
+    // The sole-node lock went with the old connection and is taken again.
+    let held = || {
+        cluster.psql_in(
+            &url,
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'",
+        ) == "1"
+    };
+    assert!(
+        crate::helpers::wait_until(WAIT, held),
+        "the lock was taken again"
+    );
+    let other = data_dir();
+    let mut second = serve_args(repo.path(), other.path());
+    second.extend(["--database".to_string(), url.clone()]);
+    let refused = run_to_end(&second, WAIT);
+    assert!(!refused.status.success(), "{}", refused.stdout);
+    assert!(
+        refused.stderr.contains("another ScriptGateway node"),
+        "{}",
+        refused.stderr
+    );
 }
 
 #[test]

@@ -10,6 +10,7 @@ mod retention;
 mod runs;
 mod scripts;
 mod settings;
+mod sole_node;
 #[cfg(test)]
 mod tests;
 
@@ -21,6 +22,7 @@ use tokio_postgres::NoTls;
 
 pub use notify::{Listener, Notice};
 pub use queue::{CancelOutcome, Heartbeat};
+pub use sole_node::SoleNode;
 
 use super::CatalogError;
 
@@ -131,52 +133,6 @@ impl PgCatalog {
         }
         tx.commit().await?;
         Ok(())
-    }
-}
-
-/// The lock one serving node holds on a PostgreSQL catalog for as long as it runs, until
-/// several nodes can share one (the serve and worker roles of docs/scale-out.md): a second
-/// node would scan, queue and recover runs as if it were alone ("SGSOLENO").
-const SOLE_NODE_LOCK: i64 = 0x5347_534f_4c45_4e4f;
-
-/// A dedicated connection holding the sole-node lock; dropping it closes the connection,
-/// which releases the lock.
-pub struct SoleNode {
-    _client: tokio_postgres::Client,
-    connection: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for SoleNode {
-    fn drop(&mut self) {
-        self.connection.abort();
-    }
-}
-
-impl PgCatalog {
-    /// Takes the sole-node lock, or says which is the case: another node serves this catalog.
-    pub async fn hold_sole_node(&self) -> Result<SoleNode, CatalogError> {
-        let (client, connection) = self.config.connect(NoTls).await?;
-        let connection = tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::error!(%error, "the connection holding the sole-node lock was lost");
-            }
-        });
-        let held: bool = client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&SOLE_NODE_LOCK])
-            .await?
-            .get(0);
-        if !held {
-            connection.abort();
-            return Err(CatalogError::Refused(
-                "another ScriptGateway node is serving this PostgreSQL catalog; one node at a \
-                 time can until the serve and worker roles arrive (docs/scale-out.md)"
-                    .into(),
-            ));
-        }
-        Ok(SoleNode {
-            _client: client,
-            connection,
-        })
     }
 }
 

@@ -1,0 +1,91 @@
+//! The lock one serving node holds on a PostgreSQL catalog for as long as it runs, until
+//! several nodes can share one (the serve and worker roles of docs/scale-out.md): a second
+//! node would scan, queue and recover runs as if it were alone. The lock lives with the
+//! session that took it, so a lost connection (a database restart) loses it: it is taken
+//! again as soon as the database answers.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use tokio_postgres::NoTls;
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use super::PgCatalog;
+use crate::catalog::CatalogError;
+
+/// "SGSOLENO" in ASCII.
+const SOLE_NODE_LOCK: i64 = 0x5347_534f_4c45_4e4f;
+const FIRST_RETRY: Duration = Duration::from_millis(100);
+const LAST_RETRY: Duration = Duration::from_secs(5);
+
+/// Held while this node serves; dropping it closes the connection, releasing the lock.
+pub struct SoleNode {
+    _stop: DropGuard,
+}
+
+/// A connection holding the lock; the future ends when the connection does.
+type Held = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+impl PgCatalog {
+    /// Takes the sole-node lock, or refuses: another node serves this catalog.
+    pub async fn hold_sole_node(&self) -> Result<SoleNode, CatalogError> {
+        let Some(mut held) = take(&self.config).await? else {
+            return Err(CatalogError::Refused(
+                "another ScriptGateway node is serving this PostgreSQL catalog; one node at a \
+                 time can until the serve and worker roles arrive (docs/scale-out.md)"
+                    .into(),
+            ));
+        };
+        let stop = CancellationToken::new();
+        let (token, config) = (stop.clone(), self.config.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = token.cancelled() => return,
+                    () = &mut held => {}
+                }
+                tracing::warn!("lost the connection holding the sole-node lock; taking it again");
+                let mut wait = FIRST_RETRY;
+                held = loop {
+                    tokio::select! {
+                        () = token.cancelled() => return,
+                        () = tokio::time::sleep(wait) => {}
+                    }
+                    match take(&config).await {
+                        Ok(Some(held)) => break held,
+                        Ok(None) => tracing::error!(
+                            "another node took the sole-node lock while this one was cut off \
+                             from the database; two nodes now serve one catalog: stop one"
+                        ),
+                        Err(error) => tracing::debug!(%error, "taking the sole-node lock again"),
+                    }
+                    wait = (wait * 2).min(LAST_RETRY);
+                };
+                tracing::info!("the sole-node lock is held again");
+            }
+        });
+        Ok(SoleNode {
+            _stop: stop.drop_guard(),
+        })
+    }
+}
+
+/// A new connection holding the lock, or None when another session holds it.
+async fn take(config: &tokio_postgres::Config) -> Result<Option<Held>, CatalogError> {
+    let (client, connection) = config.connect(NoTls).await?;
+    let connection = tokio::spawn(connection);
+    let held: bool = client
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&SOLE_NODE_LOCK])
+        .await?
+        .get(0);
+    if !held {
+        connection.abort();
+        return Ok(None);
+    }
+    Ok(Some(Box::pin(async move {
+        // The client must live as long as the connection: dropping it would close it.
+        let _client = client;
+        let _ = connection.await;
+    })))
+}
