@@ -210,6 +210,38 @@ fn a_nul_byte_in_a_parameter_is_400_and_records_no_run() {
     assert_success("a NUL inside JSON is escaped, not raw", status, &body);
 }
 
+/// A script may print any bytes: NUL in its output, its error stream and its live lines is kept
+/// as printed (the catalog on PostgreSQL, whose text cannot hold NUL, included).
+#[test]
+fn nul_bytes_a_script_prints_are_kept_as_printed() {
+    let repo = TestRepo::new();
+    repo.write(
+        "python/nul.py",
+        &python(
+            &json!({}),
+            "sys.stderr.write('err\\0or \\ufffe kept')\n\
+             sys.stdout.write('not json \\0 here\\n')\n\
+             sys.exit(3)",
+        ),
+    );
+    let data = data_dir();
+    let app = spawn_app(&repo, data.path(), &[]);
+    let id = script_id(&app, "python/nul.py");
+    let (status, body) = app.post(&format!("/api/scripts/{id}/run"), &json!({}));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["run_status"], json!("error"), "{body}");
+    assert_eq!(body["stderr"], json!("err\u{0}or \u{fffe} kept"), "{body}");
+    let run_id = body["run_id"].as_i64().unwrap();
+    let (status, run) = app.get(&format!("/api/runs/{run_id}"));
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["stderr"], json!("err\u{0}or \u{fffe} kept"), "{run}");
+    assert_eq!(
+        run["stdout_preview"],
+        json!("not json \u{0} here\n"),
+        "{run}"
+    );
+}
+
 #[test]
 fn unknown_upload_fields_are_never_written_and_are_listed_as_ignored() {
     let repo = TestRepo::new();

@@ -5,7 +5,7 @@
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
-use super::PgCatalog;
+use super::{text, PgCatalog};
 use crate::catalog::{
     CacheStatus, CatalogError, DepCache, InstallEnd, InstallLog, NewInstall, ScriptDepsRow,
     ScriptDepsState,
@@ -30,7 +30,7 @@ fn deps_row(row: &Row) -> ScriptDepsRow {
             file: row.get(3),
             hash: row.get(4),
             status: row.get(5),
-            error: row.get(6),
+            error: text::load_opt(row.get(6)),
         },
     }
 }
@@ -48,7 +48,7 @@ fn cache_from_row(row: &Row) -> DepCache {
         deps: serde_json::from_str(row.get(3)).unwrap_or_default(),
         cache_dir: row.get(4),
         size_bytes: row.get(5),
-        error: row.get(6),
+        error: text::load_opt(row.get(6)),
         created_at: row.get(7),
         installed_at: row.get(8),
         last_used_at: row.get(9),
@@ -87,7 +87,13 @@ impl PgCatalog {
                 "UPDATE scripts SET deps_file = $2, deps_hash = $3, deps_status = $4,
                      deps_error = $5
                  WHERE path = $1",
-                &[path, &state.file, &state.hash, &state.status, &state.error],
+                &[
+                    path,
+                    &state.file,
+                    &state.hash,
+                    &state.status,
+                    &text::store_opt(&state.error),
+                ],
             )
             .await?;
         }
@@ -202,7 +208,7 @@ impl PgCatalog {
             "UPDATE install_logs SET status = $2, log = $3, duration_ms = $4,
                  finished_at = sg_now()
              WHERE id = $1",
-            &[&log_id, &log_status, &log, &duration_ms],
+            &[&log_id, &log_status, &text::store(&log), &duration_ms],
         )
         .await?;
         let key: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
@@ -225,7 +231,7 @@ impl PgCatalog {
                 tx.execute(
                     "UPDATE dep_caches SET status = 'failed', error = $4
                      WHERE node = $1 AND runtime = $2 AND hash = $3",
-                    &[key[0], key[1], key[2], error],
+                    &[key[0], key[1], key[2], &text::store(error)],
                 )
                 .await?;
             }
@@ -263,7 +269,7 @@ impl PgCatalog {
                 trigger: row.get(1),
                 status: row.get(2),
                 command: row.get(3),
-                log: row.get(4),
+                log: text::load_opt(row.get(4)),
                 started_at: row.get(5),
                 finished_at: row.get(6),
                 duration_ms: row.get(7),

@@ -7,12 +7,14 @@ mod keys;
 mod notify;
 mod queue;
 mod retention;
+mod run_output;
 mod runs;
 mod scripts;
 mod settings;
 mod sole_node;
 #[cfg(test)]
 mod tests;
+mod text;
 
 use std::str::FromStr;
 
@@ -22,6 +24,7 @@ use tokio_postgres::NoTls;
 
 pub use notify::{Listener, Notice};
 pub use queue::{CancelOutcome, Heartbeat};
+pub use run_output::{FileRole, StoredEvent, RUN_EVENTS_CHANNEL};
 pub use sole_node::SoleNode;
 
 use super::CatalogError;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
-use super::PgCatalog;
+use super::{text, PgCatalog};
 use crate::catalog::{CatalogError, NewRun, Page, Run, RunEnd, RunFilter, RunKind, RunStatus};
 use crate::clock;
 
@@ -37,14 +37,14 @@ pub(super) fn run_from_row(row: &Row) -> Run {
             .get::<_, Option<i64>>("exit_code")
             .map(|code| i32::try_from(code).unwrap_or(i32::MIN)),
         data: json_column(row, "data"),
-        stdout_preview: row.get("stdout_preview"),
+        stdout_preview: text::load_opt(row.get("stdout_preview")),
         output_file: row.get("output_file"),
         output_size: row.get("output_size"),
         output_content_type: row.get("output_content_type"),
-        stderr: row.get("stderr"),
+        stderr: text::load_opt(row.get("stderr")),
         files: json_column(row, "files").unwrap_or_default(),
         error_code: row.get("error_code"),
-        error_message: row.get("error_message"),
+        error_message: text::load_opt(row.get("error_message")),
     }
 }
 
@@ -159,15 +159,15 @@ impl PgCatalog {
             &end.exit_code.map(i64::from),
             &saturating(end.duration_ms),
             &end.data.as_ref().map(serde_json::to_string).transpose()?,
-            &end.stdout_preview,
+            &text::store_opt(&end.stdout_preview),
             &end.output_file,
             &end.output_size.map(saturating),
             &end.output_content_type,
-            &end.stderr,
+            &text::store(&end.stderr),
             &serde_json::to_string(&end.files)?,
             &end.error_code,
-            &end.error_message,
-            &end.event_log,
+            &text::store_opt(&end.error_message),
+            &text::store_opt(&end.event_log),
             &clock::now_text(),
         ];
         let run = run_from_row(&tx.query_one(&finish, &values).await?);
@@ -195,7 +195,7 @@ impl PgCatalog {
         let row = client
             .query_opt("SELECT event_log FROM runs WHERE id = $1", &[&id])
             .await?;
-        Ok(row.and_then(|row| row.get(0)))
+        Ok(row.and_then(|row| text::load_opt(row.get(0))))
     }
 
     pub async fn run(&self, id: i64) -> Result<Option<Run>, CatalogError> {

@@ -4,7 +4,7 @@ use deadpool_postgres::GenericClient;
 use serde_json::Value;
 use tokio_postgres::Row;
 
-use super::PgCatalog;
+use super::{text, PgCatalog};
 use crate::catalog::{
     CatalogError, LoadStatus, Page, Script, ScriptFilter, ScriptIndexEntry, ScriptPatch,
     ScriptUpsert,
@@ -40,7 +40,7 @@ fn script_from_row(row: &Row) -> Script {
         } else {
             LoadStatus::Error
         },
-        load_error: row.get("load_error"),
+        load_error: text::load_opt(row.get("load_error")),
         args_schema: args_schema.and_then(|text| serde_json::from_str(text).ok()),
         file_hash: row.get("file_hash"),
         file_size: row.get("file_size"),
@@ -271,10 +271,11 @@ async fn upsert_script(
         .await?;
     }
     if let Some(load) = &script.load {
-        let (status, error, schema): (&str, Option<&str>, Option<String>) = match load {
-            Ok(schema) => ("ok", None, Some(serde_json::to_string::<Value>(schema)?)),
-            Err(reason) => ("error", Some(reason.as_str()), None),
-        };
+        let (status, error, schema): (&str, Option<std::borrow::Cow<str>>, Option<String>) =
+            match load {
+                Ok(schema) => ("ok", None, Some(serde_json::to_string::<Value>(schema)?)),
+                Err(reason) => ("error", Some(text::store(reason)), None),
+            };
         tx.execute(
             "UPDATE scripts SET load_status = $2, load_error = $3, args_schema = $4,
                  loaded_at = sg_now()

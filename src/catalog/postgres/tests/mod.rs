@@ -6,6 +6,7 @@ mod notify;
 #[path = "../../../../tests/support/pg_cluster.rs"]
 mod pg_cluster;
 mod queue;
+mod run_output;
 mod runs;
 mod scripts;
 
