@@ -26,6 +26,17 @@ fn hello_repo() -> TestRepo {
     repo
 }
 
+/// `serve` over `repo` and `data` on the catalog at `url` (whatever catalog the test pass
+/// gives every test server otherwise).
+fn serve_on(repo: &TestRepo, data: &std::path::Path, url: &str) -> Vec<String> {
+    let mut args: Vec<String> = serve_args(repo.path(), data);
+    if let Some(at) = args.iter().position(|arg| arg == "--database") {
+        args.drain(at..at + 2);
+    }
+    args.extend(["--database".to_string(), url.to_string()]);
+    args
+}
+
 fn run_hello(app: &TestApp, name: &str) -> i64 {
     let (status, body) = app.post("/api/scripts/1/run", &json!({ "name": name }));
     assert_eq!(status, 200, "{body}");
@@ -114,8 +125,7 @@ fn a_postgresql_restart_costs_the_gateway_no_request() {
         "the lock was taken again"
     );
     let other = data_dir();
-    let mut second = serve_args(repo.path(), other.path());
-    second.extend(["--database".to_string(), url.clone()]);
+    let second = serve_on(&repo, other.path(), &url);
     let refused = run_to_end(&second, WAIT);
     assert!(!refused.status.success(), "{}", refused.stdout);
     assert!(
@@ -134,8 +144,7 @@ fn a_second_node_on_the_same_catalog_is_refused_while_the_first_serves() {
     let repo = hello_repo();
     let (data_a, data_b) = (data_dir(), data_dir());
     let first = spawn_app(&repo, data_a.path(), &["--database", &url]);
-    let mut second = serve_args(repo.path(), data_b.path());
-    second.extend(["--database".to_string(), url.clone()]);
+    let second = serve_on(&repo, data_b.path(), &url);
     let refused = run_to_end(&second, WAIT);
     assert!(!refused.status.success(), "{}", refused.stdout);
     assert!(
@@ -169,8 +178,7 @@ fn a_database_url_that_is_not_postgresql_is_refused_without_echoing_it() {
             "the PostgreSQL catalog is unavailable",
         ),
     ] {
-        let mut args = serve_args(repo.path(), data.path());
-        args.extend(["--database".to_string(), url.to_string()]);
+        let args = serve_on(&repo, data.path(), url);
         let done = run_to_end(&args, WAIT);
         assert!(!done.status.success(), "{url}: {}", done.stdout);
         assert!(done.stderr.contains(want), "{url}: {}", done.stderr);
