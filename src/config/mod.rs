@@ -149,11 +149,6 @@ impl Config {
         })
     }
 
-    /// The SQLite file, whether or not the catalog is there.
-    pub fn database_path(&self) -> PathBuf {
-        self.data_dir.join("gateway.db")
-    }
-
     /// One folder per run: uploads, working directory, outputs.
     pub fn runs_dir(&self) -> PathBuf {
         self.data_dir.join("runs")

@@ -285,3 +285,33 @@ fn the_readme_lists_every_setting_flag_and_its_environment_variable() {
         }
     }
 }
+
+#[test]
+fn the_catalog_is_sqlite_in_the_data_folder_unless_a_postgresql_url_is_given() {
+    let config = serve_config(&serve_args(&[])).unwrap();
+    assert_eq!(
+        config.catalog,
+        CatalogLocation::Sqlite(config.data_dir.join("gateway.db"))
+    );
+    let url = "postgres://sg@db:5432/catalog";
+    let config = serve_config(&serve_args(&["--database", url])).unwrap();
+    let CatalogLocation::Postgres { url: given, node } = &config.catalog else {
+        panic!("{:?}", config.catalog);
+    };
+    assert_eq!(given, url);
+    let (host, digest) = node.rsplit_once(':').expect("host:digest");
+    assert!(!host.is_empty() && digest.len() == 8, "{node}");
+    let named = serve_config(&serve_args(&["--database", url, "--node-name", "api-1"])).unwrap();
+    assert!(matches!(&named.catalog, CatalogLocation::Postgres { node, .. } if node == "api-1"));
+    for bad in ["two words", "a/b", "", "é"] {
+        let refused = serve_config(&serve_args(&["--database", url, "--node-name", bad]));
+        assert!(matches!(refused, Err(ConfigError::NodeName(_))), "{bad:?}");
+    }
+    for not_postgres in ["mysql://u:secret@h/d", "sqlite:///x.db", "db.internal"] {
+        let refused = serve_config(&serve_args(&["--database", not_postgres]));
+        let Err(ConfigError::Database(shown)) = refused else {
+            panic!("{not_postgres} was accepted");
+        };
+        assert!(!shown.contains("secret"), "{shown}");
+    }
+}

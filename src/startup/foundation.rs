@@ -43,7 +43,10 @@ impl Core {
                     .map_err(|e| CatalogError::Task(e.to_string()))??
             }
             CatalogLocation::Postgres { url, node } => {
-                Catalog::connect_postgres(&url, &node).await?
+                let catalog = Catalog::connect_postgres(&url, &node).await?;
+                // The URL may carry a password: only the node is logged.
+                tracing::info!(node, "catalog on PostgreSQL");
+                catalog
             }
         };
         if let Some(user) = containment.run_as() {
@@ -105,14 +108,19 @@ fn prepare_folders(config: &Config) -> Result<(), StartupError> {
 /// With a run user: the data folder becomes passable but not readable for it, the database
 /// private, and the extraction scratch folder its own.
 fn close_gateway_state(config: &Config, user: &contain::RunAs) -> std::io::Result<()> {
-    let database = config.database_path();
-    let journals = ["-wal", "-shm", "-journal"].map(|suffix| {
-        let mut name = database.clone().into_os_string();
-        name.push(suffix);
-        std::path::PathBuf::from(name)
-    });
-    let mut private: Vec<&std::path::Path> = vec![&database];
-    private.extend(journals.iter().map(|p| p.as_path()));
+    // A catalog on PostgreSQL has no file here.
+    let files: Vec<std::path::PathBuf> = match &config.catalog {
+        CatalogLocation::Sqlite(database) => ["", "-wal", "-shm", "-journal"]
+            .iter()
+            .map(|suffix| {
+                let mut name = database.clone().into_os_string();
+                name.push(suffix);
+                std::path::PathBuf::from(name)
+            })
+            .collect(),
+        CatalogLocation::Postgres { .. } => vec![],
+    };
+    let private: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
     contain::close_gateway_state(&config.data_dir, &private)?;
     std::fs::create_dir_all(config.runs_dir())?;
     contain::close_gateway_state(&config.runs_dir(), &[])?;
