@@ -4,6 +4,7 @@
 
 mod deps;
 mod keys;
+mod locks;
 mod notify;
 mod queue;
 mod retention;
@@ -11,7 +12,6 @@ mod run_output;
 mod runs;
 mod scripts;
 mod settings;
-mod sole_node;
 #[cfg(test)]
 mod tests;
 mod text;
@@ -22,10 +22,10 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use include_dir::{include_dir, Dir};
 use tokio_postgres::NoTls;
 
+pub use locks::{Leadership, SoleNode};
 pub use notify::{Listener, Notice};
 pub use queue::{CancelOutcome, Heartbeat};
 pub use run_output::{FileRole, StoredEvent, RUN_EVENTS_CHANNEL};
-pub use sole_node::SoleNode;
 
 use super::CatalogError;
 

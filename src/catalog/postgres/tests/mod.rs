@@ -2,6 +2,7 @@
 //! every query answers what the SQLite catalog answers for the same history.
 
 mod deps;
+mod locks;
 mod notify;
 #[path = "../../../../tests/support/pg_cluster.rs"]
 mod pg_cluster;

@@ -1,13 +1,14 @@
-//! The lock one serving node holds on a PostgreSQL catalog for as long as it runs, until
-//! several nodes can share one (the serve and worker roles of docs/scale-out.md): a second
-//! node would scan, queue and recover runs as if it were alone. The lock lives with the
-//! session that took it, so a lost connection (a database restart) loses it: it is taken
-//! again as soon as the database answers.
+//! Session-level advisory locks held on connections of their own: the sole-node lock a
+//! serving node holds for as long as it runs (until several nodes can share one catalog, see
+//! docs/scale-out.md), and leadership that nodes contend for (the scanner's, the reaper's),
+//! which moves to another node when its holder stops or loses its connection. A lock lives
+//! with the session that took it, so a lost connection (a database restart) loses it.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio_postgres::NoTls;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
@@ -30,7 +31,7 @@ type Held = Pin<Box<dyn Future<Output = ()> + Send>>;
 impl PgCatalog {
     /// Takes the sole-node lock, or refuses: another node serves this catalog.
     pub async fn hold_sole_node(&self) -> Result<SoleNode, CatalogError> {
-        let Some(mut held) = take(&self.config).await? else {
+        let Some(mut held) = take(&self.config, SOLE_NODE_LOCK).await? else {
             return Err(CatalogError::Refused(
                 "another ScriptGateway node is serving this PostgreSQL catalog; one node at a \
                  time can until the serve and worker roles arrive (docs/scale-out.md)"
@@ -52,7 +53,7 @@ impl PgCatalog {
                         () = token.cancelled() => return,
                         () = tokio::time::sleep(wait) => {}
                     }
-                    match take(&config).await {
+                    match take(&config, SOLE_NODE_LOCK).await {
                         Ok(Some(held)) => break held,
                         Ok(None) => tracing::error!(
                             "another node took the sole-node lock while this one was cut off \
@@ -71,12 +72,64 @@ impl PgCatalog {
     }
 }
 
-/// A new connection holding the lock, or None when another session holds it.
-async fn take(config: &tokio_postgres::Config) -> Result<Option<Held>, CatalogError> {
+/// Whether this node leads, as it changes; contending stops when it is dropped.
+pub struct Leadership {
+    leading: watch::Receiver<bool>,
+    _stop: DropGuard,
+}
+
+impl Leadership {
+    pub fn is_leading(&self) -> bool {
+        *self.leading.borrow()
+    }
+
+    /// Waits until leadership is taken or lost.
+    pub async fn changed(&mut self) {
+        let _ = self.leading.changed().await;
+    }
+}
+
+impl PgCatalog {
+    /// Contends for the advisory lock `key`: this node leads while it holds it, and tries
+    /// again every `retry` while another node does (or the database cannot be reached).
+    pub fn contend(&self, key: i64, retry: Duration) -> Leadership {
+        let (tell, leading) = watch::channel(false);
+        let stop = CancellationToken::new();
+        let (token, config) = (stop.clone(), self.config.clone());
+        tokio::spawn(async move {
+            loop {
+                match take(&config, key).await {
+                    Ok(Some(mut held)) => {
+                        let _ = tell.send(true);
+                        tokio::select! {
+                            () = token.cancelled() => return,
+                            () = &mut held => {}
+                        }
+                        let _ = tell.send(false);
+                        tracing::warn!(key, "lost a leadership lock with its connection");
+                    }
+                    Ok(None) => {}
+                    Err(error) => tracing::debug!(%error, key, "contending for a lock"),
+                }
+                tokio::select! {
+                    () = token.cancelled() => return,
+                    () = tokio::time::sleep(retry) => {}
+                }
+            }
+        });
+        Leadership {
+            leading,
+            _stop: stop.drop_guard(),
+        }
+    }
+}
+
+/// A new connection holding the lock `key`, or None when another session holds it.
+async fn take(config: &tokio_postgres::Config, key: i64) -> Result<Option<Held>, CatalogError> {
     let (client, connection) = config.connect(NoTls).await?;
     let connection = tokio::spawn(connection);
     let held: bool = client
-        .query_one("SELECT pg_try_advisory_lock($1)", &[&SOLE_NODE_LOCK])
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
         .await?
         .get(0);
     if !held {
