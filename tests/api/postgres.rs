@@ -185,3 +185,28 @@ fn a_database_url_that_is_not_postgresql_is_refused_without_echoing_it() {
         assert!(!done.stderr.contains("hunter2"), "{url}: {}", done.stderr);
     }
 }
+
+#[test]
+fn a_database_that_never_answers_is_an_error_in_seconds_not_a_hang() {
+    // A port that accepts connections and says nothing: a database host that hangs.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let repo = hello_repo();
+    let data = data_dir();
+    let args = serve_on(
+        &repo,
+        data.path(),
+        &format!("postgres://sg@127.0.0.1:{port}/sg"),
+    );
+    let began = std::time::Instant::now();
+    let done = run_to_end(&args, WAIT);
+    assert!(!done.status.success(), "{}", done.stdout);
+    assert!(
+        done.stderr
+            .contains("the PostgreSQL catalog is unavailable"),
+        "{}",
+        done.stderr
+    );
+    assert!(began.elapsed() < WAIT, "gave up in {:?}", began.elapsed());
+    drop(silent);
+}

@@ -9,7 +9,6 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio_postgres::NoTls;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::PgCatalog;
@@ -126,7 +125,7 @@ impl PgCatalog {
 
 /// A new connection holding the lock `key`, or None when another session holds it.
 async fn take(config: &tokio_postgres::Config, key: i64) -> Result<Option<Held>, CatalogError> {
-    let (client, connection) = config.connect(NoTls).await?;
+    let (client, connection) = super::connect_dedicated(config).await?;
     let connection = tokio::spawn(connection);
     let held: bool = client
         .query_one("SELECT pg_try_advisory_lock($1)", &[&key])

@@ -38,6 +38,12 @@ const MIGRATION_LOCK: i64 = 0x5347_4d49_4752_4154;
 /// How many connections one node holds at most.
 const POOL_SIZE: usize = 16;
 
+/// How long opening (or checking) a connection may take, the server's greeting included.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How long a request waits for a free connection when all are busy.
+const POOL_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A handle to the PostgreSQL catalog; cheap to clone.
 #[derive(Clone)]
 pub struct PgCatalog {
@@ -65,6 +71,7 @@ impl PgCatalog {
         // Instants without an offset mean UTC, as on SQLite; sg.node is what the scripts_here
         // view reads to show this node's dependency caches.
         config.options(format!("-c TimeZone=UTC -c sg.node={node}"));
+        config.connect_timeout(CONNECT_TIMEOUT);
         let manager = Manager::from_config(
             config.clone(),
             NoTls,
@@ -74,8 +81,13 @@ impl PgCatalog {
                 recycling_method: RecyclingMethod::Verified,
             },
         );
+        // A database that hangs makes a request fail after these, rather than wait forever.
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .recycle_timeout(Some(CONNECT_TIMEOUT))
+            .wait_timeout(Some(POOL_WAIT))
             .build()
             .map_err(|e| CatalogError::Task(format!("PostgreSQL pool: {e}")))?;
         let catalog = PgCatalog {
@@ -137,6 +149,25 @@ impl PgCatalog {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// A connection of its own, outside the pool (for a lock or for listening), given up after
+/// the same time as the pool's.
+async fn connect_dedicated(
+    config: &tokio_postgres::Config,
+) -> Result<
+    (
+        tokio_postgres::Client,
+        tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
+    ),
+    CatalogError,
+> {
+    tokio::time::timeout(CONNECT_TIMEOUT, config.connect(NoTls))
+        .await
+        .map_err(|_| {
+            CatalogError::PgUnavailable(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()))
+        })?
+        .map_err(CatalogError::from)
 }
 
 /// One folder of `migrations/postgres/`: `NN-name/up.sql`.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use tokio::sync::broadcast;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::PgCatalog;
@@ -100,7 +100,7 @@ async fn open(
     channels: &[String],
     notices: &broadcast::Sender<Notice>,
 ) -> Result<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>, CatalogError> {
-    let (client, mut connection) = config.connect(NoTls).await?;
+    let (client, mut connection) = super::connect_dedicated(config).await?;
     let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
     let forward = notices.clone();
     let pump = tokio::spawn(async move {
