@@ -206,7 +206,8 @@ pub fn list(conn: &Connection, filter: &ScriptFilter) -> Result<Page<Script>, Ca
     Ok(Page { items, total })
 }
 
-fn like_pattern(search: &str) -> String {
+/// A `LIKE` pattern matching `search` anywhere, its `%`, `_` and `\` literal (both backends).
+pub(super) fn like_pattern(search: &str) -> String {
     let escaped = search
         .replace('\\', "\\\\")
         .replace('%', "\\%")

@@ -195,8 +195,7 @@ fn catalog_location(args: &RepoArgs, data_dir: &Path) -> Result<CatalogLocation,
         Some(name) => name.trim().to_string(),
         None => default_node_name(data_dir),
     };
-    let valid = |c: char| c.is_ascii_alphanumeric() || "._:-".contains(c);
-    if node.is_empty() || !node.chars().all(valid) {
+    if !crate::catalog::postgres::is_node_name(&node) {
         return Err(ConfigError::NodeName(node));
     }
     Ok(CatalogLocation::Postgres {

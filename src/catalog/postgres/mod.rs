@@ -59,12 +59,8 @@ impl PgCatalog {
     /// and applies pending migrations.
     pub async fn connect(url: &str, node: &str) -> Result<PgCatalog, CatalogError> {
         let mut config = tokio_postgres::Config::from_str(url)?;
-        if node.is_empty()
-            || !node
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c))
-        {
-            return Err(CatalogError::Task(format!(
+        if !is_node_name(node) {
+            return Err(CatalogError::Refused(format!(
                 "a node name is letters, digits and . _ : - only, not {node:?}"
             )));
         }
@@ -149,6 +145,14 @@ impl PgCatalog {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Whether `name` can name a node: it goes into the session's options unquoted.
+pub fn is_node_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c))
 }
 
 /// A connection of its own, outside the pool (for a lock or for listening), given up after

@@ -5,6 +5,7 @@ use serde_json::Value;
 use tokio_postgres::Row;
 
 use super::{text, PgCatalog};
+use crate::catalog::scripts::like_pattern;
 use crate::catalog::{
     CatalogError, LoadStatus, Page, Script, ScriptFilter, ScriptIndexEntry, ScriptPatch,
     ScriptUpsert,
@@ -54,15 +55,6 @@ fn script_from_row(row: &Row) -> Script {
         last_run_status: row.get("last_run_status"),
         run_count: row.get("run_count"),
     }
-}
-
-/// The same `LIKE` pattern as on SQLite: `%` and `_` in a search are literal.
-fn like_pattern(search: &str) -> String {
-    let escaped = search
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    format!("%{escaped}%")
 }
 
 async fn live_by_id(client: &impl GenericClient, id: i64) -> Result<Option<Script>, CatalogError> {
