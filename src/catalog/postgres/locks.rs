@@ -27,50 +27,6 @@ pub struct SoleNode {
 /// A connection holding the lock; the future ends when the connection does.
 type Held = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-impl PgCatalog {
-    /// Takes the sole-node lock, or refuses: another node serves this catalog.
-    pub async fn hold_sole_node(&self) -> Result<SoleNode, CatalogError> {
-        let Some(mut held) = take(&self.config, SOLE_NODE_LOCK).await? else {
-            return Err(CatalogError::Refused(
-                "another ScriptGateway node is serving this PostgreSQL catalog; one node at a \
-                 time can until the serve and worker roles arrive (docs/scale-out.md)"
-                    .into(),
-            ));
-        };
-        let stop = CancellationToken::new();
-        let (token, config) = (stop.clone(), self.config.clone());
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    () = token.cancelled() => return,
-                    () = &mut held => {}
-                }
-                tracing::warn!("lost the connection holding the sole-node lock; taking it again");
-                let mut wait = FIRST_RETRY;
-                held = loop {
-                    tokio::select! {
-                        () = token.cancelled() => return,
-                        () = tokio::time::sleep(wait) => {}
-                    }
-                    match take(&config, SOLE_NODE_LOCK).await {
-                        Ok(Some(held)) => break held,
-                        Ok(None) => tracing::error!(
-                            "another node took the sole-node lock while this one was cut off \
-                             from the database; two nodes now serve one catalog: stop one"
-                        ),
-                        Err(error) => tracing::debug!(%error, "taking the sole-node lock again"),
-                    }
-                    wait = (wait * 2).min(LAST_RETRY);
-                };
-                tracing::info!("the sole-node lock is held again");
-            }
-        });
-        Ok(SoleNode {
-            _stop: stop.drop_guard(),
-        })
-    }
-}
-
 /// Whether this node leads, as it changes; contending stops when it is dropped.
 pub struct Leadership {
     leading: watch::Receiver<bool>,
@@ -89,37 +45,74 @@ impl Leadership {
 }
 
 impl PgCatalog {
+    /// Takes the sole-node lock, or refuses: another node serves this catalog.
+    pub async fn hold_sole_node(&self) -> Result<SoleNode, CatalogError> {
+        let Some(held) = take(&self.config, SOLE_NODE_LOCK).await? else {
+            return Err(CatalogError::Refused(
+                "another ScriptGateway node is serving this PostgreSQL catalog; one node at a \
+                 time can until the serve and worker roles arrive (docs/scale-out.md)"
+                    .into(),
+            ));
+        };
+        let (stop, _) = self.keep(SOLE_NODE_LOCK, Some(held), LAST_RETRY, true);
+        Ok(SoleNode {
+            _stop: stop.drop_guard(),
+        })
+    }
+
     /// Contends for the advisory lock `key`: this node leads while it holds it, and tries
     /// again every `retry` while another node does (or the database cannot be reached).
     pub fn contend(&self, key: i64, retry: Duration) -> Leadership {
-        let (tell, leading) = watch::channel(false);
-        let stop = CancellationToken::new();
-        let (token, config) = (stop.clone(), self.config.clone());
-        tokio::spawn(async move {
-            loop {
-                match take(&config, key).await {
-                    Ok(Some(mut held)) => {
-                        let _ = tell.send(true);
-                        tokio::select! {
-                            () = token.cancelled() => return,
-                            () = &mut held => {}
-                        }
-                        let _ = tell.send(false);
-                        tracing::warn!(key, "lost a leadership lock with its connection");
-                    }
-                    Ok(None) => {}
-                    Err(error) => tracing::debug!(%error, key, "contending for a lock"),
-                }
-                tokio::select! {
-                    () = token.cancelled() => return,
-                    () = tokio::time::sleep(retry) => {}
-                }
-            }
-        });
+        let (stop, leading) = self.keep(key, None, retry, false);
         Leadership {
             leading,
             _stop: stop.drop_guard(),
         }
+    }
+
+    /// Holds the lock `key` (from `held`, if given) until cancelled, taking it again whenever
+    /// it is not held, waiting up to `retry` between attempts. `alone`: another session
+    /// holding it is a fault to report, not a turn to wait for.
+    fn keep(
+        &self,
+        key: i64,
+        mut held: Option<Held>,
+        retry: Duration,
+        alone: bool,
+    ) -> (CancellationToken, watch::Receiver<bool>) {
+        let (tell, leading) = watch::channel(false);
+        let stop = CancellationToken::new();
+        let (token, config) = (stop.clone(), self.config.clone());
+        tokio::spawn(async move {
+            let mut wait = FIRST_RETRY.min(retry);
+            loop {
+                if let Some(mut connection) = held.take() {
+                    let _ = tell.send(true);
+                    tokio::select! {
+                        () = token.cancelled() => return,
+                        () = &mut connection => {}
+                    }
+                    let _ = tell.send(false);
+                    tracing::warn!(key, "lost the connection holding a lock; taking it again");
+                    wait = FIRST_RETRY.min(retry);
+                }
+                tokio::select! {
+                    () = token.cancelled() => return,
+                    () = tokio::time::sleep(wait) => {}
+                }
+                match take(&config, key).await {
+                    Ok(Some(connection)) => held = Some(connection),
+                    Ok(None) if alone => tracing::error!(
+                        "another node took the sole-node lock while this one was cut off from \
+                         the database; two nodes now serve one catalog: stop one"
+                    ),
+                    Ok(None) => {}
+                    Err(error) => tracing::debug!(%error, key, "taking a lock again"),
+                }
+                wait = (wait * 2).min(retry);
+            }
+        });
+        (stop, leading)
     }
 }
 
